@@ -1,0 +1,1 @@
+"""lmrl_course."""

@@ -1,0 +1,298 @@
+"""A small GPT (decoder-only transformer) for character-level language modelling.
+
+    h⁰_t = E[x_t] + P[t]                                   token + position embeddings
+    a = h + Attn(LN(h));  h' = a + MLP(LN(a))              one pre-LayerNorm block, n_layer times
+    z_t = LN_f(h_t) Eᵀ                                     logits; the output matrix is the embedding E (tied)
+    p_θ(x_{t+1} | x_≤t) = softmax(z_t)
+
+The file follows the layout of nanoGPT's ``model.py``: a config dataclass, the MLP, the block, the
+model, and sampling helpers.
+"""
+from __future__ import annotations
+
+import math
+from dataclasses import asdict, dataclass
+from typing import Optional
+
+import torch
+import torch.nn as nn
+import torch.nn.functional as F
+
+from .attention import CausalSelfAttention
+from .validation import require_tensor
+
+
+@dataclass
+class GPTConfig:
+    """Size of the model. V = ``vocab_size``, T_max = ``block_size``, C = ``n_embd``, H = ``n_head``."""
+
+    vocab_size: int
+    block_size: int = 64
+    n_layer: int = 4
+    n_head: int = 4
+    n_embd: int = 128
+    dropout: float = 0.0
+    bias: bool = True  # biases in Linear and LayerNorm layers
+    causal: bool = True  # False removes the attention mask: the model can read the future ("cheat")
+
+    def __post_init__(self):
+        for name in ("vocab_size", "block_size", "n_layer", "n_head", "n_embd"):
+            v = getattr(self, name)
+            if isinstance(v, bool) or not isinstance(v, int) or v < 1:
+                raise ValueError(f"GPTConfig.{name} must be a positive int, got {v!r}")
+        if self.n_embd % self.n_head != 0:
+            raise ValueError(f"GPTConfig: n_embd={self.n_embd} must be divisible by n_head={self.n_head}")
+        if not 0.0 <= float(self.dropout) < 1.0:
+            raise ValueError(f"GPTConfig.dropout must be in [0, 1), got {self.dropout}")
+
+    def to_dict(self) -> dict:
+        return asdict(self)
+
+
+class MLP(nn.Module):
+    """MLP(x) = W₂ GELU(W₁ x + b₁) + b₂ with a hidden width of 4C."""
+
+    def __init__(self, config: GPTConfig):
+        super().__init__()
+        self.c_fc = nn.Linear(config.n_embd, 4 * config.n_embd, bias=config.bias)
+        self.gelu = nn.GELU()
+        self.c_proj = nn.Linear(4 * config.n_embd, config.n_embd, bias=config.bias)
+        self.dropout = nn.Dropout(config.dropout)
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        return self.dropout(self.c_proj(self.gelu(self.c_fc(x))))  # (B, T, C)
+
+
+class Block(nn.Module):
+    """One transformer block, pre-LayerNorm: h = h + Attn(LN₁(h)); h = h + MLP(LN₂(h))."""
+
+    def __init__(self, config: GPTConfig):
+        super().__init__()
+        self.ln_1 = nn.LayerNorm(config.n_embd, bias=config.bias)
+        self.attn = CausalSelfAttention(config)
+        self.ln_2 = nn.LayerNorm(config.n_embd, bias=config.bias)
+        self.mlp = MLP(config)
+
+    def forward(self, x: torch.Tensor, return_weights: bool = False):
+        if return_weights:
+            a, weights = self.attn(self.ln_1(x), return_weights=True)  # (B, T, C), (B, H, T, T)
+            x = x + a
+            x = x + self.mlp(self.ln_2(x))  # (B, T, C)
+            return x, weights
+        x = x + self.attn(self.ln_1(x))  # (B, T, C)
+        x = x + self.mlp(self.ln_2(x))  # (B, T, C)
+        return x
+
+
+class GPT(nn.Module):
+    """Decoder-only transformer language model (see the module docstring for the equations)."""
+
+    def __init__(self, config: GPTConfig):
+        super().__init__()
+        if not isinstance(config, GPTConfig):
+            raise TypeError(f"config must be a GPTConfig, got {type(config).__name__}")
+        self.config = config
+        self.transformer = nn.ModuleDict(dict(
+            wte=nn.Embedding(config.vocab_size, config.n_embd),  # E: (V, C)
+            wpe=nn.Embedding(config.block_size, config.n_embd),  # P: (T_max, C)
+            drop=nn.Dropout(config.dropout),
+            h=nn.ModuleList([Block(config) for _ in range(config.n_layer)]),
+            ln_f=nn.LayerNorm(config.n_embd, bias=config.bias),
+        ))
+        self.lm_head = nn.Linear(config.n_embd, config.vocab_size, bias=False)
+        self.lm_head.weight = self.transformer.wte.weight  # weight tying: z = h Eᵀ
+        self.apply(self._init_weights)
+        # GPT-2 init: the projections that write into the residual stream get std 0.02 / √(2·n_layer),
+        # so the variance of the residual stream does not grow with depth.
+        for name, p in self.named_parameters():
+            if name.endswith("c_proj.weight"):
+                nn.init.normal_(p, mean=0.0, std=0.02 / math.sqrt(2 * config.n_layer))
+
+    @staticmethod
+    def _init_weights(module: nn.Module) -> None:
+        if isinstance(module, nn.Linear):
+            nn.init.normal_(module.weight, mean=0.0, std=0.02)
+            if module.bias is not None:
+                nn.init.zeros_(module.bias)
+        elif isinstance(module, nn.Embedding):
+            nn.init.normal_(module.weight, mean=0.0, std=0.02)
+
+    # ------------------------------------------------------------------ checks
+    def _check_idx(self, idx: torch.Tensor, name: str = "idx") -> None:
+        require_tensor(idx, name, ndim=2, kind="int", dims="(B, T)")
+        T = idx.shape[1]
+        if T > self.config.block_size:
+            raise ValueError(f"{name} has length T={T}, longer than block_size={self.config.block_size}; "
+                             f"crop it to the last {self.config.block_size} tokens")
+        if T == 0:
+            raise ValueError(f"{name} must contain at least one token, got shape {tuple(idx.shape)}")
+        V = self.config.vocab_size
+        if bool(((idx < 0) | (idx >= V)).any()):
+            raise ValueError(f"{name} contains token ids outside [0, {V}): "
+                             f"min {int(idx.min())}, max {int(idx.max())}")
+
+    # ------------------------------------------------------------------ forward passes
+    def _embed(self, idx: torch.Tensor) -> torch.Tensor:
+        T = idx.shape[1]
+        pos = torch.arange(T, device=idx.device)  # (T,)
+        tok_emb = self.transformer.wte(idx)  # (B, T, C)
+        pos_emb = self.transformer.wpe(pos)  # (T, C)
+        return self.transformer.drop(tok_emb + pos_emb)  # (B, T, C)
+
+    def hidden_states(self, idx: torch.Tensor) -> torch.Tensor:
+        """The residual stream after the final LayerNorm, (B, T, C): the input of the LM head
+        (and of value / reward heads in the RLHF capstone)."""
+        self._check_idx(idx)
+        x = self._embed(idx)  # (B, T, C)
+        for block in self.transformer.h:
+            x = block(x)  # (B, T, C)
+        return self.transformer.ln_f(x)  # (B, T, C)
+
+    def forward(self, idx: torch.Tensor, targets: Optional[torch.Tensor] = None):
+        """Logits z (B, T, V) and, when ``targets`` (B, T) are given, the mean cross-entropy
+        -1/(B·T) Σ log p_θ(y_t | x_≤t) (targets equal to -100 are ignored); else loss is None."""
+        h = self.hidden_states(idx)  # (B, T, C)
+        logits = self.lm_head(h)  # (B, T, V)
+        loss = None
+        if targets is not None:
+            require_tensor(targets, "targets", ndim=2, kind="int", dims="(B, T)")
+            if targets.shape != idx.shape:
+                raise ValueError(f"targets must have the shape of idx {tuple(idx.shape)}, got {tuple(targets.shape)}")
+            loss = F.cross_entropy(logits.view(-1, logits.size(-1)), targets.reshape(-1).long(), ignore_index=-100)
+        return logits, loss
+
+    @torch.no_grad()
+    def attention_maps(self, idx: torch.Tensor) -> list[torch.Tensor]:
+        """The attention weights of every layer: a list of n_layer tensors (B, H, T, T); row t of a map
+        is how much token t reads from each token ≤ t."""
+        self._check_idx(idx)
+        x = self._embed(idx)  # (B, T, C)
+        maps = []
+        for block in self.transformer.h:
+            x, w = block(x, return_weights=True)  # (B, T, C), (B, H, T, T)
+            maps.append(w)
+        return maps
+
+    def num_parameters(self, trainable_only: bool = True, non_embedding: bool = False) -> int:
+        """Number of parameters (the tied embedding counted once). ``non_embedding`` leaves out the
+        position embedding P (the token embedding doubles as the output layer, so it is kept)."""
+        n = sum(p.numel() for p in self.parameters() if p.requires_grad or not trainable_only)
+        if non_embedding:
+            n -= self.transformer.wpe.weight.numel()
+        return n
+
+    # ------------------------------------------------------------------ sampling
+    @torch.no_grad()
+    def generate(self, idx: torch.Tensor, max_new_tokens: int, temperature: float = 1.0, top_k: Optional[int] = None,
+                 top_p: Optional[float] = None, generator: Optional[torch.Generator] = None) -> torch.Tensor:
+        """Extend ``idx`` (B, T0) by ``max_new_tokens`` sampled tokens -> (B, T0 + max_new_tokens).
+
+        Each step feeds the last ``block_size`` tokens, takes the logits z of the last position and
+        samples x ~ softmax(z / temperature) after the optional top-k / top-p filters
+        (``temperature=0`` picks the argmax). Pass a seeded ``generator`` for repeatable samples.
+        Switch the model to ``eval()`` first if it has dropout.
+        """
+        require_tensor(idx, "idx", ndim=2, kind="int", dims="(B, T)")
+        if isinstance(max_new_tokens, bool) or not isinstance(max_new_tokens, int) or max_new_tokens < 0:
+            raise ValueError(f"max_new_tokens must be a non-negative int, got {max_new_tokens!r}")
+        _check_sampling_args(temperature, top_k, top_p)
+        idx = idx.long()
+        for _ in range(max_new_tokens):
+            idx_cond = idx[:, -self.config.block_size:]  # (B, ≤T_max)
+            logits, _ = self(idx_cond)  # (B, T, V)
+            idx_next = sample_next_token(logits[:, -1, :], temperature, top_k, top_p, generator)  # (B, 1)
+            idx = torch.cat((idx, idx_next), dim=1)  # (B, T+1)
+        return idx
+
+
+def count_parameters_by_formula(config: GPTConfig) -> int:
+    """Parameters of ``GPT(config)`` counted by hand.
+
+    embeddings V·C + T_max·C; per block 12C² weights (QKV 3C², output C², MLP 4C² + 4C²) plus 2C
+    LayerNorm gains and, with biases, 2C LayerNorm biases + 3C + C + 4C + C Linear biases; the final
+    LayerNorm C (+C); the LM head is tied to E and adds nothing.
+    """
+    C, V, Tm, L = config.n_embd, config.vocab_size, config.block_size, config.n_layer
+    per_block = 12 * C * C + 2 * C + (2 * C + 3 * C + C + 4 * C + C if config.bias else 0)
+    final_ln = C + (C if config.bias else 0)
+    return V * C + Tm * C + L * per_block + final_ln
+
+
+def _check_sampling_args(temperature, top_k, top_p) -> None:
+    if isinstance(temperature, bool) or not isinstance(temperature, (int, float)) or not math.isfinite(temperature) \
+            or temperature < 0:
+        raise ValueError(f"temperature must be a finite number >= 0 (0 = greedy), got {temperature!r}")
+    if top_k is not None and (isinstance(top_k, bool) or not isinstance(top_k, int) or top_k < 1):
+        raise ValueError(f"top_k must be None or a positive int, got {top_k!r}")
+    if top_p is not None and (isinstance(top_p, bool) or not isinstance(top_p, (int, float)) or not 0.0 < top_p <= 1.0):
+        raise ValueError(f"top_p must be None or a number in (0, 1], got {top_p!r}")
+
+
+def top_k_filter(logits: torch.Tensor, k: int) -> torch.Tensor:
+    """Keep the k largest logits of each row, set the others to -inf. (..., V) -> (..., V).
+
+    Logits tied with the k-th largest are kept too, so a row may keep more than k entries on ties.
+    """
+    require_tensor(logits, "logits", kind="float")
+    if isinstance(k, bool) or not isinstance(k, int) or k < 1:
+        raise ValueError(f"k must be a positive int, got {k!r}")
+    if k >= logits.shape[-1]:
+        return logits
+    kth = torch.topk(logits, k, dim=-1).values[..., -1:]  # (..., 1)
+    return logits.masked_fill(logits < kth, float("-inf"))  # (..., V)
+
+
+def top_p_filter(logits: torch.Tensor, p: float) -> torch.Tensor:
+    """Nucleus filter: keep the smallest set of most likely tokens whose total probability is ≥ p,
+    set the others to -inf. The most likely token is always kept. (..., V) -> (..., V)."""
+    require_tensor(logits, "logits", kind="float")
+    if isinstance(p, bool) or not isinstance(p, (int, float)) or not 0.0 < p <= 1.0:
+        raise ValueError(f"p must be a number in (0, 1], got {p!r}")
+    if p >= 1.0:
+        return logits
+    sorted_logits, order = torch.sort(logits, dim=-1, descending=True)  # (..., V)
+    probs = torch.softmax(sorted_logits.float(), dim=-1)  # (..., V)
+    mass_before = torch.cumsum(probs, dim=-1) - probs  # probability of the tokens ranked above each one
+    drop_sorted = mass_before >= p  # (..., V); rank 0 has mass_before 0 < p, so it is always kept
+    drop = torch.zeros_like(drop_sorted).scatter(-1, order, drop_sorted)  # back to vocabulary order
+    return logits.masked_fill(drop, float("-inf"))  # (..., V)
+
+
+def sample_next_token(logits: torch.Tensor, temperature: float = 1.0, top_k: Optional[int] = None,
+                      top_p: Optional[float] = None, generator: Optional[torch.Generator] = None) -> torch.Tensor:
+    """Sample one token per row from softmax(z / temperature) after the top-k and top-p filters.
+
+    logits: (B, V) -> ids (B, 1) int64. ``temperature=0`` returns the argmax. If ``generator`` lives on
+    another device than ``logits`` (e.g. a CPU generator with CUDA logits) the draw is made on the
+    generator's device, so a seed gives the same tokens everywhere.
+    """
+    require_tensor(logits, "logits", ndim=2, kind="float", dims="(B, V)")
+    _check_sampling_args(temperature, top_k, top_p)
+    if temperature == 0:
+        return logits.argmax(dim=-1, keepdim=True)  # (B, 1)
+    z = logits.float() / temperature  # (B, V)
+    if top_k is not None:
+        z = top_k_filter(z, top_k)
+    if top_p is not None:
+        z = top_p_filter(z, top_p)
+    probs = torch.softmax(z, dim=-1)  # (B, V)
+    if generator is not None and generator.device != probs.device:
+        return torch.multinomial(probs.to(generator.device), 1, generator=generator).to(logits.device)  # (B, 1)
+    return torch.multinomial(probs, 1, generator=generator)  # (B, 1)
+
+
+def load_pretrained(path=None, device=None):
+    """Load the shipped character-level Shakespeare GPT (``assets/gpt_shakespeare.pt``).
+
+    Returns ``(model, tokenizer)``; the model is in eval mode on ``device`` (default: ``get_device()``).
+    Regenerate the file with ``python -m lmrl_course.scripts.train_shakespeare``.
+    """
+    from .lm_trainer import load_checkpoint
+    from .paths import GPT_CHECKPOINT_PATH
+
+    model, tokenizer, _ = load_checkpoint(GPT_CHECKPOINT_PATH if path is None else path, device=device)
+    return model, tokenizer
+
+
+__all__ = ["GPTConfig", "MLP", "Block", "GPT", "count_parameters_by_formula", "sample_next_token", "top_k_filter",
+           "top_p_filter", "load_pretrained"]

@@ -1,0 +1,57 @@
+"""Bookkeeping shared by the training loops: the ``history`` dict, the "solved" rule, progress bars.
+
+A ``history`` is a plain dict (easy to plot, pickle, or turn into a DataFrame):
+
+* per update (lists of equal length): ``env_steps``, ``wall_time``, ``sps``, ``mean_return`` (last
+  ``solved_window`` episodes) and each algorithm's diagnostics (``approx_kl``, ``entropy``, ...);
+* per finished episode: ``episode_returns``, ``episode_lengths``, ``episode_env_steps``,
+  ``episode_wall_time``;
+* ``solved_at_env_steps`` / ``solved_at_wall_time``: the env step (and seconds) at which the mean
+  return of the last ``solved_window`` episodes first reached ``solved_threshold`` (None if never);
+* ``algo``, ``env_id``, ``seed``, ``config`` (the config as a dict).
+
+Env steps count real transitions only (autoreset steps excluded; see :mod:`lmrl_course.rl.rollout`).
+"""
+from __future__ import annotations
+
+import dataclasses
+from typing import Any, Dict, Optional
+
+from lmrl_course.rl.rollout import EpisodeStats
+
+__all__ = ["new_history", "record_update", "attach_episodes", "solved_step", "make_progress"]
+
+
+def new_history(algo: str, env_id, cfg, seed: int) -> Dict[str, Any]:
+    return {"algo": algo, "env_id": env_id if isinstance(env_id, str) else getattr(env_id, "__name__", str(env_id)),
+            "seed": seed, "config": dataclasses.asdict(cfg), "solved_at_env_steps": None, "solved_at_wall_time": None}
+
+
+def record_update(history: Dict[str, Any], **scalars) -> None:
+    for k, v in scalars.items():
+        history.setdefault(k, []).append(float(v) if v is not None else float("nan"))
+
+
+def solved_step(stats: EpisodeStats, threshold: float, window: int) -> Optional[int]:
+    """Index of the episode at which the task counts as solved, or None."""
+    return stats.solved_index(threshold, window)
+
+
+def attach_episodes(history: Dict[str, Any], stats: EpisodeStats, threshold: float, window: int) -> Dict[str, Any]:
+    history["episode_returns"] = list(stats.returns)
+    history["episode_lengths"] = list(stats.lengths)
+    history["episode_env_steps"] = list(stats.env_steps)
+    history["episode_wall_time"] = list(stats.wall_time)
+    idx = stats.solved_index(threshold, window)
+    history["solved_at_env_steps"] = None if idx is None else int(stats.env_steps[idx])
+    history["solved_at_wall_time"] = None if idx is None else float(stats.wall_time[idx])
+    return history
+
+
+def make_progress(enabled: bool, total: int, desc: str):
+    """A tqdm bar over env steps (``tqdm.auto``: a widget in notebooks), or None."""
+    if not enabled:
+        return None
+    from tqdm.auto import tqdm
+
+    return tqdm(total=total, desc=desc, unit="step")
