@@ -249,7 +249,7 @@ def save_checkpoint(path, model: GPT, tokenizer: CharTokenizer, train_cfg: Optio
         "tokenizer": tokenizer.to_dict(),
         "train_config": None if train_cfg is None else asdict(train_cfg),
         "metrics": None if metrics is None else dict(metrics),
-        "torch_version": torch.__version__,
+        "torch_version": str(torch.__version__),
     }
     path = Path(path)
     path.parent.mkdir(parents=True, exist_ok=True)

@@ -1,0 +1,321 @@
+"""Trust Region Policy Optimisation (Schulman et al., 2015), natural-gradient step + line search.
+
+Each update solves, to second order around θ_old,
+
+    maximise_θ  L(θ) = mean_t[ (π_θ(a_t|s_t) / π_θold(a_t|s_t)) · Â_t ]
+    subject to  KL̄(θ) = mean_t[ KL(π_θold(·|s_t) ‖ π_θ(·|s_t)) ] ≤ δ                (δ = max_kl)
+
+Linearising L (gradient g) and taking KL̄ to second order (its Hessian at θ_old is the Fisher
+information matrix F) gives the step  Δθ = β·s  with  s = F⁻¹g  and  ½ (βs)ᵀF(βs) = δ, i.e.
+β = √(2δ / sᵀFs). F is never formed: conjugate gradient needs only products Fv, computed by
+differentiating (∇KL̄)ᵀv once more ("double backprop"). A backtracking line search then shrinks the
+step until the *exact* KL̄ ≤ δ and L actually improved, or gives up and keeps θ_old.
+
+Pseudocode (numbers appear as comments in :func:`trpo_update` / :func:`train_trpo`)::
+
+    1  for update = 1, 2, ...:
+    2      collect a batch with π_θold; Â by GAE(γ, λ); normalise Â
+    3      g = ∇_θ L(θ)|θold
+    4      s ≈ F⁻¹ g   by cg_iters of conjugate gradient, using v ↦ (F + damping·I)v
+    5      β = √(2δ / sᵀFs)
+    6      for j = 0 .. max_backtracks−1:  θ = θold + backtrack_coefʲ·β·s;  accept if KL̄ ≤ δ and L(θ) > L(θold)
+    7      (no j accepted: θ = θold)
+    8      fit V_φ to the returns by vf_epochs of minibatch Adam
+"""
+from __future__ import annotations
+
+import math
+import time
+from dataclasses import dataclass
+from typing import Callable, Dict, Iterable, Optional, Tuple
+
+import numpy as np
+import torch
+import torch.nn as nn
+from torch.distributions import Categorical, Distribution, Independent, Normal, kl_divergence
+from torch.nn.utils import parameters_to_vector, vector_to_parameters
+
+from lmrl_course.device import get_device, seed_everything
+from lmrl_course.rl.envs import make_vector_env
+from lmrl_course.rl.policies import ValueNetwork, make_policy
+from lmrl_course.rl.ppo import explained_variance
+from lmrl_course.rl.returns import normalize_advantages
+from lmrl_course.rl.rollout import RolloutCollector
+from lmrl_course.rl.training import attach_episodes, make_progress, new_history, record_update
+from lmrl_course.validation import require_in_range, require_tensor
+
+__all__ = ["flat_grad", "detach_distribution", "mean_kl", "fisher_vector_product", "make_fisher_vector_product",
+           "conjugate_gradient", "trust_region_step_size", "backtracking_line_search", "surrogate_objective",
+           "TRPOConfig", "trpo_update", "train_trpo"]
+
+
+def flat_grad(y: torch.Tensor, params: Iterable[torch.Tensor], retain_graph: Optional[bool] = None,
+              create_graph: bool = False) -> torch.Tensor:
+    """∂y/∂θ for a scalar ``y``, all parameters concatenated into one vector (zeros where unused).
+
+    ``create_graph=True`` keeps the result differentiable (for a second derivative); the graph of
+    ``y`` is then retained too unless ``retain_graph=False``.
+    """
+    params = list(params)
+    require_tensor(y, "y", kind="float")
+    if y.numel() != 1:
+        raise ValueError(f"flat_grad needs a scalar y, got shape {tuple(y.shape)}")
+    grads = torch.autograd.grad(y, params, retain_graph=retain_graph, create_graph=create_graph, allow_unused=True)
+    return torch.cat([(torch.zeros_like(p) if g is None else g).reshape(-1) for p, g in zip(params, grads)])
+
+
+def detach_distribution(dist: Distribution) -> Distribution:
+    """A copy of ``dist`` cut from the graph: the fixed π_θold in KL(π_θold ‖ π_θ)."""
+    if isinstance(dist, Categorical):
+        return Categorical(logits=dist.logits.detach())
+    if isinstance(dist, Independent) and isinstance(dist.base_dist, Normal):
+        return Independent(Normal(dist.base_dist.loc.detach(), dist.base_dist.scale.detach()),
+                           dist.reinterpreted_batch_ndims)
+    if isinstance(dist, Normal):
+        return Normal(dist.loc.detach(), dist.scale.detach())
+    raise TypeError(f"detach_distribution supports Categorical and (Independent) Normal, got {type(dist).__name__}")
+
+
+def mean_kl(old_dist: Distribution, new_dist: Distribution) -> torch.Tensor:
+    """KL̄ = mean over states of KL(π_old(·|s) ‖ π_new(·|s)) (exact, from the distributions)."""
+    return kl_divergence(old_dist, new_dist).mean()
+
+
+def make_fisher_vector_product(policy: nn.Module, obs: torch.Tensor, damping: float = 0.0
+                               ) -> Callable[[torch.Tensor], torch.Tensor]:
+    """Return ``v ↦ (F + damping·I) v`` at the policy's current parameters θ.
+
+        F = ∇²_θ KL̄(θ_fixed ‖ θ) |_{θ = θ_fixed}        (the Fisher information of π_θ, averaged over obs)
+        F v = ∇_θ [ (∇_θ KL̄)ᵀ v ]                        (double backprop: no matrix is ever formed)
+
+    The first-order graph ∇KL̄ is built once and reused for every product (as CG needs ~10).
+    """
+    require_in_range(damping, "damping", 0.0, None)
+    params = [p for p in policy.parameters() if p.requires_grad]
+    dist = policy.distribution(obs)
+    kl = mean_kl(detach_distribution(dist), dist)       # value 0, gradient 0, Hessian F
+    grad_kl = flat_grad(kl, params, create_graph=True)   # (P,) a function of θ
+
+    def fvp(v: torch.Tensor) -> torch.Tensor:
+        require_tensor(v, "v", ndim=1, kind="float")
+        if v.shape != grad_kl.shape:
+            raise ValueError(f"v must have one entry per parameter ({grad_kl.numel()}), got {v.numel()}")
+        return flat_grad(grad_kl @ v.detach(), params, retain_graph=True) + damping * v
+
+    return fvp
+
+
+def fisher_vector_product(policy: nn.Module, obs: torch.Tensor, v: torch.Tensor, damping: float = 0.0) -> torch.Tensor:
+    """(F + damping·I) v for ``policy`` at ``obs`` (see :func:`make_fisher_vector_product`)."""
+    return make_fisher_vector_product(policy, obs, damping)(v)
+
+
+def conjugate_gradient(Avp: Callable[[torch.Tensor], torch.Tensor], b: torch.Tensor, iters: int = 10,
+                       tol: float = 1e-10) -> torch.Tensor:
+    """Approximately solve A x = b for symmetric positive-definite A, given only v ↦ A v.
+
+    Standard CG from x₀ = 0: r = p = b; repeat  α = rᵀr / pᵀAp;  x += αp;  r −= αAp;
+    p = r_new + (r_newᵀr_new / rᵀr)·p;  stop after ``iters`` steps or when rᵀr < tol.
+    Exact in at most dim(b) steps (in exact arithmetic).
+    """
+    require_tensor(b, "b", ndim=1, kind="float")
+    if isinstance(iters, bool) or not isinstance(iters, int) or iters < 1:
+        raise ValueError(f"iters must be a positive int, got {iters!r}")
+    x = torch.zeros_like(b)
+    r = b.clone()
+    p = b.clone()
+    rr = r @ r
+    for _ in range(iters):
+        if rr < tol:
+            break
+        Ap = Avp(p)
+        alpha = rr / (p @ Ap)
+        x = x + alpha * p
+        r = r - alpha * Ap
+        rr_new = r @ r
+        p = r + (rr_new / rr) * p
+        rr = rr_new
+    return x
+
+
+def trust_region_step_size(s: torch.Tensor, Fs: torch.Tensor, max_kl: float) -> float:
+    """β such that the quadratic KL model ½ (βs)ᵀF(βs) equals δ:  β = √(2δ / sᵀFs)."""
+    sFs = float(s @ Fs)
+    if not sFs > 0:
+        return 0.0
+    return math.sqrt(2.0 * max_kl / sFs)
+
+
+def surrogate_objective(logp_new: torch.Tensor, logp_old: torch.Tensor, advantages: torch.Tensor) -> torch.Tensor:
+    """L(θ) = mean[ exp(logp_new − logp_old) · Â ]  (to maximise; equals mean(Â) at θ = θ_old)."""
+    return (torch.exp(logp_new - logp_old.detach()) * advantages.detach()).mean()
+
+
+def backtracking_line_search(policy: nn.Module, evaluate: Callable[[], Tuple[float, float]], full_step: torch.Tensor,
+                             max_kl: float, backtrack_coef: float = 0.8, max_backtracks: int = 10) -> Dict:
+    """Try θ = θ_old + backtrack_coefʲ · full_step for j = 0, 1, ...; accept the first with
+    KL̄(θ_old ‖ θ) ≤ max_kl **and** L(θ) > L(θ_old). If none passes, restore θ_old.
+
+    ``evaluate()`` returns ``(surrogate, kl)`` as floats at the policy's *current* parameters.
+    Returns a dict: ``accepted``, ``step_frac`` (0 if rejected), ``backtracks``, ``kl``,
+    ``surrogate_old``, ``surrogate_new`` (the values at the parameters the policy ends with).
+    """
+    require_in_range(max_kl, "max_kl", 0.0, None, low_inclusive=False)
+    require_in_range(backtrack_coef, "backtrack_coef", 0.0, 1.0, low_inclusive=False, high_inclusive=False)
+    params = [p for p in policy.parameters() if p.requires_grad]
+    old = parameters_to_vector(params).detach().clone()
+    with torch.no_grad():
+        surr_old, kl_old = evaluate()
+        for j in range(max_backtracks):
+            frac = backtrack_coef ** j
+            vector_to_parameters(old + frac * full_step, params)
+            surr, kl = evaluate()
+            if kl <= max_kl and surr > surr_old:
+                return {"accepted": True, "step_frac": frac, "backtracks": j, "kl": kl,
+                        "surrogate_old": surr_old, "surrogate_new": surr}
+        vector_to_parameters(old, params)
+    return {"accepted": False, "step_frac": 0.0, "backtracks": max_backtracks, "kl": 0.0,
+            "surrogate_old": surr_old, "surrogate_new": surr_old}
+
+
+def trpo_update(policy: nn.Module, obs: torch.Tensor, actions: torch.Tensor, advantages: torch.Tensor,
+                max_kl: float = 0.01, damping: float = 0.1, cg_iters: int = 10, backtrack_coef: float = 0.8,
+                max_backtracks: int = 10) -> Dict:
+    """One TRPO policy step on a batch ``(obs (M, obs_dim), actions, advantages (M,))``, in place.
+
+    Returns an info dict: ``accepted``, ``step_frac``, ``backtracks``, ``kl`` (exact KL̄ of the
+    step taken), ``surrogate_old``, ``surrogate_new``, ``improvement``, ``expected_improve``
+    (β·gᵀs, the linear model's prediction), ``grad_norm``, ``entropy``.
+    """
+    require_tensor(obs, "obs", ndim=2, kind="float", dims="(M, obs_dim)")
+    require_tensor(advantages, "advantages", ndim=1, kind="float", dims="(M,)")
+    if actions.shape[0] != obs.shape[0] or advantages.shape[0] != obs.shape[0]:
+        raise ValueError(f"obs, actions and advantages must have the same first dimension, got "
+                         f"{obs.shape[0]}, {actions.shape[0]}, {advantages.shape[0]}")
+    require_in_range(max_kl, "max_kl", 0.0, None, low_inclusive=False)
+    params = [p for p in policy.parameters() if p.requires_grad]
+    advantages = advantages.detach()
+    with torch.no_grad():
+        old_dist = detach_distribution(policy.distribution(obs))
+        logp_old = old_dist.log_prob(actions)                                     # (M,)
+        entropy = float(old_dist.entropy().mean())
+    # 3: gradient of the surrogate at θ_old
+    dist = policy.distribution(obs)
+    surr = surrogate_objective(dist.log_prob(actions), logp_old, advantages)
+    g = flat_grad(surr, params)                                                   # (P,)
+    # 4: natural-gradient direction by CG on (F + damping·I) s = g
+    fvp = make_fisher_vector_product(policy, obs, damping)
+    s = conjugate_gradient(fvp, g, iters=cg_iters)
+    # 5: scale so that the quadratic KL model hits δ
+    beta = trust_region_step_size(s, fvp(s), max_kl)
+    full_step = beta * s
+
+    def evaluate() -> Tuple[float, float]:
+        d = policy.distribution(obs)
+        return (float(surrogate_objective(d.log_prob(actions), logp_old, advantages)),
+                float(mean_kl(old_dist, d)))
+
+    # 6-7: backtracking line search on the exact KL and surrogate
+    info = backtracking_line_search(policy, evaluate, full_step, max_kl, backtrack_coef, max_backtracks)
+    info.update(improvement=info["surrogate_new"] - info["surrogate_old"], expected_improve=float(beta * (g @ s)),
+                grad_norm=float(g.norm()), entropy=entropy)
+    return info
+
+
+@dataclass
+class TRPOConfig:
+    """TRPO hyper-parameters; the defaults solve CartPole-v1 quickly (see ``bench/bench_cartpole.py``)."""
+
+    total_timesteps: int = 150_000   # budget of real env steps
+    num_envs: int = 8                # B: environments stepped in lock-step
+    num_steps: int = 128             # N: steps per env per update (B·N samples)
+    gamma: float = 0.99              # γ: discount
+    gae_lambda: float = 0.97         # λ: GAE parameter
+    max_kl: float = 0.02             # δ: trust-region radius on the mean KL(π_old ‖ π_new)
+    damping: float = 0.1             # F + damping·I: keeps CG well conditioned
+    cg_iters: int = 10               # conjugate-gradient iterations
+    backtrack_coef: float = 0.8      # line search shrinks the step by this factor each try
+    max_backtracks: int = 10         # tries before keeping θ_old
+    norm_adv: bool = True            # normalise Â over the batch
+    vf_lr: float = 1e-3              # Adam learning rate of the value network
+    vf_epochs: int = 10              # passes over the batch fitting V_φ
+    vf_minibatches: int = 8          # minibatches per value pass
+    hidden: Tuple[int, ...] = (64, 64)
+    ortho_init: bool = True
+    truncation_as_termination: bool = False
+    solved_threshold: float = 475.0
+    solved_window: int = 20
+
+    def __post_init__(self):
+        for name in ("total_timesteps", "num_envs", "num_steps", "cg_iters", "max_backtracks", "vf_epochs",
+                     "vf_minibatches", "solved_window"):
+            v = getattr(self, name)
+            if isinstance(v, bool) or not isinstance(v, int) or v < 1:
+                raise ValueError(f"TRPOConfig.{name} must be a positive int, got {v!r}")
+        require_in_range(self.max_kl, "TRPOConfig.max_kl", 0.0, None, low_inclusive=False)
+        require_in_range(self.damping, "TRPOConfig.damping", 0.0, None)
+        require_in_range(self.gamma, "TRPOConfig.gamma", 0.0, 1.0)
+        require_in_range(self.gae_lambda, "TRPOConfig.gae_lambda", 0.0, 1.0)
+        require_in_range(self.vf_lr, "TRPOConfig.vf_lr", 0.0, None, low_inclusive=False)
+
+
+def train_trpo(env_id="CartPole-v1", cfg: Optional[TRPOConfig] = None, device=None, seed: int = 0,
+               stop_when_solved: bool = False, progress: bool = False,
+               callback: Optional[Callable[[Dict], None]] = None) -> Dict:
+    """Train a policy with TRPO on ``env_id``; returns a history dict (per update: ``kl``,
+    ``accepted``, ``backtracks``, ``improvement``, ``entropy``, ``value_loss``,
+    ``explained_variance``, env steps, wall time, SPS) with ``policy`` and ``value_fn``.
+    """
+    cfg = TRPOConfig() if cfg is None else cfg
+    if not isinstance(cfg, TRPOConfig):
+        raise TypeError(f"cfg must be a TRPOConfig, got {type(cfg).__name__}")
+    dev = get_device(device)
+    seed_everything(seed)
+    envs = make_vector_env(env_id, cfg.num_envs, seed=seed)
+    policy = make_policy(envs.single_observation_space, envs.single_action_space, cfg.hidden, cfg.ortho_init).to(dev)
+    value_fn = ValueNetwork(envs.single_observation_space.shape[0], cfg.hidden, ortho_init=cfg.ortho_init).to(dev)
+    vf_opt = torch.optim.Adam(value_fn.parameters(), lr=cfg.vf_lr)
+    collector = RolloutCollector(envs, policy, value_fn, device=dev, seed=seed)
+    history = new_history("trpo", env_id, cfg, seed)
+    bar = make_progress(progress, cfg.total_timesteps, "TRPO")
+    start = time.perf_counter()
+    solved = False
+    while collector.env_steps < cfg.total_timesteps and not solved:
+        steps_before = collector.env_steps
+        rollout = collector.collect(cfg.num_steps)                                           # 2
+        advantages, returns = rollout.advantages_and_returns(cfg.gamma, cfg.gae_lambda, cfg.truncation_as_termination)
+        batch = rollout.flatten(advantages=advantages, returns=returns)
+        adv = normalize_advantages(batch["advantages"]) if cfg.norm_adv else batch["advantages"]
+        info = trpo_update(policy, batch["obs"], batch["actions"], adv, cfg.max_kl, cfg.damping,   # 3-7
+                           cfg.cg_iters, cfg.backtrack_coef, cfg.max_backtracks)
+        M = batch["returns"].shape[0]                                                        # 8
+        v_losses = []
+        for _ in range(cfg.vf_epochs):
+            for idx in torch.tensor_split(torch.randperm(M, device=dev), cfg.vf_minibatches):
+                if idx.numel() == 0:
+                    continue
+                v_loss = 0.5 * ((value_fn(batch["obs"][idx]) - batch["returns"][idx]) ** 2).mean()
+                vf_opt.zero_grad(set_to_none=True)
+                v_loss.backward()
+                vf_opt.step()
+                v_losses.append(float(v_loss.detach()))
+        elapsed = time.perf_counter() - start
+        record_update(history, env_steps=collector.env_steps, wall_time=elapsed,
+                      sps=collector.env_steps / max(elapsed, 1e-9), kl=info["kl"], accepted=info["accepted"],
+                      backtracks=info["backtracks"], step_frac=info["step_frac"], improvement=info["improvement"],
+                      expected_improve=info["expected_improve"], entropy=info["entropy"],
+                      value_loss=np.mean(v_losses), explained_variance=explained_variance(batch["values"], batch["returns"]),
+                      mean_return=collector.stats.mean_last(cfg.solved_window))
+        if bar is not None:
+            bar.update(collector.env_steps - steps_before)
+            bar.set_postfix(ret=f"{collector.stats.mean_last(cfg.solved_window):.1f}")
+        if stop_when_solved and collector.stats.solved_index(cfg.solved_threshold, cfg.solved_window) is not None:
+            solved = True
+        if callback is not None:
+            callback(history)
+    if bar is not None:
+        bar.close()
+    envs.close()
+    attach_episodes(history, collector.stats, cfg.solved_threshold, cfg.solved_window)
+    history["policy"], history["value_fn"] = policy, value_fn
+    return history

@@ -1,0 +1,445 @@
+# %% [markdown]
+# # 02 · Attention: letting every character read the ones before it
+#
+# **What you will build:** scaled dot-product attention, written out line by line; the causal mask
+# that stops a language model from reading the future; multi-head attention as nothing but reshapes;
+# and a look inside the course's trained Shakespeare GPT to see what its heads attend to. Notebook 03
+# stacks these pieces into a GPT.
+#
+# **Learning goals**
+# - Say why a uniform average of the past loses information, and how attention's data-dependent
+#   weights fix it.
+# - Write $\mathrm{Attention}(Q, K, V) = \mathrm{softmax}(QK^\top / \sqrt{d_k} + M)\,V$ and check it
+#   against `torch.nn.functional.scaled_dot_product_attention`, with and without masks.
+# - Measure why the scores are divided by $\sqrt{d_k}$.
+# - Build the causal mask, and know what happens to a query that may attend to nothing.
+# - Split a (B, T, C) tensor into H heads and merge them back.
+# - Show that attention without positional information cannot tell the order of its inputs.
+#
+# **Prerequisites:** notebook 01 (softmax, log-softmax, cross-entropy, the character tokenizer).
+
+# %%
+# %matplotlib inline
+import math
+
+import torch
+import torch.nn as nn
+import torch.nn.functional as F
+import matplotlib.pyplot as plt
+
+from lmrl_course.device import setup_notebook, seed_everything
+
+device = setup_notebook(seed=0)
+
+# %% [markdown]
+# ## 1. Why averaging the past is not enough
+#
+# The bigram model of notebook 01 sees one character. The simplest way to let position $t$ see *all*
+# characters $x_1..x_t$ is to average their vectors: $\bar h_t = \frac{1}{t}\sum_{s \le t} h_s$. As a
+# matrix product, with $W$ lower-triangular and each row summing to 1, that is $\bar H = W H$ — and
+# the same $W$ comes out of a softmax over scores that are 0 where allowed and $-\infty$ in the future:
+
+# %%
+T = 5
+W_avg = torch.tril(torch.ones(T, T))
+W_avg = W_avg / W_avg.sum(dim=1, keepdim=True)                      # row t: 1/t on s <= t
+scores = torch.zeros(T, T).masked_fill(~torch.tril(torch.ones(T, T, dtype=torch.bool)), float("-inf"))
+W_softmax = torch.softmax(scores, dim=-1)
+print(W_avg.numpy().round(3))
+print("softmax of masked zeros gives the same matrix:", torch.allclose(W_avg, W_softmax))
+
+# %% [markdown]
+# The average throws away two things a language model needs:
+#
+# 1. **order** — "stressed" and "desserts" contain the same letters, so at the last position the
+#    averages of their (one-hot) character vectors are *identical*, and any model reading only the
+#    average must predict the same next character for both;
+# 2. **relevance** — every past character gets weight $1/t$, the one that matters (say, the opening
+#    quote that needs closing) as much as any other, and ever less as the text grows.
+
+# %%
+alphabet = sorted(set("stresseddesserts"))
+onehot = lambda word: F.one_hot(torch.tensor([alphabet.index(c) for c in word]), len(alphabet)).float()
+for word in ["stressed", "desserts"]:
+    H = onehot(word)                                                   # (T, C)
+    avg_last = H.mean(dim=0)                                           # average at the last position
+    print(f"{word}: average at the last position = {avg_last.numpy().round(3).tolist()}")
+
+# %% [markdown]
+# **Attention** keeps the weighted average but lets the weights depend on the data: each position
+# asks a question (a **query** $q_t$), each position offers a description of itself (a **key** $k_s$)
+# and a message (a **value** $v_s$). Position $t$ reads mostly from the positions whose keys match its
+# query.
+#
+# ## 2. Scaled dot-product attention, written out
+#
+# Stack the queries, keys and values of all positions into matrices $Q$ (T_q × d_k), $K$ (T_k × d_k),
+# $V$ (T_k × d_v):
+#
+# $$\mathrm{Attention}(Q, K, V) = \mathrm{softmax}\!\left(\frac{Q K^\top}{\sqrt{d_k}} + M\right) V .$$
+#
+# Entry $(t, s)$ of $QK^\top$ is the dot product $q_t \cdot k_s$: how well key $s$ matches query $t$. The
+# softmax runs **along the keys** (the last axis), so each row is a distribution over the positions
+# that query $t$ reads. $M$ is 0 where reading is allowed and $-\infty$ where it is not. Any leading
+# dimensions (batch, heads) just come along.
+
+# %%
+def attention(q, k, v, mask=None):
+    """q: (..., Tq, dk), k: (..., Tk, dk), v: (..., Tk, dv); mask: bool, True = may attend."""
+    scores = q @ k.transpose(-2, -1) / math.sqrt(q.shape[-1])    # (..., Tq, Tk)
+    if mask is not None:
+        scores = scores.masked_fill(~mask, float("-inf"))
+    weights = torch.softmax(scores, dim=-1)                      # each row sums to 1
+    return weights @ v                                           # (..., Tq, dv)
+
+# %% [markdown]
+# PyTorch ships a fused version, `F.scaled_dot_product_attention` (a bool `attn_mask` with True = may
+# attend, or `is_causal=True`), and the package has a written-out one with the same conventions. All
+# three agree on random inputs — no mask, a random mask (each row keeps at least one key), and the causal mask:
+
+# %%
+from lmrl_course.attention import scaled_dot_product_attention, causal_mask
+
+seed_everything(1)
+B, H, T, hs = 2, 3, 6, 8
+q, k, v = torch.randn(B, H, T, hs), torch.randn(B, H, T, hs), torch.randn(B, H, T, hs)
+random_mask = torch.rand(B, H, T, T) < 0.6
+random_mask[..., 0] = True                                       # every query may read key 0
+for name, mask in [("no mask", None), ("random mask", random_mask), ("causal mask", causal_mask(T))]:
+    ours = attention(q, k, v, mask)
+    theirs = F.scaled_dot_product_attention(q, k, v, attn_mask=mask)
+    package = scaled_dot_product_attention(q, k, v, mask=mask)
+    print(f"{name:<12} max |ours - torch| = {(ours - theirs).abs().max().item():.1e}   "
+          f"max |ours - package| = {(ours - package).abs().max().item():.1e}")
+print("is_causal=True, torch vs ours:",
+      f"{(F.scaled_dot_product_attention(q, k, v, is_causal=True) - attention(q, k, v, causal_mask(T))).abs().max().item():.1e}")
+
+# %% [markdown]
+# ## 3. Why divide by $\sqrt{d_k}$?
+#
+# If the entries of $q$ and $k$ are independent with mean 0 and variance 1 (roughly what a freshly
+# initialised, normalised network produces), then $q \cdot k = \sum_{i=1}^{d_k} q_i k_i$ is a sum of
+# $d_k$ terms of variance 1: its **variance is $d_k$**. Wide heads give huge scores, the softmax of huge
+# scores is nearly one-hot (**saturated**), and a saturated softmax has almost zero gradient — the
+# weights stop learning. Dividing by $\sqrt{d_k}$ brings the variance back to 1 for every $d_k$. Measured:
+
+# %%
+seed_everything(2)
+dks = [4, 16, 64, 256, 1024]
+rows = []
+for dk in dks:
+    q = torch.randn(2000, 16, dk)
+    k = torch.randn(2000, 16, dk)
+    raw = (q[:, :1] @ k.transpose(-2, -1)).squeeze(1)               # (2000, 16): one query, 16 keys
+    scaled = raw / math.sqrt(dk)
+    max_w_raw = torch.softmax(raw, dim=-1).amax(dim=-1).mean().item()
+    max_w_scaled = torch.softmax(scaled, dim=-1).amax(dim=-1).mean().item()
+    rows.append((dk, raw.var().item(), scaled.var().item(), max_w_raw, max_w_scaled))
+print(f"{'d_k':>5} {'var(q·k)':>9} {'var(q·k/√d_k)':>14} {'mean max weight':>16} {'(scaled)':>9}")
+for dk, vr, vs, mr, ms in rows:
+    print(f"{dk:>5} {vr:>9.1f} {vs:>14.3f} {mr:>16.3f} {ms:>9.3f}")
+
+fig, axes = plt.subplots(1, 2, figsize=(9.5, 3))
+axes[0].loglog(dks, [r[1] for r in rows], "o-", label="q·k")
+axes[0].loglog(dks, [r[2] for r in rows], "o-", label="q·k / √d_k")
+axes[0].set_xlabel("d_k")
+axes[0].set_ylabel("variance of the score")
+axes[0].legend()
+axes[1].semilogx(dks, [r[3] for r in rows], "o-", label="without scaling")
+axes[1].semilogx(dks, [r[4] for r in rows], "o-", label="with 1/√d_k")
+axes[1].axhline(1 / 16, c="gray", ls=":", label="uniform over 16 keys")
+axes[1].set_xlabel("d_k")
+axes[1].set_ylabel("mean largest attention weight")
+axes[1].legend()
+plt.show()
+
+# %% [markdown]
+# Without the scaling, a 64-dimensional head already puts most of its weight on a single key at
+# initialisation; with it, the weights stay spread out whatever $d_k$ is. The gradient tells the same
+# story: the softmax Jacobian is $\mathrm{diag}(w) - w w^\top$, which is 0 for a one-hot $w$.
+
+# %%
+seed_everything(3)
+for dk in [16, 256]:
+    q, k = torch.randn(1, dk), torch.randn(16, dk)
+    for scale, name in [(1.0, "raw"), (1 / math.sqrt(dk), "scaled")]:
+        s = ((q @ k.T) * scale).requires_grad_(True)                  # (1, 16) scores
+        (torch.softmax(s, dim=-1) * torch.randn(1, 16)).sum().backward()
+        print(f"d_k={dk:<4} {name:<7} |∂/∂scores| = {s.grad.norm().item():.2e}")
+
+# %% [markdown]
+# ## 4. The causal mask
+#
+# A language model predicts $x_{t+1}$ from $x_{\le t}$, and in training it does so for every $t$ of a
+# sequence at once. If position $t$ could read position $t+1$ it would simply copy the answer. The
+# **causal mask** allows key $s$ for query $t$ only when $s \le t$: a lower-triangular boolean matrix.
+
+# %%
+seed_everything(4)
+T = 8
+q, k = torch.randn(T, 16), torch.randn(T, 16)
+mask = causal_mask(T)                                                # (T, T), True on and below the diagonal
+w = torch.softmax((q @ k.T / 4.0).masked_fill(~mask, float("-inf")), dim=-1)
+fig, axes = plt.subplots(1, 2, figsize=(8, 3.3))
+axes[0].imshow(mask.numpy(), cmap="Greys")
+axes[0].set_title("causal mask (dark = may attend)")
+im = axes[1].imshow(w.numpy(), cmap="viridis")
+axes[1].set_title("attention weights")
+for ax in axes:
+    ax.set_xlabel("key position s")
+    ax.set_ylabel("query position t")
+fig.colorbar(im, ax=axes[1], shrink=0.8)
+plt.show()
+print("row sums:", w.sum(dim=-1).numpy().round(4).tolist())
+
+# %% [markdown]
+# **Your turn:** write `causal_attention(q, k, v)` — scaled dot-product attention with the causal
+# mask, for inputs of shape (..., T, hs), written out (no `F.scaled_dot_product_attention`). Build the
+# mask on the inputs' device with `torch.tril`; the checker also compares gradients.
+
+# %% tags=["exercise"]
+# EXERCISE: causal_attention
+def causal_attention(q, k, v):
+    # Replace the next line with your code (about five lines).
+    raise NotImplementedError
+
+# %%
+from lmrl_course.exercises import check
+
+result_causal = check("causal_attention", causal_attention)
+result_causal
+
+# %% [markdown]
+# Causality, tested the direct way: change the keys and values of the **last** position; every earlier
+# output must stay exactly the same.
+
+# %%
+causal_attention = result_causal.function
+seed_everything(5)
+q, k, v = torch.randn(1, 6, 8), torch.randn(1, 6, 8), torch.randn(1, 6, 8)
+k2, v2 = k.clone(), v.clone()
+k2[:, -1] += 10.0
+v2[:, -1] += 10.0
+diff = (causal_attention(q, k, v) - causal_attention(q, k2, v2)).abs().amax(dim=-1)[0]
+print("max change of the output at each position:", [round(x, 4) for x in diff.tolist()])
+
+# %% [markdown]
+# ### A query that may attend to nothing
+#
+# With padding, a whole row of the mask can be False (a padding position that should read nothing).
+# Then the softmax is taken over a row of $-\infty$: $e^{-\infty} / \sum e^{-\infty} = 0/0 =$ `nan`, and
+# one `nan` spreads through every later matrix product into the loss. The package (and recent PyTorch)
+# return a zero output for such a row instead:
+
+# %%
+seed_everything(6)
+q, k, v = torch.randn(3, 4), torch.randn(3, 4), torch.randn(3, 4)
+mask = torch.tensor([[False, False, False],                          # query 0 may read nothing
+                     [True, False, False],
+                     [True, True, True]])
+print("naive softmax :", attention(q, k, v, mask)[0].tolist())
+print("package       :", scaled_dot_product_attention(q, k, v, mask=mask)[0].tolist())
+print("torch         :", F.scaled_dot_product_attention(q[None], k[None], v[None], attn_mask=mask)[0, 0].tolist())
+print("the other rows agree:",
+      torch.allclose(attention(q, k, v, mask)[1:], scaled_dot_product_attention(q, k, v, mask=mask)[1:]))
+
+# %% [markdown]
+# ## 5. Multi-head attention is reshaping
+#
+# One attention pattern per layer is restrictive: a character may need to look at the previous
+# character *and* at the start of the current word. **Multi-head attention** runs H attentions side by
+# side, each on its own slice of hs = C / H channels, and concatenates the results. No loop over heads
+# is needed: reshape (B, T, C) to (B, T, H, hs), move the head axis next to the batch — (B, H, T, hs) —
+# and the attention above already treats (B, H) as batch dimensions.
+#
+# **Your turn (two small ones):** `split_heads(x, n_head)`: (B, T, C) → (B, H, T, hs), head h getting
+# channels h·hs … (h+1)·hs − 1; and `merge_heads(x)`: (B, H, T, hs) → (B, T, C), its inverse.
+
+# %% tags=["exercise"]
+# EXERCISE: split_heads
+def split_heads(x, n_head):
+    # Replace the next line with your code (two lines: a view and a transpose).
+    raise NotImplementedError
+
+# %%
+result_split = check("split_heads", split_heads)
+result_split
+
+# %% tags=["exercise"]
+# EXERCISE: merge_heads
+def merge_heads(x):
+    # Replace the next line with your code (two lines).
+    raise NotImplementedError
+
+# %%
+result_merge = check("merge_heads", merge_heads)
+result_merge
+
+# %% [markdown]
+# Now the whole layer, from scratch: one linear map makes $Q, K, V$ for all heads at once (`c_attn`,
+# C → 3C), the heads attend in parallel, they are merged, and an output projection $W_O$ (`c_proj`)
+# mixes them. We copy the weights of the package's `CausalSelfAttention` and compare:
+
+# %%
+from lmrl_course.attention import CausalSelfAttention
+from lmrl_course.gpt import GPTConfig
+
+split_heads, merge_heads = result_split.function, result_merge.function
+
+
+def multi_head_attention(x, c_attn, c_proj, n_head):
+    C = x.shape[-1]
+    q, k, v = c_attn(x).split(C, dim=-1)                                    # 3 x (B, T, C)
+    q, k, v = split_heads(q, n_head), split_heads(k, n_head), split_heads(v, n_head)   # (B, H, T, hs)
+    y = causal_attention(q, k, v)                                           # (B, H, T, hs)
+    return c_proj(merge_heads(y))                                           # (B, T, C)
+
+
+seed_everything(7)
+cfg = GPTConfig(vocab_size=65, n_embd=32, n_head=4)
+layer = CausalSelfAttention(cfg).eval()
+x = torch.randn(2, 10, 32)                                                  # (B, T, C)
+with torch.no_grad():
+    ours = multi_head_attention(x, layer.c_attn, layer.c_proj, n_head=4)
+    theirs = layer(x)
+print("max |ours - package CausalSelfAttention| =", f"{(ours - theirs).abs().max().item():.1e}")
+
+# %% [markdown]
+# ## 6. Attention does not know where things are
+#
+# Nothing in $\mathrm{softmax}(QK^\top/\sqrt{d_k})V$ refers to a position: permute the input rows and
+# the output rows are permuted the same way (**permutation equivariance**). Without a causal mask that
+# is exact for the whole sequence; with the mask, the last position reads a *set* of earlier tokens, so
+# shuffling them changes nothing there. To a position-blind model "stressed" and "desserts" ending
+# in the same character look the same. The fix is to add a **position embedding** $P[t]$ to each
+# token's vector (notebook 03), and the symmetry breaks:
+
+# %%
+seed_everything(8)
+T, C = 10, 32
+x = torch.randn(1, T, C)                                                   # token vectors, no positions
+perm = torch.randperm(T)
+full = CausalSelfAttention(GPTConfig(vocab_size=65, n_embd=C, n_head=4, causal=False)).eval()
+causal = CausalSelfAttention(GPTConfig(vocab_size=65, n_embd=C, n_head=4)).eval()
+pos = torch.randn(T, C)                                                    # a position embedding P
+prefix_perm = torch.cat([torch.randperm(T - 1), torch.tensor([T - 1])])    # shuffle all but the last
+with torch.no_grad():
+    print("no mask, no positions:   max |f(x[perm]) - f(x)[perm]| =",
+          f"{(full(x[:, perm]) - full(x)[:, perm]).abs().max().item():.1e}")
+    print("no mask, with positions: max |f(x[perm]+P) - f(x+P)[perm]| =",
+          f"{(full(x[:, perm] + pos) - full(x + pos)[:, perm]).abs().max().item():.1e}")
+    print("causal, no positions:    last output, prefix shuffled, max diff =",
+          f"{(causal(x[:, prefix_perm])[:, -1] - causal(x)[:, -1]).abs().max().item():.1e}")
+    print("causal, with positions:  last output, prefix shuffled, max diff =",
+          f"{(causal(x[:, prefix_perm] + pos)[:, -1] - causal(x + pos)[:, -1]).abs().max().item():.1e}")
+
+# %% [markdown]
+# ## Play: what does a trained GPT attend to?
+#
+# The course ships a small GPT trained on Tiny Shakespeare (notebook 03 trains one like it). Pick a
+# layer and a head; row $t$ of the heatmap is where the character at position $t$ reads from. Look for
+# heads that read the previous character (a bright line just below the diagonal), heads that read the
+# start of the line or the last space, and heads that spread out evenly.
+
+# %%
+import ipywidgets as widgets
+from lmrl_course.widgets import PlotWidget
+from lmrl_course.gpt import GPT, load_pretrained
+from lmrl_course.paths import GPT_CHECKPOINT_PATH
+
+if GPT_CHECKPOINT_PATH.exists():
+    model, tok = load_pretrained(device="cpu")
+    print("loaded the shipped checkpoint:", model.num_parameters(), "parameters,",
+          model.config.n_layer, "layers,", model.config.n_head, "heads")
+else:  # the checkpoint is made by `python -m lmrl_course.scripts.train_shakespeare`
+    from lmrl_course.data import CharTokenizer, load_text
+    seed_everything(0)
+    tok = CharTokenizer.from_text(load_text())
+    model = GPT(GPTConfig(vocab_size=tok.vocab_size)).eval()
+    print("no checkpoint found: showing a freshly initialised (untrained) GPT")
+
+sentence = "ROMEO:\nBut soft, what light through yonder window breaks?"[: model.config.block_size]
+idx = torch.tensor([tok.encode(sentence)])
+maps = model.attention_maps(idx)                                          # n_layer x (1, H, T, T)
+labels = [{" ": "␣", "\n": "⏎"}.get(c, c) for c in sentence]
+
+
+def draw_attention(fig, layer, head):
+    w = maps[layer][0, head] if head != "mean" else maps[layer][0].mean(dim=0)    # (T, T)
+    ax = fig.subplots()
+    ax.imshow(w.numpy(), cmap="viridis", vmin=0, vmax=1)
+    ax.set_xticks(range(len(labels)), labels, fontsize=6)
+    ax.set_yticks(range(len(labels)), labels, fontsize=6)
+    ax.set_xlabel("key (read from)")
+    ax.set_ylabel("query (reading)")
+    prev = torch.diagonal(w, offset=-1).mean().item()
+    top = [f"{labels[t]}→{labels[int(w[t].argmax())]}" for t in range(len(labels) - 6, len(labels))]
+    return (f"layer {layer}, head {head}: mean weight on the previous character {prev:.3f}; "
+            f"strongest read of the last 6 queries: {' '.join(top)}")
+
+
+heads = list(range(model.config.n_head)) + ["mean"]
+PlotWidget(draw_attention, {
+    "layer": widgets.Dropdown(options=list(range(model.config.n_layer)), value=0, description="layer"),
+    "head": widgets.Dropdown(options=heads, value=0, description="head"),
+}, figsize=(6.5, 6.5))
+
+# %% [markdown]
+# > **Common mistake 1: the softmax over the wrong axis.**
+# > The scores are (…, T_q, T_k). The softmax must normalise over the **keys** (`dim=-1`), so each
+# > query gets a distribution. With `dim=-2` each *key* gets a distribution over queries instead: the
+# > rows no longer sum to 1, and — worse — column $s$ is normalised over all queries $t' \ge s$,
+# > including future ones, so position $t$'s output now depends on tokens after $t$. The mask is still
+# > applied and the model still cheats. Both run below; we change only the last token:
+
+# %%
+def attention_wrong_axis(q, k, v):
+    T = q.shape[-2]
+    scores = (q @ k.transpose(-2, -1) / math.sqrt(q.shape[-1])).masked_fill(~causal_mask(T), float("-inf"))
+    return torch.softmax(scores, dim=-2) @ v                 # BUG: normalises over queries
+
+
+seed_everything(9)
+x = torch.randn(1, 6, 8)
+x2 = x.clone()
+x2[:, -1] += 3.0                                             # change only the LAST token
+for name, fn in [("softmax(dim=-1), right", causal_attention), ("softmax(dim=-2), wrong", attention_wrong_axis)]:
+    change = (fn(x2, x2, x2) - fn(x, x, x)).abs().amax(dim=-1)[0, :-1]
+    print(f"{name}: change at the earlier positions {[round(c, 3) for c in change.tolist()]}")
+w_wrong = torch.softmax((x @ x.transpose(-2, -1) / math.sqrt(8)).masked_fill(~causal_mask(6), float("-inf")), dim=-2)
+print("row sums with dim=-2:", [round(s, 3) for s in w_wrong[0].sum(dim=-1).tolist()])
+
+# %% [markdown]
+# > **Common mistake 2: reading ⊙ as a dot product.**
+# > Papers write $\odot$ for the **element-wise** (Hadamard) product and $q \cdot k$ or $QK^\top$ for dot
+# > products. `q * k` is element-wise: for (T, hs) inputs it is (T, hs), not the (T, T) score matrix, and
+# > summing it over the last axis gives only $q_t \cdot k_t$ — every token compared with *itself*, the
+# > diagonal of $QK^\top$. Both run:
+
+# %%
+seed_everything(10)
+q, k = torch.randn(5, 4), torch.randn(5, 4)
+hadamard = q * k                                             # element-wise: (T, hs)
+scores = q @ k.T                                             # all dot products: (T, T)
+print("q * k      shape", tuple(hadamard.shape), "  q @ k.T shape", tuple(scores.shape))
+print("(q * k).sum(-1)    :", [round(s, 3) for s in hadamard.sum(-1).tolist()])
+print("diagonal of q @ k.T:", [round(s, 3) for s in torch.diagonal(scores).tolist()])
+print("row 4 of q @ k.T   :", [round(s, 3) for s in scores[4].tolist()], " <- what query 4 really needs")
+
+# %% [markdown]
+# With `(q * k).sum(-1)` there is one score per position, so after a softmax over "keys" there is
+# nothing to choose between: the layer cannot read any other position at all.
+#
+# ## Check yourself
+#
+# - Why is a uniform average of the past a poor summary for predicting the next character?
+# - What are the shapes of $QK^\top$, of the weights, and of the output, for $Q$ (B, H, T, hs)?
+# - Why does the variance of $q \cdot k$ grow like $d_k$, and what does that do to the softmax and its
+#   gradient?
+# - Along which axis does the softmax run, and what goes wrong with the other one?
+# - What does a fully masked row produce with a naive softmax, and with the package?
+# - How does `split_heads` turn H attentions into one batched attention?
+# - Why does a transformer need position embeddings?
+#
+# **Next:** notebook 03 assembles token and position embeddings, causal self-attention, MLPs,
+# LayerNorm and residual connections into a GPT, trains it, and samples Shakespeare from it.

@@ -1,0 +1,455 @@
+# %% [markdown]
+# # 04 · Policy gradients: learning from a reward instead of a label
+#
+# **What you will build:** the gradient that every RL method of this course (REINFORCE, TRPO, PPO,
+# and the RLHF capstone) is made of. You derive the *log-derivative trick*, check it numerically on a
+# bandit whose exact gradient we know, measure how noisy it is, and cut that noise with a *baseline*.
+#
+# **Learning goals**
+# - Name the pieces of the RL loop — state, action, reward, return, policy — and see that a language
+#   model choosing its next token is exactly such a loop.
+# - Derive $\nabla_\theta \mathbb{E}_{a\sim\pi_\theta}[R(a)] = \mathbb{E}[R(a)\,\nabla_\theta \log \pi_\theta(a)]$ and
+#   check that the sample estimate converges to the exact gradient at rate $1/\sqrt{n}$.
+# - Show that a baseline leaves the gradient's mean unchanged and shrinks its variance.
+# - Explain why a policy-gradient "loss" has no meaning beyond its gradient.
+#
+# **Prerequisites:** notebook 01 (cross-entropy, `log_softmax`), notebook 03 (a GPT's next-token
+# distribution). Reading time about 45 minutes.
+
+# %%
+# %matplotlib inline
+import math
+
+import matplotlib.pyplot as plt
+import numpy as np
+import torch
+import torch.nn.functional as F
+
+from lmrl_course.device import setup_notebook, seed_everything
+
+device = setup_notebook(seed=0)
+
+# %% [markdown]
+# ## 1 · The RL loop, and why a language model is already in it
+#
+# An **agent** observes a state $s_t$ (`obs`), picks an action $a_t$ (`action`) by sampling from its
+# **policy** $\pi_\theta(a \mid s)$, and the **environment** answers with a reward $r_t$ (`reward`) and the
+# next state. The agent's goal is a large **return**: the discounted sum of rewards
+# $G_t = \sum_{k\ge 0}\gamma^k r_{t+k}$ (`returns`, discount `gamma`). Nobody tells the agent which action
+# was right — only how good the outcome was.
+#
+# | RL | a GPT generating text (notebook 03) |
+# |---|---|
+# | state $s_t$ | the prompt plus the tokens generated so far, $x_{\le t}$ |
+# | action $a_t$ | the next token $x_{t+1}$ |
+# | policy $\pi_\theta(a\mid s)$ | the next-token distribution $p_\theta(x_{t+1}\mid x_{\le t}) = \mathrm{softmax}(z)$ |
+# | `logp` $=\log\pi_\theta(a\mid s)$ | `log_softmax(logits)[token]`, the quantity cross-entropy used |
+# | reward $r$ | a score of the finished text (a human, a classifier, a unit test) |
+#
+# In notebook 03 we *imitated* labels: raise $\log p_\theta$ of the token Shakespeare wrote. In RL there
+# is no label, only a reward for what the model itself sampled. Here is a (tiny, untrained) GPT
+# acting as a policy: it is in state "the prompt", samples an action, and we read off its `logp`.
+
+# %%
+from lmrl_course.data import CharTokenizer
+from lmrl_course.gpt import GPT, GPTConfig
+
+seed_everything(0)
+tokenizer = CharTokenizer.from_text("abcdefghijklmnopqrstuvwxyz ")
+gpt = GPT(GPTConfig(vocab_size=tokenizer.vocab_size, block_size=16, n_layer=1, n_head=2, n_embd=32))
+
+obs = torch.tensor([tokenizer.encode("to be or no")])          # (1, T): the state
+logits, _ = gpt(obs)                                          # (1, T, V)
+policy = torch.distributions.Categorical(logits=logits[0, -1])  # π_θ(· | s): next-token distribution
+action = policy.sample()                                      # a ~ π_θ(· | s)
+logp = policy.log_prob(action)                                # log π_θ(a | s)
+print("state  :", repr(tokenizer.decode(obs[0].tolist())))
+print("action :", repr(tokenizer.decode([action.item()])), f"  logp = {logp.item():.3f}",
+      f"  (uniform would be {-math.log(tokenizer.vocab_size):.3f})")
+
+# %% [markdown]
+# Suppose the reward is $1$ when the sampled character is a vowel and $0$ otherwise. How should we
+# change $\theta$ so that the *expected* reward goes up? We cannot differentiate through `sample()`
+# (an integer), nor through the reward (a black box). The rest of this notebook answers that question,
+# and at the end we use the answer to teach this GPT to prefer vowels.
+
+# %% [markdown]
+# ## 2 · The log-derivative trick
+#
+# **Objective.** $J(\theta) = \mathbb{E}_{a\sim\pi_\theta}[R(a)] = \sum_a \pi_\theta(a)\,R(a)$.
+#
+# **Derivation.** Only $\pi_\theta$ depends on $\theta$; then use $\nabla \pi = \pi\,\nabla\log\pi$
+# (the chain rule for $\log$, read backwards):
+#
+# $$\nabla_\theta J = \sum_a R(a)\,\nabla_\theta \pi_\theta(a) = \sum_a R(a)\,\pi_\theta(a)\,\nabla_\theta\log\pi_\theta(a)
+#   = \mathbb{E}_{a\sim\pi_\theta}\big[R(a)\,\nabla_\theta \log\pi_\theta(a)\big].$$
+#
+# An expectation can be estimated by sampling, so with $a_1..a_n \sim \pi_\theta$:
+#
+# $$\hat g = \frac1n\sum_{i=1}^n R(a_i)\,\nabla_\theta\log\pi_\theta(a_i), \qquad \mathbb{E}[\hat g] = \nabla_\theta J.$$
+#
+# $\nabla_\theta\log\pi_\theta(a)$ is called the **score**. We never need $\nabla R$: the reward can be a
+# black box. For a softmax policy over logits $z$ (the bandit below, or a GPT's last layer) the score is
+#
+# $$\nabla_z \log\mathrm{softmax}(z)_a = \mathrm{onehot}(a) - \mathrm{softmax}(z),$$
+#
+# the same "prediction minus target" vector as the gradient of cross-entropy in notebook 01, with the
+# opposite sign and weighted by the reward.
+#
+# > **You should know.** In a multi-step episode the same derivation, applied to the probability of a
+# > whole trajectory, gives $\nabla J = \mathbb{E}\big[\sum_t G_t\,\nabla\log\pi_\theta(a_t\mid s_t)\big]$: the
+# > environment's transition probabilities do not depend on $\theta$, so their logs drop out of the
+# > gradient. Notebook 05 uses this form.
+
+# %% [markdown]
+# ### The testbed: a three-armed bandit
+#
+# A bandit is RL with one state and one step: pull an arm $a$, get a reward with mean $\mu_a$. The package
+# has one as a Gymnasium environment, `MultiArmedBandit` (Bernoulli rewards). Because we know $\mu$,
+# we know the exact gradient: with $p = \mathrm{softmax}(z)$,
+#
+# $$J(z) = \sum_a p_a\mu_a, \qquad \nabla_z J = \sum_a p_a\mu_a(\mathrm{onehot}(a) - p) = p\odot(\mu - J).$$
+#
+# Here is the loop: policy → action → environment → reward.
+
+# %%
+from lmrl_course.rl.envs import MultiArmedBandit
+
+means = torch.tensor([0.2, 0.5, 0.8])
+env = MultiArmedBandit(means=means.tolist())
+bandit_obs, info = env.reset(seed=0)
+logits = torch.zeros(3)                       # θ: the policy's three logits, uniform to start
+seed_everything(0)
+for t in range(5):
+    action = torch.distributions.Categorical(logits=logits).sample()
+    bandit_obs, reward, terminated, truncated, info = env.step(action.item())
+    print(f"step {t}: action = arm {action.item()}, reward = {reward:.0f}, terminated = {terminated}")
+
+
+def exact_gradient(logits, means):
+    """∇_z Σ_a softmax(z)_a μ_a = p ⊙ (μ − J)."""
+    p = torch.softmax(logits, dim=-1)
+    return p * (means - (p * means).sum())
+
+
+print("exact gradient at z = 0:", [round(v, 4) for v in exact_gradient(logits, means).tolist()])
+
+# %% [markdown]
+# ### Exercise: the score-function estimate
+#
+# Write `score_function_gradient(logits, actions, rewards)`: given the logits $z$ `(k,)`, $n$ sampled
+# `actions` `(n,)` and their `rewards` `(n,)`, return $\hat g = \frac1n\sum_i r_i(\mathrm{onehot}(a_i) - \mathrm{softmax}(z))$,
+# shape `(k,)`, in the dtype of `logits`.
+
+# %% tags=["exercise"]
+# EXERCISE: score_function_gradient
+def score_function_gradient(logits, actions, rewards):
+    # Replace the next line with your code (about four lines).
+    raise NotImplementedError
+
+# %%
+from lmrl_course.exercises import check
+
+result = check("score_function_gradient", score_function_gradient)
+result
+
+# %% [markdown]
+# **Check it against autograd.** The score is a gradient, so autograd can produce the same estimate
+# from a *surrogate loss* $L(z) = -\frac1n\sum_i r_i \log\pi_z(a_i)$, with the rewards held constant:
+# $-\nabla_z L = \hat g$. This is how every policy-gradient method is implemented in practice.
+
+# %%
+score_fn = result.function
+seed_everything(1)
+actions = torch.distributions.Categorical(logits=torch.zeros(3)).sample((64,))
+rewards = torch.bernoulli(means[actions])             # the bandit's Bernoulli rewards, batched
+z = torch.zeros(3, requires_grad=True)
+surrogate = -(rewards * torch.log_softmax(z, dim=-1)[actions]).mean()
+surrogate.backward()
+print("by hand :", [round(v, 5) for v in score_fn(torch.zeros(3), actions, rewards).tolist()])
+print("autograd:", [round(v, 5) for v in (-z.grad).tolist()])
+print("equal   :", torch.allclose(score_fn(torch.zeros(3), actions, rewards), -z.grad, atol=1e-6))
+
+# %% [markdown]
+# Above we drew the rewards with `torch.bernoulli(means[actions])` — the same distribution as
+# `env.step` — because a batch of thousands of pulls is much faster as one tensor operation than as a
+# Python loop over `env.step`.
+#
+# ### Does $\hat g$ converge to $\nabla J$?
+#
+# Unbiasedness means: average many estimates and you get the exact gradient; one estimate from $n$
+# samples has error of order $1/\sqrt n$ (the central limit theorem). We measure
+# $\lVert\hat g - \nabla J\rVert$ over 300 independent repetitions for each $n$, at a non-uniform policy,
+# and plot the mean with a ±2 standard-error band.
+
+# %%
+def sample_bandit(logits, means, n, reps):
+    """`reps` independent batches of `n` pulls: actions (reps, n) and Bernoulli rewards (reps, n)."""
+    actions = torch.distributions.Categorical(logits=logits).sample((reps, n))
+    return actions, torch.bernoulli(means[actions])
+
+
+seed_everything(2)
+z0 = torch.tensor([0.5, 0.0, -0.5])
+g_exact = exact_gradient(z0, means)
+sizes = [4, 16, 64, 256, 1024, 4096]
+reps = 300
+err_mean, err_se, g_avg = [], [], []
+for n in sizes:
+    actions, rewards = sample_bandit(z0, means, n, reps)
+    g_hat = torch.stack([score_fn(z0, a, r) for a, r in zip(actions, rewards)])   # (reps, k)
+    err = (g_hat - g_exact).norm(dim=-1)                                            # (reps,)
+    err_mean.append(err.mean().item())
+    err_se.append(err.std().item() / math.sqrt(reps))
+    g_avg.append(g_hat.mean(dim=0))
+err_mean, err_se = np.array(err_mean), np.array(err_se)
+
+fig, ax = plt.subplots(figsize=(5.5, 3.4))
+ax.plot(sizes, err_mean, "o-", label=r"$\|\hat g - \nabla J\|$ (mean of 300)")
+ax.fill_between(sizes, err_mean - 2 * err_se, err_mean + 2 * err_se, alpha=0.3, label="±2 standard errors")
+ax.plot(sizes, err_mean[0] * np.sqrt(sizes[0] / np.array(sizes)), "k--", lw=1, label=r"$\propto 1/\sqrt{n}$")
+ax.set_xscale("log"); ax.set_yscale("log")
+ax.set_xlabel("samples per estimate n"); ax.set_ylabel("error")
+ax.set_title("The score-function estimate converges to the exact gradient")
+ax.legend()
+plt.show()
+print("exact gradient            :", [round(v, 4) for v in g_exact.tolist()])
+print("mean of 300 estimates, n=4:", [round(v, 4) for v in g_avg[0].tolist()])
+print("slope of log(error) vs log(n):", round(np.polyfit(np.log(sizes), np.log(err_mean), 1)[0], 2),
+      "(1/sqrt(n) would be -0.5)")
+
+# %% [markdown]
+# The error falls on the $1/\sqrt n$ line, and even the estimates from only 4 samples average to the
+# exact gradient: the estimator is **unbiased** but **noisy**. Noise is the enemy of everything that
+# follows.
+
+# %% [markdown]
+# ## 3 · Baselines: same mean, less variance
+#
+# Every bandit reward here is positive, so every sampled action gets pushed *up*; only the relative
+# sizes of the pushes carry information. Subtract a constant $b$ from the rewards:
+#
+# $$\hat g_b = \frac1n \sum_i (r_i - b)\,\nabla\log\pi_\theta(a_i).$$
+#
+# The mean does not change, because the score has mean zero:
+# $\mathbb{E}_a[\nabla\log\pi_\theta(a)] = \sum_a \pi_\theta(a)\frac{\nabla\pi_\theta(a)}{\pi_\theta(a)} = \nabla\sum_a\pi_\theta(a) = \nabla 1 = 0.$
+# But the variance can drop a lot; a good and simple choice is $b \approx \mathbb{E}[R] = J$, the
+# average reward. In multi-step RL the baseline may depend on the state — the value $V(s)$ — which is
+# what notebook 05 learns.
+#
+# ### Exercise: a baseline
+#
+# Write `score_function_gradient_with_baseline(logits, actions, rewards, baseline)`, with a scalar
+# tensor `baseline`.
+
+# %% tags=["exercise"]
+# EXERCISE: score_function_gradient_with_baseline
+def score_function_gradient_with_baseline(logits, actions, rewards, baseline):
+    # Replace the next line with your code (one to four lines).
+    raise NotImplementedError
+
+# %%
+result_b = check("score_function_gradient_with_baseline", score_function_gradient_with_baseline)
+result_b
+
+# %% [markdown]
+# Now measure it. For each baseline we compute 2000 estimates from $n = 16$ samples each, and report
+# the mean estimate (it should match the exact gradient for every $b$) and the total variance
+# $\mathbb{E}\lVert\hat g_b - \mathbb{E}\hat g_b\rVert^2$.
+
+# %%
+baseline_fn = result_b.function
+seed_everything(3)
+actions, rewards = sample_bandit(z0, means, 16, 2000)
+J0 = (torch.softmax(z0, -1) * means).sum().item()
+rows = []
+for name, b in [("none (b = 0)", 0.0), ("b = E[R] (exact)", J0), ("b = 1 (too large)", 1.0), ("b = -1 (wrong sign)", -1.0)]:
+    g_hat = torch.stack([baseline_fn(z0, a, r, torch.tensor(b)) for a, r in zip(actions, rewards)])  # (2000, k)
+    var = (g_hat - g_hat.mean(0)).pow(2).sum(-1).mean().item()
+    rows.append((name, g_hat.mean(0), var))
+print(f"{'baseline':22s} {'mean of estimates':28s} total variance")
+print(f"{'exact gradient':22s} {str([round(v, 3) for v in g_exact.tolist()]):28s}")
+for name, m, var in rows:
+    print(f"{name:22s} {str([round(v, 3) for v in m.tolist()]):28s} {var:.5f}")
+print(f"variance reduction with b = E[R]: {rows[0][2] / rows[1][2]:.1f}x")
+
+fig, ax = plt.subplots(figsize=(5.5, 3))
+ax.bar([r[0] for r in rows], [r[2] for r in rows], color=["tab:gray", "tab:green", "tab:orange", "tab:red"])
+ax.set_ylabel("total variance of ĝ (n = 16)")
+ax.set_title("Same mean, different variance")
+ax.tick_params(axis="x", labelsize=8)
+plt.show()
+
+# %% [markdown]
+# Every baseline leaves the mean on the exact gradient (up to sampling noise of about ±0.003), but the
+# variance changes several-fold: a baseline near the average reward is best, a bad one can be worse than
+# none. Equal means, different noise: with the same number of samples, the baselined estimator points
+# in the right direction much more often.
+
+# %% [markdown]
+# ## 4 · The loss means nothing (beyond its gradient)
+#
+# In supervised learning the loss is a number you watch: cross-entropy going down means the model is
+# getting better. The policy-gradient surrogate $L = -\frac1n\sum_i r_i\log\pi_\theta(a_i)$ is different.
+# It was built so that its **gradient** is the policy gradient *at the current* $\theta$ on *these*
+# samples — nothing more. Its value
+#
+# - changes when you add a constant to all rewards (a baseline shift), although the expected gradient
+#   does not;
+# - is computed on samples that change at every step, so two values are not comparable;
+# - can go *up* while the policy gets *better*.
+#
+# Below: train the bandit policy and log both the surrogate loss and the thing we actually care about,
+# the expected reward $J$.
+
+# %%
+def train_bandit(means, lr=0.5, steps=150, batch=16, baseline=False, seed=0):
+    """Plain gradient ascent with the score-function estimate; returns probs, J and loss per step."""
+    gen = seed_everything(seed)
+    z = torch.zeros(len(means))
+    probs_hist, J_hist, loss_hist = [], [], []
+    for _ in range(steps):
+        p = torch.softmax(z, -1)
+        actions = torch.multinomial(p, batch, replacement=True, generator=gen)   # (batch,)
+        rewards = torch.bernoulli(means[actions], generator=gen)                  # (batch,)
+        b = rewards.mean() if baseline else torch.tensor(0.0)                     # batch-average baseline
+        loss = -((rewards - b) * torch.log_softmax(z, -1)[actions]).mean()        # the surrogate (monitoring only)
+        z = z + lr * score_fn(z, actions, rewards - b)                            # ascent step with ĝ
+        probs_hist.append(p); J_hist.append((p * means).sum().item()); loss_hist.append(loss.item())
+    return torch.stack(probs_hist), np.array(J_hist), np.array(loss_hist)
+
+
+_, J_plain, loss_plain = train_bandit(means, baseline=False, seed=4)
+_, J_base, loss_base = train_bandit(means, baseline=True, seed=4)
+fig, ax = plt.subplots(1, 2, figsize=(9, 3))
+ax[0].plot(J_plain, label="no baseline"); ax[0].plot(J_base, label="baseline")
+ax[0].set_title("expected reward J (what we want)"); ax[0].set_xlabel("step"); ax[0].legend()
+ax[1].plot(loss_plain, label="no baseline"); ax[1].plot(loss_base, label="baseline")
+ax[1].set_title("surrogate loss (what the optimiser sees)"); ax[1].set_xlabel("step"); ax[1].legend()
+plt.show()
+for name, J, L in [("no baseline", J_plain, loss_plain), ("baseline   ", J_base, loss_base)]:
+    print(f"{name}: J {J[0]:.3f} -> {J[-1]:.3f};  surrogate loss {L[:10].mean():.3f} (first 10 steps) -> "
+          f"{L[-10:].mean():.3f} (last 10)")
+seed_everything(5)
+a16 = torch.multinomial(torch.ones(3) / 3, 16, replacement=True)
+r16 = torch.bernoulli(means[a16])
+lp = torch.log_softmax(torch.zeros(3), -1)[a16]
+print(f"same samples, rewards r   : loss = {-(r16 * lp).mean().item():.3f}")
+print(f"same samples, rewards r+10: loss = {-((r16 + 10) * lp).mean().item():.3f}  (same expected gradient)")
+
+# %% [markdown]
+# Both runs improve the policy about equally, yet their loss curves have nothing in common: without a
+# baseline the loss shrinks (only because a confident policy has $\log\pi \to 0$, not because it is
+# "fitting" anything), with the baseline it hovers around zero from start to finish. Shifting every
+# reward by 10 moves the loss from about 0.4 to about 11.4 and the expected gradient not at all. Track returns,
+# not the surrogate. (PPO's diagnostics in notebook 07 — KL, clip fraction, explained variance — exist for
+# exactly this reason.)
+
+# %% [markdown]
+# > **Common mistake: dropping the log.** It is tempting to write the loss as $-r\cdot\pi_\theta(a)$ —
+# > "push up the probability of rewarded actions" — instead of $-r\cdot\log\pi_\theta(a)$. Its gradient is
+# > $\nabla\pi = \pi\,\nabla\log\pi$: every sample is weighted by an extra factor $\pi_\theta(a)$, so
+# > actions the policy already likes get pushed harder and rare good actions are ignored. That is a
+# > **biased** estimate of a different quantity. Both run below on the same samples, at a policy that
+# > prefers the worst arm:
+
+# %%
+seed_everything(6)
+z_bad = torch.tensor([2.0, 0.0, -1.0])                 # mostly pulls arm 0 (mean 0.2)
+g_true = exact_gradient(z_bad, means)
+actions, rewards = sample_bandit(z_bad, means, 4096, 1)
+actions, rewards = actions[0], rewards[0]
+z = z_bad.clone().requires_grad_(True)
+loss_right = -(rewards * torch.log_softmax(z, -1)[actions]).mean()      # log-probabilities: correct
+g_right, = torch.autograd.grad(loss_right, z)
+loss_wrong = -(rewards * torch.softmax(z, -1)[actions]).mean()          # probabilities: the mistake
+g_wrong, = torch.autograd.grad(loss_wrong, z)
+cos = lambda u, v: F.cosine_similarity(u, v, dim=0).item()
+print("exact gradient       :", [round(v, 4) for v in g_true.tolist()])
+print("with log π (right)   :", [round(v, 4) for v in (-g_right).tolist()], f" cosine to exact = {cos(-g_right, g_true):.3f}")
+print("with π     (mistake) :", [round(v, 4) for v in (-g_wrong).tolist()], f" cosine to exact = {cos(-g_wrong, g_true):.3f}")
+
+# %% [markdown]
+# With 4096 samples the log version sits on the exact gradient (cosine 1). The probability version
+# points the *opposite* way: its extra factor $\pi_\theta(a)$ makes the frequent, bad arm 0 dominate, so
+# the update would push the policy further towards the worst arm. More data does not help: it
+# converges to the wrong vector.
+
+# %% [markdown]
+# ## 5 · Play: the bandit explorer
+#
+# Set the arm means, the learning rate and whether a baseline is used (the batch-average reward), and
+# watch the policy's probabilities move over 150 steps of plain score-function ascent (16 pulls per
+# step, same random seed every time). Things to try: make two arms nearly equal; raise the learning
+# rate until the policy commits to the wrong arm; compare the wobble with and without the baseline
+# when all means are high (e.g. 0.8, 0.85, 0.9).
+
+# %%
+import ipywidgets as widgets
+from lmrl_course.widgets import PlotWidget
+
+
+def draw_bandit(fig, mu0, mu1, mu2, lr, baseline):
+    mu = torch.tensor([mu0, mu1, mu2])
+    probs, J, _ = train_bandit(mu, lr=lr, steps=150, batch=16, baseline=baseline, seed=7)
+    ax = fig.subplots(1, 2, gridspec_kw={"width_ratios": [2, 1]})
+    for a in range(3):
+        ax[0].plot(probs[:, a].numpy(), label=f"arm {a} (μ = {mu[a].item():.2f})")
+    ax[0].set_ylim(0, 1); ax[0].set_xlabel("step"); ax[0].set_ylabel("π(a)"); ax[0].legend(fontsize=7)
+    ax[0].set_title("policy probabilities" + (" (baseline on)" if baseline else " (no baseline)"), fontsize=9)
+    ax[1].plot(J, c="tab:green"); ax[1].axhline(mu.max().item(), ls="--", c="gray")
+    ax[1].set_ylim(0, 1); ax[1].set_title("expected reward J", fontsize=9); ax[1].set_xlabel("step")
+    return f"after 150 steps: π = {[round(v, 3) for v in probs[-1].tolist()]}, J = {J[-1]:.3f} (best {mu.max().item():.2f})"
+
+
+slider = lambda v, d: widgets.FloatSlider(value=v, min=0.0, max=1.0, step=0.05, description=d)
+PlotWidget(draw_bandit, {"mu0": slider(0.2, "μ arm 0"), "mu1": slider(0.5, "μ arm 1"), "mu2": slider(0.8, "μ arm 2"),
+                         "lr": widgets.FloatLogSlider(value=0.5, base=10, min=-2, max=1.5, step=0.1, description="lr"),
+                         "baseline": widgets.Checkbox(value=False, description="baseline")},
+           figsize=(8, 3))
+
+# %% [markdown]
+# ## 6 · Back to the language model
+#
+# Everything above carries over with "arm" replaced by "next character". We train the tiny GPT from
+# section 1 with the score-function estimate and a baseline so that, after the prompt, it prefers
+# vowels (reward 1 for a vowel, 0 otherwise). This is the skeleton of RL fine-tuning of a language
+# model: sample from the model, score the samples, raise $\log p_\theta$ of the good ones.
+
+# %%
+seed_everything(8)
+vowels = torch.tensor([tokenizer.encode(c)[0] for c in "aeiou"])
+is_vowel = torch.zeros(tokenizer.vocab_size)
+is_vowel[vowels] = 1.0
+optimizer = torch.optim.Adam(gpt.parameters(), lr=3e-3)
+p_vowel = []
+for step in range(40):
+    logits = gpt(obs)[0][0, -1]                                          # (V,) next-token logits
+    policy = torch.distributions.Categorical(logits=logits)
+    actions = policy.sample((32,))                                       # 32 sampled next characters
+    rewards = is_vowel[actions]                                          # the reward of each
+    advantages = rewards - rewards.mean()                                # baseline: the batch average
+    loss = -(advantages * policy.log_prob(actions)).mean()               # the surrogate: only its gradient matters
+    optimizer.zero_grad(); loss.backward(); optimizer.step()
+    p_vowel.append(policy.probs[vowels].sum().item())
+fig, ax = plt.subplots(figsize=(5, 2.8))
+ax.plot(p_vowel); ax.set_xlabel("update"); ax.set_ylabel("P(next char is a vowel)")
+ax.set_title("A GPT trained by policy gradient, not by labels")
+plt.show()
+print(f"P(vowel | 'to be or no'): {p_vowel[0]:.3f} -> {p_vowel[-1]:.3f}")
+
+# %% [markdown]
+# No label ever said *which* vowel; the model only heard "good" or "bad" about its own samples.
+
+# %% [markdown]
+# ## Check yourself
+#
+# - Write the log-derivative trick in one line. Why does it need no gradient of the reward?
+# - For a softmax policy, what is $\nabla_z\log\pi(a)$? Where have you met that vector before?
+# - Why is $\mathbb{E}_a[\nabla\log\pi_\theta(a)] = 0$, and why does that make any constant baseline
+#   unbiased? Which baseline minimised the variance in section 3?
+# - Why is a rising surrogate loss not a sign that training is failing?
+# - What goes wrong if the loss uses $\pi_\theta(a)$ instead of $\log\pi_\theta(a)$?
+#
+# **Next:** notebook 05 turns this into REINFORCE on CartPole: many steps per episode, discounted
+# reward-to-go, and a learned value function $V_\phi(s)$ as a state-dependent baseline.
