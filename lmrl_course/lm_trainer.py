@@ -157,7 +157,9 @@ def train_lm(model: nn.Module, train_data: torch.Tensor, val_data: torch.Tensor,
     Every ``cfg.eval_interval`` iterations and at the end, appends to the returned history:
     ``iter``, ``train_loss`` (mean minibatch loss since the previous entry), ``val_loss``
     (:func:`estimate_loss` on ``cfg.eval_iters`` val batches, the same batches every time), ``lr``,
-    ``tokens_per_s`` and ``ms_per_iter`` (training steps only, evaluation time excluded).
+    ``tokens_per_s`` and ``ms_per_iter`` (wall clock, training steps only, evaluation time excluded),
+    and ``cpu_ms_per_iter`` (CPU time of this process per step, all threads: on a shared CPU it is
+    what the step costs, while the wall clock also counts waiting for the other processes).
     Batches are drawn from a generator seeded with ``cfg.seed``; torch's global RNG (dropout) is
     seeded with it too. The model is left in eval mode.
     """
@@ -175,15 +177,16 @@ def train_lm(model: nn.Module, train_data: torch.Tensor, val_data: torch.Tensor,
     optimizer = configure_optimizer(model, cfg, device)
     fwd = torch.compile(model) if cfg.compile else model
 
-    history = {k: [] for k in ("iter", "train_loss", "val_loss", "lr", "tokens_per_s", "ms_per_iter")}
+    history = {k: [] for k in ("iter", "train_loss", "val_loss", "lr", "tokens_per_s", "ms_per_iter",
+                               "cpu_ms_per_iter")}
     tokens_per_iter = cfg.batch_size * cfg.block_size
     running = torch.zeros((), device=device)
-    n_running, t_train = 0, 0.0
+    n_running, t_train, cpu_train = 0, 0.0, 0.0
 
     model.train()
     bar = tqdm(range(cfg.max_iters), desc="train", disable=not progress, leave=True)
     synchronize(device)
-    t0 = time.perf_counter()
+    t0, c0 = time.perf_counter(), time.process_time()
     for it in bar:
         lr = lr_at(it, cfg)
         for group in optimizer.param_groups:
@@ -203,17 +206,19 @@ def train_lm(model: nn.Module, train_data: torch.Tensor, val_data: torch.Tensor,
         if last or (cfg.eval_interval > 0 and (it + 1) % cfg.eval_interval == 0):
             synchronize(device)
             t_train += time.perf_counter() - t0
+            cpu_train += time.process_time() - c0
             ms = 1000.0 * t_train / n_running
             train_loss = float(running) / n_running
             val_loss = estimate_loss(fwd, val_data, cfg, device, torch.Generator().manual_seed(cfg.seed + 1))
             for k, v in (("iter", it + 1), ("train_loss", train_loss), ("val_loss", val_loss), ("lr", lr),
-                         ("tokens_per_s", 1000.0 * tokens_per_iter / ms), ("ms_per_iter", ms)):
+                         ("tokens_per_s", 1000.0 * tokens_per_iter / ms), ("ms_per_iter", ms),
+                         ("cpu_ms_per_iter", 1000.0 * cpu_train / n_running)):
                 history[k].append(v)
             bar.set_postfix(train=f"{train_loss:.3f}", val=f"{val_loss:.3f}")
             running.zero_()
-            n_running, t_train = 0, 0.0
+            n_running, t_train, cpu_train = 0, 0.0, 0.0
             synchronize(device)
-            t0 = time.perf_counter()
+            t0, c0 = time.perf_counter(), time.process_time()
     bar.close()
     model.eval()
     return history

@@ -202,6 +202,14 @@ def test_compare_outputs_cases():
 
 # ---------------------------------------------------------------- registry
 
+def solution_namespace():
+    """What every notebook has imported before its exercises (see CONTRIBUTING.md)."""
+    import numpy as np
+    import torch.nn as nn
+    import torch.nn.functional as F
+    return {"torch": torch, "nn": nn, "F": F, "math": math, "np": np}
+
+
 def test_unknown_exercise_lists_known_names():
     with pytest.raises(KeyError, match="stable_softmax"):
         get_exercise("no_such_exercise")

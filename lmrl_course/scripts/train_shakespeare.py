@@ -40,6 +40,9 @@ def main(argv=None) -> dict:
     parser.add_argument("--threads", type=int, default=1, help="torch intra-op threads (1 was fastest on a "
                         "shared 2-core machine)")
     parser.add_argument("--max-iters", type=int, default=TRAIN["max_iters"])
+    parser.add_argument("--dropout", type=float, default=MODEL["dropout"])
+    parser.add_argument("--n-embd", type=int, default=MODEL["n_embd"])
+    parser.add_argument("--learning-rate", type=float, default=TRAIN["learning_rate"])
     parser.add_argument("--device", default="cpu")
     parser.add_argument("--no-progress", action="store_true")
     args = parser.parse_args(argv)
@@ -51,8 +54,9 @@ def main(argv=None) -> dict:
     ids = torch.tensor(tokenizer.encode(text), dtype=torch.long)  # (N,)
     train_data, val_data = train_val_split(ids, 0.1)
 
-    model_cfg = GPTConfig(vocab_size=tokenizer.vocab_size, **MODEL)
-    train_cfg = TrainConfig(**{**TRAIN, "max_iters": args.max_iters})
+    model_cfg = GPTConfig(vocab_size=tokenizer.vocab_size, **{**MODEL, "dropout": args.dropout, "n_embd": args.n_embd})
+    train_cfg = TrainConfig(**{**TRAIN, "max_iters": args.max_iters, "learning_rate": args.learning_rate,
+                               "min_lr": args.learning_rate / 10})
     model = GPT(model_cfg).to(args.device)
     print(f"model: {model.num_parameters():,} parameters | {asdict(model_cfg)}", flush=True)
     print(f"train: {asdict(train_cfg)} | threads {torch.get_num_threads()}", flush=True)

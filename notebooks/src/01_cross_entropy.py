@@ -31,6 +31,7 @@ import matplotlib.pyplot as plt
 from lmrl_course.device import setup_notebook, seed_everything
 
 device = setup_notebook(seed=0)
+plt.rcParams["figure.dpi"] = 80          # small stored figures
 
 # %% [markdown]
 # ## 1. The data: one megabyte of Shakespeare
@@ -81,8 +82,9 @@ print("decode(encode('To be')) =", repr(decode(encode("To be"))))
 from lmrl_course.data import CharTokenizer, train_val_split
 
 tok = CharTokenizer.from_text(text)
+same_ids = tok.encode(text) == encode(text)
 print("same vocabulary:", tok.chars == chars)
-print("same ids on the whole text:", tok.encode(text) == encode(text))
+print("same ids on the whole text:", same_ids)
 
 ids = torch.tensor(tok.encode(text), dtype=torch.long)  # (N,)
 train_ids, val_ids = train_val_split(ids, 0.1)           # first 90% / last 10%, not shuffled
@@ -332,7 +334,7 @@ ours = cross_entropy(logits, targets)
 print(f"ours            {ours.item():.6f}")
 print(f"package         {package_cross_entropy(logits, targets).item():.6f}")
 print(f"F.cross_entropy {F.cross_entropy(logits.view(-1, V), targets.view(-1)).item():.6f}")
-print(f"no-ignore mean of the 13 real positions: "
+print(f"by hand, mean over the 13 real positions: "
       f"{-log_softmax(logits)[targets != -100].gather(-1, targets[targets != -100][:, None]).mean().item():.6f}")
 
 # %% [markdown]

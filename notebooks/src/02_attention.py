@@ -30,6 +30,7 @@ import matplotlib.pyplot as plt
 from lmrl_course.device import setup_notebook, seed_everything
 
 device = setup_notebook(seed=0)
+plt.rcParams["figure.dpi"] = 80          # small stored figures
 
 # %% [markdown]
 # ## 1. Why averaging the past is not enough
@@ -310,9 +311,9 @@ print("max |ours - package CausalSelfAttention| =", f"{(ours - theirs).abs().max
 # Nothing in $\mathrm{softmax}(QK^\top/\sqrt{d_k})V$ refers to a position: permute the input rows and
 # the output rows are permuted the same way (**permutation equivariance**). Without a causal mask that
 # is exact for the whole sequence; with the mask, the last position reads a *set* of earlier tokens, so
-# shuffling them changes nothing there. To a position-blind model "stressed" and "desserts" ending
-# in the same character look the same. The fix is to add a **position embedding** $P[t]$ to each
-# token's vector (notebook 03), and the symmetry breaks:
+# shuffling them changes nothing there: to a position-blind model, two prefixes that are anagrams of
+# each other ("stressed", "desserts") look the same. The fix is to add a **position embedding** $P[t]$
+# to each token's vector (notebook 03), and the symmetry breaks:
 
 # %%
 seed_everything(8)

@@ -28,6 +28,7 @@ import torch.nn.functional as F
 from lmrl_course.device import setup_notebook, seed_everything
 
 device = setup_notebook(seed=0)
+plt.rcParams["figure.dpi"] = 80          # keeps the stored notebook small
 
 # %% [markdown]
 # ## 1 · The RL loop, and why a language model is already in it
@@ -156,15 +157,18 @@ result
 # %% [markdown]
 # **Check it against autograd.** The score is a gradient, so autograd can produce the same estimate
 # from a *surrogate loss* $L(z) = -\frac1n\sum_i r_i \log\pi_z(a_i)$, with the rewards held constant:
-# $-\nabla_z L = \hat g$. This is how every policy-gradient method is implemented in practice.
+# $-\nabla_z L = \hat g$. This is how every policy-gradient method is implemented in practice; the package's
+# `reinforce_loss(logp, advantages)` is exactly this loss.
 
 # %%
 score_fn = result.function
 seed_everything(1)
 actions = torch.distributions.Categorical(logits=torch.zeros(3)).sample((64,))
 rewards = torch.bernoulli(means[actions])             # the bandit's Bernoulli rewards, batched
+from lmrl_course.rl.reinforce import reinforce_loss     # the package's surrogate loss: −mean(logp · Â)
+
 z = torch.zeros(3, requires_grad=True)
-surrogate = -(rewards * torch.log_softmax(z, dim=-1)[actions]).mean()
+surrogate = reinforce_loss(torch.log_softmax(z, dim=-1)[actions], rewards)
 surrogate.backward()
 print("by hand :", [round(v, 5) for v in score_fn(torch.zeros(3), actions, rewards).tolist()])
 print("autograd:", [round(v, 5) for v in (-z.grad).tolist()])
@@ -189,9 +193,11 @@ def sample_bandit(logits, means, n, reps):
     return actions, torch.bernoulli(means[actions])
 
 
-seed_everything(2)
 z0 = torch.tensor([0.5, 0.0, -0.5])
 g_exact = exact_gradient(z0, means)
+
+# %% tags=["solutions-skip"]
+seed_everything(2)
 sizes = [4, 16, 64, 256, 1024, 4096]
 reps = 300
 err_mean, err_se, g_avg = [], [], []

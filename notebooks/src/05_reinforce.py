@@ -30,6 +30,7 @@ import torch.nn.functional as F
 from lmrl_course.device import setup_notebook, seed_everything
 
 device = setup_notebook(seed=0)
+plt.rcParams["figure.dpi"] = 80          # keeps the stored notebook small
 
 # %% [markdown]
 # ## 1 · The environment: CartPole-v1

@@ -1,0 +1,107 @@
+"""Benchmark: train the standard small char-level Shakespeare GPT and compare with a reference.
+
+    python bench/bench_gpt_train.py [--iters 2000] [--device cpu|cuda] [--compile] [--threads 1]
+
+Configuration (the usual "baby GPT" on Tiny Shakespeare): 4 layers, 4 heads, C = 128, T = 64, B = 12,
+2000 iterations, dropout 0, AdamW (0.9, 0.99) with weight decay 0.1, lr 1e-3 with 100 warmup steps and
+cosine decay to 1e-4, gradient clipping 1.0, float32. Reference (the best-known single-file GPT on the
+same 2-core machine): 47 ms/iter (~16k tokens/s), 104 s total, val loss 1.886 at iter 2000.
+
+Prints ms/iter, tokens/s, achieved GFLOP/s (≈ 6 · parameters · tokens/s), the final validation loss
+(200 random val batches) and the ratios against the reference. On CUDA the run is repeated with bf16
+autocast. The machine's load average is printed next to the figures: on a shared CPU they move with it.
+A benchmark never fails: it only prints.
+"""
+from __future__ import annotations
+
+import argparse
+import os
+import sys
+import time
+from pathlib import Path
+
+sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
+
+import torch  # noqa: E402
+
+from lmrl_course.data import CharTokenizer, load_text, train_val_split  # noqa: E402
+from lmrl_course.device import get_device, seed_everything, set_determinism  # noqa: E402
+from lmrl_course.gpt import GPT, GPTConfig  # noqa: E402
+from lmrl_course.lm_trainer import TrainConfig, train_lm  # noqa: E402
+
+REFERENCE = {"ms_per_iter": 47.0, "tokens_per_s": 16_000.0, "total_s": 104.0, "val_loss": 1.886}
+
+
+def load_average() -> str:
+    try:
+        return "load average %.2f %.2f %.2f" % os.getloadavg()
+    except OSError:
+        return "load average n/a"
+
+
+def run(args, device: torch.device, amp: bool) -> dict:
+    t_start = time.perf_counter()
+    seed_everything(0)
+    text = load_text()
+    tok = CharTokenizer.from_text(text)
+    train_data, val_data = train_val_split(torch.tensor(tok.encode(text), dtype=torch.long))
+    model = GPT(GPTConfig(vocab_size=tok.vocab_size, block_size=64, n_layer=4, n_head=4, n_embd=128, dropout=0.0,
+                          bias=args.bias)).to(device)
+    cfg = TrainConfig(max_iters=args.iters, batch_size=12, block_size=64, learning_rate=1e-3, min_lr=1e-4,
+                      warmup_iters=100, weight_decay=0.1, beta1=0.9, beta2=0.99, grad_clip=1.0,
+                      eval_interval=0, eval_iters=args.eval_iters, seed=args.seed, compile=args.compile, amp=amp)
+    hist = train_lm(model, train_data, val_data, cfg, device=device, progress=args.progress)
+    total_s = time.perf_counter() - t_start
+    n_params = model.num_parameters()
+    tps = hist["tokens_per_s"][-1]
+    return {"params": n_params, "ms_per_iter": hist["ms_per_iter"][-1], "tokens_per_s": tps,
+            "cpu_ms_per_iter": hist["cpu_ms_per_iter"][-1],
+            "gflops": 6 * n_params * tps / 1e9, "val_loss": hist["val_loss"][-1], "train_loss": hist["train_loss"][-1],
+            "total_s": total_s}
+
+
+def report(label: str, r: dict, iters: int) -> None:
+    print(f"--- {label}")
+    print(f"parameters        {r['params']:,}")
+    print(f"ms/iter           {r['ms_per_iter']:.1f}   (reference {REFERENCE['ms_per_iter']:.0f}; "
+          f"speed-up x{REFERENCE['ms_per_iter'] / r['ms_per_iter']:.2f})")
+    print(f"CPU ms/iter       {r['cpu_ms_per_iter']:.1f}   (CPU time of this process: what a step costs when "
+          f"the CPU is shared)")
+    print(f"tokens/s          {r['tokens_per_s']:,.0f}   (reference {REFERENCE['tokens_per_s']:,.0f}; "
+          f"ratio x{r['tokens_per_s'] / REFERENCE['tokens_per_s']:.2f})")
+    print(f"achieved GFLOP/s  {r['gflops']:.1f}   (6 * params * tokens/s)")
+    print(f"train loss        {r['train_loss']:.4f}   (mean of the training minibatches)")
+    print(f"val loss @ {iters:<6d} {r['val_loss']:.4f}   (reference {REFERENCE['val_loss']:.3f} at 2000; "
+          f"difference {r['val_loss'] - REFERENCE['val_loss']:+.3f}; goal <= 1.85)")
+    print(f"total time        {r['total_s']:.1f} s   (reference {REFERENCE['total_s']:.0f} s; "
+          f"ratio x{r['total_s'] / REFERENCE['total_s']:.2f}; goal < 120 s)")
+
+
+def main(argv=None) -> None:
+    p = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    p.add_argument("--iters", type=int, default=2000)
+    p.add_argument("--device", default=None, help="cpu, cuda, mps (default: lmrl_course.device.get_device())")
+    p.add_argument("--compile", action="store_true", help="torch.compile the model (slow to start on CPU)")
+    p.add_argument("--threads", type=int, default=1, help="CPU threads (1 is fastest on a shared 2-core box)")
+    p.add_argument("--eval-iters", type=int, default=200)
+    p.add_argument("--seed", type=int, default=0)
+    p.add_argument("--bias", action="store_true", help="use biases in Linear/LayerNorm (default: none)")
+    p.add_argument("--progress", action="store_true")
+    args = p.parse_args(argv)
+
+    device = get_device(args.device)
+    set_determinism(threads=args.threads, deterministic=False)
+    print(f"torch {torch.__version__} | device {device} | threads {torch.get_num_threads()} | "
+          f"compile {args.compile} | bias {args.bias} | iters {args.iters}")
+    print(f"before: {load_average()}")
+    r = run(args, device, amp=False)
+    report(f"float32 on {device}", r, args.iters)
+    print(f"after: {load_average()}")
+    if device.type == "cuda":
+        r = run(args, device, amp=True)
+        report(f"bf16 autocast on {device}", r, args.iters)
+        print(f"after: {load_average()}")
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,146 @@
+"""The course's RLHF task: given the last P characters of a play, write the next line.
+
+A prompt ends just after a line break, at the start of a line of verse (not a speaker's name, not a
+blank line), so the response is one new line and ends with the newline character, the EOS token.
+"""
+from __future__ import annotations
+
+from typing import Optional
+
+import torch
+
+__all__ = ["line_prompts"]
+
+
+def line_prompts(text: str, tokenizer, prompt_len: int = 32, n: Optional[int] = None, seed: int = 0,
+                 min_line: int = 12) -> torch.Tensor:
+    """Prompts of ``prompt_len`` characters of ``text`` that end where a verse line begins, (M, P) int64.
+
+    A position qualifies when the character before it is ``\\n`` and the line that follows has at
+    least ``min_line`` characters and does not end with ``:`` (a speaker's name). ``n`` draws that many
+    distinct prompts at random (seeded); None keeps all, in text order.
+    """
+    if not isinstance(text, str) or not text:
+        raise ValueError("text must be a non-empty str")
+    if isinstance(prompt_len, bool) or not isinstance(prompt_len, int) or prompt_len < 1:
+        raise ValueError(f"prompt_len must be a positive int, got {prompt_len!r}")
+    starts = []
+    pos = text.find("\n", prompt_len - 1)
+    while pos != -1:
+        i = pos + 1
+        end = text.find("\n", i)
+        if end == -1:
+            break
+        line = text[i:end]
+        if len(line) >= min_line and not line.rstrip().endswith(":") and i >= prompt_len:
+            starts.append(i)
+        pos = end
+    if not starts:
+        raise ValueError("no line in text qualifies as a prompt end")
+    if n is not None:
+        if isinstance(n, bool) or not isinstance(n, int) or not 1 <= n <= len(starts):
+            raise ValueError(f"n must be in [1, {len(starts)}] (qualifying lines), got {n!r}")
+        g = torch.Generator().manual_seed(seed)
+        pick = torch.randperm(len(starts), generator=g)[:n].sort().values.tolist()
+        starts = [starts[j] for j in pick]
+    return torch.tensor([tokenizer.encode(text[i - prompt_len:i]) for i in starts], dtype=torch.long)
+
+
+TOY_WORDS = ("love", "joy", "cat", "dog", "sun", "rain", "tree", "stone", "king", "sea")
+
+
+def toy_corpus(n_lines: int = 4000, seed: int = 0, words=TOY_WORDS, min_words: int = 3, max_words: int = 5) -> str:
+    """A tiny synthetic "play" for fast tests: lines of 3–5 words drawn uniformly from ``words``.
+
+    A small GPT learns it in seconds; with the annotator ``KeywordAnnotator(["love", "joy"])`` the
+    base policy scores ~0.8 per line and a fine-tuned one can score several times more.
+    """
+    g = torch.Generator().manual_seed(seed)
+    lines = []
+    for _ in range(n_lines):
+        k = int(torch.randint(min_words, max_words + 1, (), generator=g))
+        ix = torch.randint(len(words), (k,), generator=g).tolist()
+        lines.append(" ".join(words[i] for i in ix))
+    return "\n".join(lines) + "\n"
+
+
+__all__ += ["TOY_WORDS", "toy_corpus"]
+
+
+# The course's Shakespeare recipe, shared by notebooks 08/09, the asset script and the benchmark.
+PROMPT_LEN = 16          # P: characters of context before the line to write
+MAX_NEW_TOKENS = 32      # N: longest response (most verse lines are shorter; '\n' ends a line)
+TEMPERATURE = 0.7        # τ: sampling temperature, and the temperature of every log-prob
+VAL_FRACTION = 0.1       # prompts from the last 10% of the text are held out
+
+
+def shakespeare_prompts(text: str, tokenizer, prompt_len: int = PROMPT_LEN) -> tuple:
+    """(train prompts, held-out prompts): line starts of the first 90% and of the last 10% of ``text``."""
+    n = int(len(text) * (1.0 - VAL_FRACTION))
+    return line_prompts(text[:n], tokenizer, prompt_len), line_prompts(text[n:], tokenizer, prompt_len)
+
+
+__all__ += ["PROMPT_LEN", "MAX_NEW_TOKENS", "TEMPERATURE", "VAL_FRACTION", "shakespeare_prompts"]
+
+
+RM_RECIPE = dict(n_train_pairs=3000, n_test_pairs=500, n_layer=2, epochs=1, batch_size=32, lr=1e-3, seed=0)
+PPO_RECIPE = dict(batch_size=32, max_new_tokens=MAX_NEW_TOKENS, temperature=TEMPERATURE, kl_coef=0.05,
+                  clip_coef=0.2, vf_coef=0.1, lr=1e-4, update_epochs=2, num_minibatches=2)
+# Notebook 09 and the benchmark: the annotator's rule (in standard units) as the reward, for all three methods.
+GROUP_RECIPE = dict(num_prompts=8, group_size=4, max_new_tokens=MAX_NEW_TOKENS, temperature=TEMPERATURE,
+                    kl_coef=0.2, clip_coef=0.2, lr=5e-5, update_epochs=2, num_minibatches=2)
+RULE_PPO_RECIPE = {**PPO_RECIPE, "kl_coef": 0.2, "lr": 5e-5}
+
+
+def play_lines(text: str, min_line: int = 12) -> list:
+    """The verse lines of ``text`` (no speaker names, no blank lines), in order."""
+    return [line for line in text.split("\n") if len(line) >= min_line and not line.rstrip().endswith(":")]
+
+
+def random_line_pairs(lines: list, n_pairs: int, seed: int = 0) -> tuple:
+    """Two lists of ``n_pairs`` candidates for the annotator: lines drawn at random (seeded) from ``lines``, each
+    cut after a random number of characters (at least 2), so that short lines are among the candidates too."""
+    g = torch.Generator().manual_seed(seed)
+    ix = torch.randint(len(lines), (2, n_pairs), generator=g).tolist()
+    u = torch.rand(2, n_pairs, generator=g).tolist()
+    cut = lambda line, x: line[:2 + int(x * (len(line) - 1))]  # noqa: E731  (2 .. len(line) characters)
+    return ([cut(lines[i], x) for i, x in zip(ix[0], u[0])], [cut(lines[i], x) for i, x in zip(ix[1], u[1])])
+
+
+def build_course_reward_model(gpt, tokenizer, text: str, recipe: dict = None, progress: bool = False) -> tuple:
+    """Notebook 08's reward model, step for step: pairs of lines of the play (the first 90% for training,
+    the last 10% held out) labelled by the vowel annotator, then Bradley–Terry training of the GPT's
+    first ``n_layer`` blocks with a scalar head.
+
+    Returns ``(reward_model, info)``; info holds the pair counts and the held-out accuracy.
+    """
+    from .annotator import VowelAnnotator
+    from .reward_model import RewardModel, preference_accuracy, preference_data_from_texts, train_reward_model
+
+    r = {**RM_RECIPE, **(recipe or {})}
+    annotator = VowelAnnotator()
+    eos = tokenizer.stoi["\n"]
+    n = int(len(text) * (1.0 - VAL_FRACTION))
+    a, b = random_line_pairs(play_lines(text[:n]), r["n_train_pairs"], r["seed"])
+    train = preference_data_from_texts(a, b, tokenizer, annotator, MAX_NEW_TOKENS, eos)
+    a, b = random_line_pairs(play_lines(text[n:]), r["n_test_pairs"], r["seed"] + 1)
+    test = preference_data_from_texts(a, b, tokenizer, annotator, MAX_NEW_TOKENS, eos)
+    rm = RewardModel(gpt, n_layer=r["n_layer"])
+    hist = train_reward_model(rm, train, epochs=r["epochs"], batch_size=r["batch_size"], lr=r["lr"], seed=r["seed"],
+                              progress=progress)
+    info = {"train_pairs": len(train), "test_pairs": len(test), "test_accuracy": round(preference_accuracy(rm, test), 4),
+            "final_train_loss": round(sum(hist["loss"][-10:]) / len(hist["loss"][-10:]), 4), "recipe": r}
+    return rm, info
+
+
+def rule_reward_stats(text: str, annotator=None) -> tuple:
+    """(mean, std) of the annotator's scores over the play's verse lines cut to ``MAX_NEW_TOKENS`` characters:
+    the offset and scale that put the rule reward in standard units (like the reward model's scores)."""
+    from .annotator import VowelAnnotator
+
+    annotator = VowelAnnotator() if annotator is None else annotator
+    scores = annotator.scores([line[:MAX_NEW_TOKENS] for line in play_lines(text)])
+    return round(float(scores.mean()), 4), round(float(scores.std()), 4)
+
+
+__all__ += ["rule_reward_stats", "RM_RECIPE", "PPO_RECIPE", "GROUP_RECIPE", "RULE_PPO_RECIPE", "play_lines", "random_line_pairs", "build_course_reward_model"]

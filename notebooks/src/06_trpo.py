@@ -1,0 +1,448 @@
+# %% [markdown]
+# # 06 · TRPO: how far may one update move the policy?
+#
+# **What you will build:** Trust Region Policy Optimisation (Schulman et al., 2015). REINFORCE's step
+# size is a learning rate in *parameter* space, but what matters is how much the *behaviour* changes:
+# one step that is too large can wipe out a good policy. TRPO bounds the change of the policy's
+# distribution — a KL divergence — and picks the best step inside that bound with the **natural
+# gradient**. You will compute it the way TRPO does, without ever forming a matrix: Fisher-vector
+# products by double backprop, conjugate gradient, a step size from the quadratic KL model, and a
+# backtracking line search that double-checks the result.
+#
+# **Learning goals**
+# - See a large plain policy-gradient step collapse the return, and the KL predict it.
+# - State TRPO's constrained problem and derive the natural-gradient step $\beta F^{-1}g$ with $\beta = \sqrt{2\delta/s^\top F s}$.
+# - Compute Fisher-vector products by double backprop and check them against the explicit Fisher matrix.
+# - Solve $Fs = g$ by conjugate gradient and check against a direct solve.
+# - Explain why the line search is needed, and run TRPO on CartPole-v1 with GAE and a value baseline.
+#
+# **Prerequisites:** notebook 05 (REINFORCE with a value baseline). Some linear algebra: a symmetric
+# positive-definite matrix, a quadratic form $v^\top A v$.
+
+# %%
+# %matplotlib inline
+import math
+import time
+
+import matplotlib.pyplot as plt
+import numpy as np
+import torch
+from torch.distributions import Categorical, kl_divergence
+from torch.nn.utils import parameters_to_vector, vector_to_parameters
+
+from lmrl_course.device import setup_notebook, seed_everything
+
+device = setup_notebook(seed=0)
+plt.rcParams["figure.dpi"] = 80          # keeps the stored notebook small
+
+# %% [markdown]
+# ## 1 · A step that is too large
+#
+# Take a policy that already balances the pole (trained by REINFORCE exactly as in notebook 05), one
+# batch of its experience, and the policy gradient $g$ on that batch (GAE advantages, normalised). Now
+# step along $g$ with growing step lengths $\alpha$ — plain gradient ascent, $\theta + \alpha\,g/\lVert g\rVert$ —
+# and measure two things: the return of the new policy, and the mean KL divergence between old and new
+# action distributions on the batch's states,
+# $\overline{\mathrm{KL}} = \mathbb{E}_s\big[\mathrm{KL}(\pi_{\theta_\text{old}}(\cdot\mid s)\,\Vert\,\pi_\theta(\cdot\mid s))\big]$.
+
+# %% tags=["solutions-skip"]
+from lmrl_course.rl import (ReinforceConfig, RolloutCollector, evaluate_policy, make_vector_env, normalize_advantages,
+                            train_reinforce)
+
+start = time.perf_counter()
+trained = train_reinforce("CartPole-v1", ReinforceConfig(total_timesteps=60_000, num_steps=128, ent_coef=0.01),
+                          seed=0, stop_when_solved=True)
+print(f"took {time.perf_counter() - start:.2f} s")
+policy, value_fn = trained["policy"], trained["value_fn"]
+
+seed_everything(1)
+envs = make_vector_env("CartPole-v1", num_envs=8, seed=1)
+rollout = RolloutCollector(envs, policy, value_fn, seed=1).collect(128)
+envs.close()
+adv, _ = rollout.advantages_and_returns(0.99, 0.97)
+batch = rollout.flatten(advantages=adv)
+obs, actions, adv = batch["obs"], batch["actions"], normalize_advantages(batch["advantages"])   # (M, 4), (M,), (M,)
+params = list(policy.parameters())
+theta_old = parameters_to_vector(params).detach().clone()
+old_dist = Categorical(logits=policy(obs).detach())
+
+
+def flat_policy_gradient(policy):
+    logp = policy.distribution(obs).log_prob(actions)
+    surrogate = (logp * adv).mean()                                    # REINFORCE objective (to maximise)
+    return torch.cat([g.reshape(-1) for g in torch.autograd.grad(surrogate, list(policy.parameters()))])
+
+
+def try_step(step):
+    """Move θ_old by `step`, measure KL̄ and return; then restore θ_old."""
+    vector_to_parameters(theta_old + step, params)
+    with torch.no_grad():
+        kl = kl_divergence(old_dist, policy.distribution(obs)).mean().item()
+    ret = evaluate_policy(policy, "CartPole-v1", n_episodes=5, greedy=False, seed=100)["mean"]
+    vector_to_parameters(theta_old, params)
+    return kl, ret
+
+
+g = flat_policy_gradient(policy)
+print(f"{len(obs)} states, {g.numel()} parameters, |g| = {g.norm().item():.3f}")
+alphas = [0.0, 0.3, 1.0, 3.0, 10.0, 30.0]
+plain = [try_step(a * g / g.norm()) for a in alphas]
+for a, (kl, ret) in zip(alphas, plain):
+    print(f"step length α = {a:5.1f}: KL̄ = {kl:8.4f}, return = {ret:6.1f}")
+
+# %% [markdown]
+# Up to a point, the step does little; then the return collapses. The parameter distance $\alpha$ is a
+# poor guide (how far is "3"? it depends on the layer, the scale of the weights, the states), while the
+# KL measures exactly what changed: the behaviour. A KL of a few hundredths is harmless; a KL near 1
+# means the policy now does something else, and the data it was trained on no longer describe it.
+# With a fixed learning rate, nothing prevents one unlucky batch from taking such a step. Worse, a
+# collapsed policy collects bad data, so there may be no way back.
+
+# %% [markdown]
+# ## 2 · Background: the trust region and the natural gradient
+#
+# **The problem TRPO solves at each update.** With the importance-weighted surrogate of the policy
+# gradient (the same $L$ as PPO's $L^\text{CPI}$, notebook 07),
+#
+# $$\max_\theta\; L(\theta) = \mathbb{E}_t\Big[\frac{\pi_\theta(a_t\mid s_t)}{\pi_{\theta_\text{old}}(a_t\mid s_t)}\hat A_t\Big]
+#   \quad\text{subject to}\quad \overline{\mathrm{KL}}(\theta_\text{old}, \theta) \le \delta \quad(\delta = \texttt{max\_kl}).$$
+#
+# **Approximate both around $\theta_\text{old}$.** Linearly for the objective,
+# $L(\theta) \approx L(\theta_\text{old}) + g^\top\Delta\theta$ with $g = \nabla L$ (the policy gradient), and to
+# second order for the constraint: at $\theta_\text{old}$ the KL is 0 and has zero gradient (it is at its
+# minimum), so $\overline{\mathrm{KL}} \approx \tfrac12\Delta\theta^\top F\,\Delta\theta$, where $F$ is the Hessian of
+# $\overline{\mathrm{KL}}$ — the **Fisher information matrix** $F = \mathbb{E}_s\mathbb{E}_{a\sim\pi}\big[\nabla\log\pi\,\nabla\log\pi^\top\big]$.
+#
+# **Solve.** Maximising $g^\top\Delta\theta$ over the ellipse $\tfrac12\Delta\theta^\top F\Delta\theta \le \delta$ (a Lagrange
+# multiplier does it in two lines) gives the **natural gradient** direction and a step that lands on
+# the ellipse:
+#
+# $$s = F^{-1}g, \qquad \Delta\theta = \beta s, \qquad \tfrac12(\beta s)^\top F(\beta s) = \delta \;\Rightarrow\; \beta = \sqrt{\frac{2\delta}{s^\top F s}}.$$
+#
+# **Make it computable.** A network with $P$ parameters has a $P\times P$ Fisher matrix (here
+# $P \approx 4{,}600$; for a language model, billions): never form it. Conjugate gradient solves $Fs = g$
+# using only products $Fv$, and each product costs two backward passes ("double backprop"). Then,
+# because both approximations can be wrong, a **line search** checks the *exact* KL and surrogate.
+#
+# ### Pseudocode
+#
+# ```
+# 1  for update = 1, 2, ...:
+# 2      collect a batch with π_θold; Â by GAE(γ, λ); normalise Â
+# 3      g = ∇_θ L(θ) at θ_old
+# 4      s ≈ F⁻¹ g by conjugate gradient, using v ↦ (F + damping·I) v       (Fisher-vector products)
+# 5      β = √(2δ / sᵀFs)
+# 6      for j = 0, 1, ..., max_backtracks−1:  θ = θ_old + 0.8ʲ·β·s;  accept if KL̄ ≤ δ and L(θ) > L(θ_old)
+# 7      if nothing was accepted: keep θ = θ_old
+# 8      fit V_φ to the returns (a few epochs of Adam)
+# ```
+
+# %% [markdown]
+# ## 3 · Fisher-vector products by double backprop
+#
+# $\overline{\mathrm{KL}}(\theta) = \mathbb{E}_s[\mathrm{KL}(\pi_{\theta_\text{old}}\Vert\pi_\theta)]$, with $\pi_{\theta_\text{old}}$ a
+# *detached* copy. Then $F v = \nabla_\theta\big[(\nabla_\theta\overline{\mathrm{KL}})^\top v\big]$: differentiate once
+# keeping the graph (`create_graph=True`), dot with $v$, differentiate again. Cost: about two backward
+# passes, memory $O(P)$.
+#
+# ### Exercise: Fisher-vector product
+#
+# Write `fisher_vector_product(policy, obs, v, damping=0.0)` for a `CategoricalPolicy` (it has
+# `.distribution(obs)`, a `Categorical`): return $(F + \text{damping}\cdot I)\,v$ as one flat vector with
+# the parameters in the order of `policy.parameters()`.
+
+# %% tags=["exercise"]
+# EXERCISE: fisher_vector_product
+def fisher_vector_product(policy, obs, v, damping=0.0):
+    # Replace the next line with your code (about seven lines).
+    raise NotImplementedError
+
+# %%
+from lmrl_course.exercises import check
+
+result_fvp = check("fisher_vector_product", fisher_vector_product)
+result_fvp
+
+# %% [markdown]
+# **Check against the explicit Fisher matrix** on a network small enough to write $F$ down: a
+# 2-4-3 policy (27 parameters), 6 states. Two independent constructions: the Hessian of
+# $\overline{\mathrm{KL}}$ by `torch.autograd.functional.hessian`, and the definition
+# $F = \mathbb{E}_s\sum_a \pi(a\mid s)\,\nabla\log\pi(a\mid s)\nabla\log\pi(a\mid s)^\top$ summed over all actions.
+
+# %%
+from lmrl_course.rl import CategoricalPolicy
+from lmrl_course.rl.trpo import fisher_vector_product as package_fvp
+
+fvp_fn = result_fvp.function
+seed_everything(2)
+tiny = CategoricalPolicy(obs_dim=2, n_actions=3, hidden=(4,))
+with torch.no_grad():                      # larger weights than the near-uniform default init
+    for p in tiny.parameters():
+        p.mul_(20.0)
+tiny_obs = torch.randn(6, 2)
+tiny_params = list(tiny.parameters())
+theta0 = parameters_to_vector(tiny_params).detach().clone()
+P = theta0.numel()
+logits_old = tiny(tiny_obs).detach()
+
+
+def logits_of(theta):                               # a functional forward pass of the tiny network
+    W1, b1, W2, b2 = torch.split(theta, [8, 4, 12, 3])
+    h = torch.tanh(tiny_obs @ W1.view(4, 2).T + b1)
+    return h @ W2.view(3, 4).T + b2
+
+
+H = torch.autograd.functional.hessian(lambda th: kl_divergence(Categorical(logits=logits_old),
+                                                              Categorical(logits=logits_of(th))).mean(), theta0)
+# the definition: E_s Σ_a π(a|s) ∇logπ(a|s) ∇logπ(a|s)ᵀ, with per-(s, a) gradients from the Jacobian
+jac = torch.autograd.functional.jacobian(lambda th: torch.log_softmax(logits_of(th), -1), theta0)   # (6, 3, P)
+probs = torch.softmax(logits_old, -1)                                                                 # (6, 3)
+F_def = torch.einsum("sa,sap,saq->pq", probs, jac, jac) / len(tiny_obs)                               # (P, P)
+vector_to_parameters(theta0, tiny_params)
+v = torch.randn(P)
+print(f"P = {P} parameters")
+print("Hessian of KL̄ == Fisher by definition :", torch.allclose(H, F_def, atol=1e-5))
+print("double backprop F v == H v (yours)     :", torch.allclose(fvp_fn(tiny, tiny_obs, v), H @ v, atol=1e-5))
+print("yours == package                       :", torch.allclose(fvp_fn(tiny, tiny_obs, v), package_fvp(tiny, tiny_obs, v), atol=1e-6))
+eig = torch.linalg.eigvalsh(F_def)
+print(f"eigenvalues of F: min {eig.min().item():.1e}, max {eig.max().item():.1e}  (singular: hence damping)")
+
+# %% [markdown]
+# $F$ is positive *semi*-definite and typically singular (directions of parameter space that do not
+# change any action probability on these states). TRPO solves with $F + \text{damping}\cdot I$
+# (`damping = 0.1`) to keep conjugate gradient well-behaved.
+
+# %% [markdown]
+# ## 4 · Conjugate gradient
+#
+# Conjugate gradient (CG) solves $Ax = b$ for a symmetric positive-definite $A$ using only the function
+# $v\mapsto Av$. Each iteration minimises the quadratic $\tfrac12 x^\top A x - b^\top x$ along a new direction that
+# is $A$-conjugate to all previous ones, so in exact arithmetic it finishes in at most $P$ iterations,
+# and after $k \ll P$ it is usually good enough — TRPO uses 10.
+#
+# ```
+# x = 0, r = b, p = b
+# repeat iters times (stop early if rᵀr < tol):
+#     α = rᵀr / pᵀAp ;  x ← x + α p ;  r ← r − α Ap
+#     p ← r_new + (r_newᵀr_new / rᵀr) p
+# ```
+#
+# ### Exercise: conjugate gradient
+#
+# Write `conjugate_gradient(Avp, b, iters=10, tol=1e-10)` for a 1-D tensor `b`.
+
+# %% tags=["exercise"]
+# EXERCISE: conjugate_gradient
+def conjugate_gradient(Avp, b, iters=10, tol=1e-10):
+    # Replace the next line with your code (about fourteen lines).
+    raise NotImplementedError
+
+# %%
+result_cg = check("conjugate_gradient", conjugate_gradient)
+result_cg
+
+# %%
+from lmrl_course.rl.trpo import conjugate_gradient as package_cg
+
+cg = result_cg.function
+damping = 0.1
+A = F_def + damping * torch.eye(P)
+b = torch.randn(P)
+x_direct = torch.linalg.solve(A, b)
+print(f"{'iterations':>10s}  relative error vs torch.linalg.solve")
+for k in [1, 3, 10, 27, 40]:
+    x = cg(lambda u: fvp_fn(tiny, tiny_obs, u, damping), b, iters=k)
+    print(f"{k:10d}  {((x - x_direct).norm() / x_direct.norm()).item():.2e}")
+x_pkg = package_cg(lambda u: A @ u, b, iters=40)
+print("package CG with the explicit matrix agrees:", torch.allclose(x_pkg, x_direct, atol=1e-4))
+
+# %% [markdown]
+# ## 5 · The step size, and the line search
+#
+# Back to the CartPole policy of section 1. Natural direction $s \approx (F+\text{damping}\,I)^{-1}g$ by 10 CG
+# iterations; $\beta = \sqrt{2\delta/s^\top F s}$ puts the quadratic KL model exactly on $\delta$. Is the real KL
+# close? Compare with the plain step of the same *predicted* KL, for several $\delta$:
+
+# %%
+from lmrl_course.rl.trpo import make_fisher_vector_product, trust_region_step_size
+
+fvp_big = make_fisher_vector_product(policy, obs, damping=0.1)
+s = cg(fvp_big, g, iters=10)
+sFs = (s @ fvp_big(s)).item()
+gFg = (g @ fvp_big(g)).item()
+print(f"{'δ':>6s} | {'natural: exact KL̄':>18s} {'return':>7s} | {'plain, same ½ΔᵀFΔ: exact KL̄':>28s} {'return':>7s}")
+natural, vanilla = [], []
+for delta in [0.001, 0.01, 0.05, 0.2]:
+    beta = trust_region_step_size(s, fvp_big(s), delta)              # √(2δ / sᵀFs)
+    beta_plain = math.sqrt(2 * delta / gFg)
+    kl_n, ret_n = try_step(beta * s)
+    kl_p, ret_p = try_step(beta_plain * g)
+    natural.append((delta, kl_n, ret_n)); vanilla.append((delta, kl_p, ret_p))
+    print(f"{delta:6.3f} | {kl_n:18.4f} {ret_n:7.1f} | {kl_p:28.4f} {ret_p:7.1f}")
+
+# %% [markdown]
+# For small $\delta$ the exact KL of both steps sits close to the predicted $\delta$: the quadratic model is
+# good near $\theta_\text{old}$. For larger $\delta$ the model error grows (at $\delta = 0.2$ the natural step's
+# exact KL is well below the prediction; in other regions it can be above). And the return: this
+# policy is already perfect, so any step on one noisy batch can only lose — a $\delta$ of 0.01 costs
+# nothing, 0.2 costs a lot. That is why $\delta$ is small (0.01-0.02) and why TRPO never trusts the model
+# blindly. The **backtracking line search** tries $\theta_\text{old} + 0.8^j\beta s$ for $j = 0, 1, \dots$ and
+# accepts the first step whose *exact* KL is $\le\delta$ **and** whose surrogate $L$ actually improved; if no
+# step passes, the update is skipped (θ stays θ_old). The package's `trpo_update` does steps 3-7:
+
+# %%
+from lmrl_course.rl.trpo import backtracking_line_search, trpo_update
+
+for delta in [0.01, 0.2]:
+    info = trpo_update(policy, obs, actions, adv, max_kl=delta, damping=0.1, cg_iters=10)
+    with torch.no_grad():
+        kl_now = kl_divergence(old_dist, policy.distribution(obs)).mean().item()
+    print(f"δ = {delta}: accepted {info['accepted']} after {info['backtracks']} backtracks, step fraction "
+          f"{info['step_frac']:.3f}, exact KL̄ {kl_now:.4f} ≤ δ, surrogate improved by {info['improvement']:.4f}")
+    vector_to_parameters(theta_old, params)                           # undo, for the next experiment
+
+# %% [markdown]
+# > **Common mistake: no line search (or a line search that forgets to restore θ_old).** Taking the
+# > full step $\beta s$ trusts two approximations at once. Below, a direction that cannot improve the
+# > surrogate (the *negative* natural gradient, as a stand-in for a CG solution gone bad): the version
+# > without a line search applies it anyway; the line search rejects every candidate and restores θ_old.
+
+# %%
+def evaluate_surrogate_and_kl():
+    d = policy.distribution(obs)
+    surr = (torch.exp(d.log_prob(actions) - old_dist.log_prob(actions)) * adv).mean()
+    return surr.item(), kl_divergence(old_dist, d).mean().item()
+
+
+delta = 0.01
+bad_step = -trust_region_step_size(s, fvp_big(s), delta) * s
+surr_old, _ = evaluate_surrogate_and_kl()
+# mistaken: apply the full step, no checks
+vector_to_parameters(theta_old + bad_step, params)
+surr_bad, kl_bad = evaluate_surrogate_and_kl()
+ret_bad = evaluate_policy(policy, "CartPole-v1", n_episodes=5, greedy=False, seed=100)["mean"]
+vector_to_parameters(theta_old, params)
+# right: the line search
+info = backtracking_line_search(policy, evaluate_surrogate_and_kl, bad_step, max_kl=delta)
+ret_ls = evaluate_policy(policy, "CartPole-v1", n_episodes=5, greedy=False, seed=100)["mean"]
+moved = (parameters_to_vector(params) - theta_old).abs().max().item()
+print(f"no line search : surrogate {surr_old:+.4f} -> {surr_bad:+.4f}, KL̄ {kl_bad:.4f}, return {ret_bad:.1f}")
+print(f"line search    : accepted = {info['accepted']} after {info['backtracks']} tries; "
+      f"parameters moved by {moved:.1e}; return {ret_ls:.1f}")
+
+# %% [markdown]
+# ## 6 · Play: the trust region of a two-parameter policy
+#
+# A bandit with three arms (means 0.2, 0.5, 0.8) and a softmax policy with logits $(\theta_1, \theta_2, 0)$:
+# two parameters, so we can draw everything. The contours are the expected reward $J(\theta)$; the red
+# ellipse is the trust region $\tfrac12\Delta\theta^\top F\Delta\theta = \delta$ around the current $\theta$ (the black
+# dashed curve is the *exact* KL $= \delta$). Both steps below are scaled to the edge of the ellipse:
+# the **vanilla** step along $g$ and the **natural** step along $F^{-1}g$. Move $\delta$ and the starting
+# point; the caption reports how much $J$ each step gains. Near a flat, saturated region (a large
+# $\theta_1$ or a very negative $\theta_2$) the ellipse stretches: the same KL allows long moves where the
+# policy barely changes.
+
+# %%
+import ipywidgets as widgets
+from lmrl_course.widgets import PlotWidget
+
+mu = torch.tensor([0.2, 0.5, 0.8], dtype=torch.float64)
+
+
+def bandit_J(t1, t2):
+    z = torch.stack([t1, t2, torch.zeros_like(t1)], -1)
+    return (torch.softmax(z, -1) * mu).sum(-1)
+
+
+def bandit_kl(p_old, t1, t2):
+    z = torch.stack([t1, t2, torch.zeros_like(t1)], -1)
+    logq = torch.log_softmax(z, -1)
+    return (p_old * (p_old.log() - logq)).sum(-1)
+
+
+def draw_trust_region(fig, max_kl, theta1, theta2):
+    theta = torch.tensor([theta1, theta2], dtype=torch.float64)
+    p = torch.softmax(torch.cat([theta, torch.zeros(1, dtype=torch.float64)]), -1)
+    Jv = (p * mu).sum()
+    g = (p * (mu - Jv))[:2]                                    # ∇J w.r.t. (θ1, θ2)
+    F = (torch.diag(p) - torch.outer(p, p))[:2, :2]            # Fisher of the softmax, first two logits
+    nat = torch.linalg.solve(F, g)
+    step_nat = math.sqrt(2 * max_kl / (nat @ F @ nat)) * nat
+    step_van = math.sqrt(2 * max_kl / (g @ F @ g)) * g
+    ax = fig.subplots()
+    t1, t2 = torch.meshgrid(torch.linspace(-4, 4, 161, dtype=torch.float64),
+                            torch.linspace(-4, 4, 161, dtype=torch.float64), indexing="xy")
+    cs = ax.contourf(t1, t2, bandit_J(t1, t2), levels=20, cmap="viridis", alpha=0.8)
+    fig.colorbar(cs, ax=ax, label="J(θ)")
+    ax.contour(t1, t2, bandit_kl(p, t1, t2), levels=[max_kl], colors="k", linestyles="--", linewidths=1)
+    angles = torch.linspace(0, 2 * math.pi, 200, dtype=torch.float64)
+    L = torch.linalg.cholesky(torch.linalg.inv(F))              # ellipse ½ΔᵀFΔ = δ: Δ = √(2δ)·L·u, |u| = 1
+    ell = math.sqrt(2 * max_kl) * (L @ torch.stack([angles.cos(), angles.sin()]))
+    ax.plot(theta1 + ell[0], theta2 + ell[1], c="tab:red", lw=1.5)
+    ax.annotate("", xy=(theta1 + step_van[0].item(), theta2 + step_van[1].item()), xytext=(theta1, theta2),
+                arrowprops=dict(arrowstyle="->", color="white", lw=2))
+    ax.annotate("", xy=(theta1 + step_nat[0].item(), theta2 + step_nat[1].item()), xytext=(theta1, theta2),
+                arrowprops=dict(arrowstyle="->", color="tab:orange", lw=2))
+    ax.plot([], [], c="white", lw=2, label="vanilla step (along g)")
+    ax.plot([], [], c="tab:orange", lw=2, label="natural step (along F⁻¹g)")
+    ax.plot([], [], c="tab:red", label="½ΔθᵀFΔθ = δ")
+    ax.plot([], [], c="k", ls="--", label="exact KL = δ")
+    ax.set_xlim(-4, 4); ax.set_ylim(-4, 4); ax.set_aspect("equal")
+    ax.set_xlabel("θ1 (logit of arm 0, μ = 0.2)"); ax.set_ylabel("θ2 (logit of arm 1, μ = 0.5)")
+    ax.legend(fontsize=7, loc="lower left")
+    gain = lambda st: (bandit_J(theta[0] + st[0], theta[1] + st[1]) - Jv).item()
+    return (f"J = {Jv.item():.3f}; gain of the vanilla step {gain(step_van):+.4f}, natural step {gain(step_nat):+.4f} "
+            f"(same predicted KL δ = {max_kl:.3f})")
+
+
+PlotWidget(draw_trust_region,
+           {"max_kl": widgets.FloatLogSlider(value=0.05, base=10, min=-3, max=0, step=0.1, description="δ"),
+            "theta1": widgets.FloatSlider(value=1.0, min=-3, max=3, step=0.25, description="θ1"),
+            "theta2": widgets.FloatSlider(value=-1.0, min=-3, max=3, step=0.25, description="θ2")},
+           figsize=(5.5, 4.5))
+
+# %% [markdown]
+# ## 7 · TRPO on CartPole-v1
+#
+# `lmrl_course.rl.train_trpo` runs the pseudocode: 8 environments × 128 steps per update, GAE
+# ($\gamma = 0.99$, $\lambda = 0.97$) with a separate value network as baseline (fitted by Adam after each
+# policy step), normalised advantages, $\delta = 0.02$, 10 CG iterations, damping 0.1, and the line search
+# (factor 0.8, up to 10 tries).
+
+# %%
+from lmrl_course.rl import TRPOConfig, plot_learning_curves, train_trpo
+
+start = time.perf_counter()
+history = train_trpo("CartPole-v1", TRPOConfig(total_timesteps=40_000), seed=0, stop_when_solved=True, progress=True)
+print(f"took {time.perf_counter() - start:.2f} s")
+print(f"solved at {history['solved_at_env_steps']} env steps; updates: {len(history['kl'])}, "
+      f"accepted: {int(sum(history['accepted']))}, mean backtracks: {np.mean(history['backtracks']):.2f}")
+fig, ax = plt.subplots(1, 2, figsize=(10, 3.3))
+plot_learning_curves({"TRPO": history}, ax=ax[0], title="CartPole-v1")
+ax[1].plot(history["env_steps"], history["kl"], "o-", ms=3, label="exact KL̄ of the accepted step")
+ax[1].axhline(0.02, c="tab:red", ls="--", label="δ = max_kl")
+ax[1].set_xlabel("environment steps"); ax[1].set_ylim(0, 0.03); ax[1].legend(fontsize=8); ax[1].grid(alpha=0.3)
+plt.show()
+print(f"greedy evaluation: {evaluate_policy(history['policy'], 'CartPole-v1', n_episodes=10, seed=100)['mean']:.1f}")
+
+# %% [markdown]
+# Every accepted update moves the policy by a KL just under $\delta$: the step size is set by how much
+# the *behaviour* may change, not by a learning rate. No update can collapse the policy the way the
+# large steps of section 1 did.
+#
+# > **You should know.** TRPO's guarantees come at a price: second-order machinery (CG, Fisher products)
+# > per update, a hard-to-combine-with-Adam update rule, and awkwardness with shared actor-critic
+# > networks or dropout. PPO (notebook 07) keeps the idea — stay close to $\pi_{\theta_\text{old}}$ — with a
+# > first-order clipped objective, and became the standard, including for language models.
+
+# %% [markdown]
+# ## Check yourself
+#
+# - Why is the KL between old and new policy a better measure of step size than $\lVert\Delta\theta\rVert$?
+# - Why does $\overline{\mathrm{KL}}$ have zero gradient at $\theta_\text{old}$, and what is its Hessian?
+# - Derive $\beta = \sqrt{2\delta/s^\top F s}$ from $\tfrac12(\beta s)^\top F(\beta s) = \delta$.
+# - How is $Fv$ computed without forming $F$? How many such products does one TRPO update need?
+# - What two conditions must a step satisfy in the line search, and what happens if none does?
+#
+# **Next:** notebook 07 replaces the constrained second-order step with PPO's clipped objective, adds
+# GAE and a handful of implementation details, and compares REINFORCE, TRPO and PPO side by side.

@@ -1,0 +1,644 @@
+# %% [markdown]
+# # 07 · PPO: the clipped surrogate, GAE, and the details that make it work
+#
+# **What you will build:** Proximal Policy Optimisation (Schulman et al., 2017), the algorithm behind
+# most RL fine-tuning of language models. PPO keeps TRPO's idea — do not let one update move the policy
+# too far — but replaces the constrained second-order step with a *clipped* objective that plain Adam
+# can optimise, for several epochs on the same batch. You will write the clipped loss and GAE, build
+# the full training loop and check it against the package bit for bit, and run the three bugs that
+# most often break PPO implementations.
+#
+# **Learning goals**
+# - Plot the clipped surrogate against the ratio $r = \pi_\theta/\pi_{\theta_\text{old}}$ for both signs of the
+#   advantage, and say where its gradient is zero.
+# - Compute truncation-aware GAE advantages.
+# - Name the implementation details (minibatch epochs, per-minibatch advantage normalisation, LR
+#   annealing, gradient clipping, orthogonal init, separate actor and critic) and what each is for.
+# - Read PPO's diagnostics: approximate KL (k3), clip fraction, explained variance.
+# - Handle Gymnasium 1.x vector environments' autoreset step.
+# - Compare REINFORCE, TRPO and PPO by env steps and by compute time.
+#
+# **Prerequisites:** notebook 05 (REINFORCE, value baseline, `terminated` vs `truncated`), notebook 06
+# (KL trust regions). You can read this one before 06: only section 1's motivation refers to it.
+
+# %%
+# %matplotlib inline
+import math
+import time
+
+import gymnasium as gym
+import matplotlib.pyplot as plt
+import numpy as np
+import torch
+import torch.nn as nn
+
+from lmrl_course.device import setup_notebook, seed_everything
+
+device = setup_notebook(seed=0)
+plt.rcParams["figure.dpi"] = 80          # keeps the stored notebook small
+
+# %% [markdown]
+# ## 1 · Background: reusing a batch safely
+#
+# REINFORCE uses each batch for **one** gradient step, then throws it away: after the step the samples
+# no longer come from the current policy. PPO reuses them with an **importance ratio**. For samples
+# drawn from $\pi_{\theta_\text{old}}$,
+#
+# $$L^\text{CPI}(\theta) = \mathbb{E}_t\big[r_t(\theta)\,\hat A_t\big], \qquad
+#   r_t(\theta) = \frac{\pi_\theta(a_t\mid s_t)}{\pi_{\theta_\text{old}}(a_t\mid s_t)} = \exp(\texttt{logp\_new} - \texttt{logp\_old}),$$
+#
+# has, at $\theta = \theta_\text{old}$ (where $r = 1$), exactly the REINFORCE gradient
+# $\mathbb{E}[\hat A_t\nabla\log\pi_\theta]$. Maximising it for many steps, however, drives $r_t$ to
+# extremes: the estimate is only trustworthy near $\theta_\text{old}$. TRPO (notebook 06) bounds the KL
+# divergence with a constraint. PPO instead makes moving too far **pointless**:
+#
+# $$L^\text{CLIP}(\theta) = \mathbb{E}_t\Big[\min\big(r_t(\theta)\hat A_t,\ \mathrm{clip}(r_t(\theta), 1-\epsilon, 1+\epsilon)\,\hat A_t\big)\Big],\qquad \epsilon = \texttt{clip\_coef} \approx 0.2 .$$
+#
+# ### Pseudocode (the numbers reappear as comments in the code of section 5)
+#
+# ```
+#  1  for update = 1, 2, ...:
+#  2      anneal the learning rate linearly to 0
+#  3      collect N steps from each of B envs with π_θold       -> obs, action, logp_old, value, reward
+#  4      advantages Â by GAE(γ, λ), returns = Â + V              (truncation-aware, autoreset step masked)
+#  5      for epoch = 1 .. update_epochs:
+#  6          for each minibatch of the shuffled B·N samples:
+#  7              ratio = exp(logp_new − logp_old)
+#  8              normalise Â within the minibatch
+#  9              L_clip  = −mean(min(ratio·Â, clip(ratio, 1−ε, 1+ε)·Â))
+# 10              L_value = ½·mean((V_φ(s) − returns)²)
+# 11              loss = L_clip − ent_coef·entropy + vf_coef·L_value
+# 12              one Adam step on θ and φ, gradient norm clipped to max_grad_norm
+# 13      (optional) stop the epochs early once approx KL > target_kl
+# ```
+
+# %% [markdown]
+# ## 2 · The clipped surrogate, drawn
+#
+# Per sample the objective is a function of the ratio $r$ only. Plot it for $\hat A = +1$ and
+# $\hat A = -1$ and mark where its gradient (computed by autograd through the package's
+# `clipped_surrogate_loss`) is zero.
+
+# %%
+from lmrl_course.rl.ppo import clipped_surrogate_loss
+
+
+def surrogate_and_grad(ratio, advantage, clip_coef):
+    """Per-sample clipped objective min(rÂ, clip(r)Â) and its derivative d/dr, for a grid of ratios."""
+    r = ratio.clone().requires_grad_(True)
+    loss, _ = clipped_surrogate_loss(r.log(), torch.zeros_like(r), torch.full_like(r, advantage), clip_coef)
+    grad, = torch.autograd.grad(loss, r)                                   # d loss / d r_i = −(1/n) d obj_i / d r_i
+    per_sample = torch.min(ratio * advantage, ratio.clamp(1 - clip_coef, 1 + clip_coef) * advantage)
+    return per_sample, -grad * len(r)
+
+
+ratios = torch.linspace(0.01, 2.0, 400)
+eps = 0.2
+fig, axes = plt.subplots(1, 2, figsize=(10, 3.3))
+for ax, A in zip(axes, [1.0, -1.0]):
+    obj, grad = surrogate_and_grad(ratios, A, eps)
+    ax.plot(ratios, ratios * A, ":", c="gray", label="unclipped  r·Â")
+    ax.plot(ratios, obj, lw=2, label="clipped objective")
+    zero = (grad.abs() < 1e-8).numpy()
+    ax.fill_between(ratios.numpy(), -2.2, 2.2, where=zero, color="tab:red", alpha=0.12, label="gradient = 0")
+    ax.axvline(1 - eps, ls="--", lw=0.8, c="k"); ax.axvline(1 + eps, ls="--", lw=0.8, c="k")
+    ax.set_ylim(-2.1, 2.1); ax.set_xlabel("ratio r = π_θ / π_θold"); ax.set_title(f"Â = {A:+.0f}")
+    ax.legend(fontsize=8, loc="lower right" if A > 0 else "upper right")
+plt.show()
+for A in [1.0, -1.0]:
+    _, grad = surrogate_and_grad(ratios, A, eps)
+    flat = ratios[grad.abs() < 1e-8]
+    print(f"Â = {A:+.0f}: gradient is zero for r in [{flat.min().item():.2f}, {flat.max().item():.2f}]")
+
+# %% [markdown]
+# Read it as: **a good action** ($\hat A>0$) may become at most $1+\epsilon$ times more likely than under
+# $\pi_{\theta_\text{old}}$; beyond that the objective is flat and the sample stops pushing. **A bad
+# action** ($\hat A<0$) may become at most $1-\epsilon$ as likely. The `min` keeps the *pessimistic*
+# choice: on the other side of 1 (a good action that became *less* likely, $r < 1-\epsilon$; a bad one
+# that became *more* likely, $r > 1+\epsilon$) the unclipped term is smaller, so the full gradient stays
+# to undo the mistake. Clipping never stops the policy from *correcting* itself, only from
+# over-exploiting one batch.
+#
+# ### Exercise: the clipped loss
+#
+# Write `ppo_clipped_loss(logp_new, logp_old, advantages, clip_coef=0.2)` returning $-L^\text{CLIP}$ (a
+# scalar to minimise). The checker compares gradients too.
+
+# %% tags=["exercise"]
+# EXERCISE: ppo_clipped_loss
+def ppo_clipped_loss(logp_new, logp_old, advantages, clip_coef=0.2):
+    # Replace the next line with your code (about four lines).
+    raise NotImplementedError
+
+# %%
+from lmrl_course.exercises import check
+
+result_clip = check("ppo_clipped_loss", ppo_clipped_loss)
+result_clip
+
+# %%
+seed_everything(1)
+logp_old = -torch.rand(256) * 2                      # (M,) from the rollout
+logp_new = logp_old + 0.4 * torch.randn(256)         # (M,) after some updates
+adv = torch.randn(256)                               # (M,)
+mine = result_clip.function(logp_new, logp_old, adv, 0.2)
+package, info = clipped_surrogate_loss(logp_new, logp_old, adv, 0.2)
+print(f"yours: {mine.item():.6f}   package: {package.item():.6f}   clip fraction: {info['clip_frac'].item():.3f}")
+
+# %% [markdown]
+# ### Play: ε and the advantage
+#
+# Move $\epsilon$ and the advantage (its sign and size) and watch the flat, zero-gradient part of the
+# objective move.
+
+# %%
+import ipywidgets as widgets
+from lmrl_course.widgets import PlotWidget
+
+
+def draw_clip(fig, clip_coef, advantage):
+    obj, grad = surrogate_and_grad(ratios, advantage, clip_coef)
+    ax = fig.subplots(1, 2)
+    ax[0].plot(ratios, ratios * advantage, ":", c="gray", label="r·Â")
+    ax[0].plot(ratios, obj, lw=2, label="clipped")
+    ax[0].axvspan(1 - clip_coef, 1 + clip_coef, color="tab:green", alpha=0.1, label="[1−ε, 1+ε]")
+    ax[0].set_xlabel("ratio r"); ax[0].set_title("objective"); ax[0].legend(fontsize=7)
+    ax[1].plot(ratios, grad, c="tab:red"); ax[1].set_xlabel("ratio r"); ax[1].set_title("d objective / d r")
+    ax[1].axhline(0, c="k", lw=0.5)
+    flat = ratios[grad.abs() < 1e-8]
+    if advantage == 0:
+        return "Â = 0: this sample has no gradient at any ratio"
+    side = "r > 1 + ε" if advantage > 0 else "r < 1 − ε"
+    return (f"Â = {advantage:+.2f}, ε = {clip_coef:.2f}: gradient zero where {side} "
+            f"(here r in [{flat.min().item():.2f}, {flat.max().item():.2f}]); elsewhere it is Â = {advantage:+.2f}")
+
+
+PlotWidget(draw_clip, {"clip_coef": widgets.FloatSlider(value=0.2, min=0.05, max=0.5, step=0.05, description="ε"),
+                       "advantage": widgets.FloatSlider(value=1.0, min=-2.0, max=2.0, step=0.25, description="Â")},
+           figsize=(9, 3))
+
+# %% [markdown]
+# ## 3 · Generalised advantage estimation (GAE)
+#
+# REINFORCE's advantage $G_t - V(s_t)$ is unbiased but noisy (a whole episode of random rewards). The
+# one-step TD error $\delta_t = r_t + \gamma V(s_{t+1}) - V(s_t)$ is far less noisy but biased by the
+# errors of $V$. GAE (Schulman et al., 2016) blends them with $\lambda\in[0,1]$ (`gae_lambda`):
+#
+# $$\hat A_t = \sum_{l\ge0}(\gamma\lambda)^l\,\delta_{t+l}, \qquad\text{computed backwards: } \hat A_t = \delta_t + \gamma\lambda\,(1-\text{done}_t)\,\hat A_{t+1}.$$
+#
+# $\lambda = 0$ gives $\delta_t$; $\lambda = 1$ gives $G_t - V(s_t)$. PPO uses $\lambda = 0.95$. The value
+# target is `returns` $= \hat A_t + V(s_t)$. Episode ends, as in notebook 05:
+#
+# - `terminated`: $\delta_t = r_t - V(s_t)$ (nothing after it), and $\hat A$ does not flow back across it;
+# - `truncated`: $\delta_t = r_t + \gamma V(s_\text{final}) - V(s_t)$ (bootstrap!), and $\hat A$ does not flow
+#   back across it either: the next step belongs to a new episode.
+#
+# ### Exercise: GAE
+#
+# Write `gae(rewards, values, terminated, truncated, last_value, gamma=0.99, gae_lambda=0.95)` for
+# `(N,)` or `(N, B)` inputs, returning `(advantages, returns)`. Here `values[t]` $= V(s_t)$, the value of
+# the observation *after* step $t$ is `values[t+1]` (for the last step: `last_value`). Section 4 explains
+# why the true final observation of a finished episode sits exactly there.
+
+# %% tags=["exercise"]
+# EXERCISE: gae
+def gae(rewards, values, terminated, truncated, last_value, gamma=0.99, gae_lambda=0.95):
+    # Replace the next line with your code (about ten lines).
+    raise NotImplementedError
+
+# %%
+result_gae = check("gae", gae)
+result_gae
+
+# %%
+from lmrl_course.rl.returns import discounted_returns, gae as package_gae
+
+gae_fn = result_gae.function
+seed_everything(2)
+rewards, values = torch.rand(12), torch.rand(12) * 3                 # (N,)
+term = torch.zeros(12, dtype=torch.bool); term[5] = True
+trunc = torch.zeros(12, dtype=torch.bool); trunc[9] = True
+last_value = torch.tensor(1.5)
+adv, ret = gae_fn(rewards, values, term, trunc, last_value, 0.99, 0.95)
+adv_pkg, _ = package_gae(rewards, values, term, trunc, last_value=last_value, gamma=0.99, gae_lambda=0.95)
+print("equal to the package:", torch.allclose(adv, adv_pkg, atol=1e-6))
+# λ = 1 is Monte-Carlo: the reward-to-go (bootstrapped at the truncation and the end) minus V
+adv1, _ = gae_fn(rewards, values, term, trunc, last_value, 0.99, 1.0)
+G = torch.zeros(12)
+G[:6] = discounted_returns(rewards[:6], term[:6], 0.99)                       # episode 1: terminated at 5
+G[6:10] = discounted_returns(rewards[6:10], torch.zeros(4), 0.99, values[10])  # episode 2: truncated at 9
+G[10:] = discounted_returns(rewards[10:], torch.zeros(2), 0.99, last_value)    # episode 3: cut by the rollout
+print("λ = 1 equals reward-to-go − V:", torch.allclose(adv1, G - values, atol=1e-5))
+adv0, _ = gae_fn(rewards, values, term, trunc, last_value, 0.99, 0.0)
+print("λ = 0 at t = 0 equals δ_0    :", round(adv0[0].item(), 5), "=", round((rewards[0] + 0.99 * values[1] - values[0]).item(), 5))
+
+# %% [markdown]
+# ## 4 · Vector environments and the autoreset step
+#
+# PPO steps $B$ copies of the environment together (`gymnasium.vector.SyncVectorEnv`), so the network
+# sees a batch of $B$ observations per step. When copy $i$ finishes an episode it must be reset, and
+# Gymnasium 1.x does that **on the next step** (`AutoresetMode.NEXT_STEP`):
+#
+# ```
+# step t   : returns the TRUE FINAL observation of the episode, its reward, terminated or truncated = True
+# step t+1 : the action is IGNORED; returns the reset observation, reward 0, terminated = truncated = False
+# ```
+#
+# Step $t+1$ is not a transition of the environment at all. Watch it happen:
+
+# %%
+envs = gym.vector.SyncVectorEnv([lambda: gym.make("CartPole-v1") for _ in range(2)],
+                                autoreset_mode=gym.vector.AutoresetMode.NEXT_STEP)
+obs, _ = envs.reset(seed=0)
+prev_done = np.zeros(2, dtype=bool)
+for t in range(40):
+    obs, reward, terminated, truncated, _ = envs.step(np.array([1, 1]))    # always push right: falls fast
+    if prev_done[0] or terminated[0] or t < 2:
+        print(f"t={t:2d} env 0: reward {reward[0]:.0f}, terminated {bool(terminated[0])!s:5s}, "
+              f"pole angle {obs[0, 2]:+.3f}" + ("   <- autoreset step: not a real transition" if prev_done[0] else ""))
+    if prev_done[0]:
+        break
+    prev_done = terminated | truncated
+envs.close()
+
+# %% [markdown]
+# The package's `RolloutCollector` (in `lmrl_course/rl/rollout.py`) stores every step in `(N, B)` arrays
+# and a boolean **`valid`** mask, False exactly on autoreset steps; `Rollout.flatten` drops them before
+# any loss is computed, and they do not count as env steps. A bonus of this layout: the observation
+# stored at $t+1$ for a finished episode *is* its true final observation, so `values[t+1]` $=V(s_\text{final})$
+# — exactly what the truncation bootstrap of GAE needs.
+
+# %%
+from lmrl_course.rl import CategoricalPolicy, RolloutCollector, ValueNetwork, make_vector_env
+
+seed_everything(3)
+envs = make_vector_env("CartPole-v1", num_envs=8, seed=3)
+collector = RolloutCollector(envs, CategoricalPolicy(4, 2), ValueNetwork(4), seed=3)
+rollout = collector.collect(64)
+print(f"rollout: N x B = {rollout.num_steps} x {rollout.num_envs} = {rollout.num_steps * rollout.num_envs} steps, "
+      f"of which {rollout.num_valid} valid, {rollout.num_steps * rollout.num_envs - rollout.num_valid} autoreset steps")
+print("rewards on autoreset steps:", rollout.rewards[~rollout.valid].unique().tolist())
+envs.close()
+
+# %% [markdown]
+# ## 5 · PPO from scratch, equal to the package
+#
+# The whole update, numbered like the pseudocode. The details that matter in practice (Engstrom et al.
+# 2020; Huang et al. 2022, "The 37 implementation details of PPO"):
+#
+# - **separate actor and critic**: two MLPs (tanh, 64-64), one Adam over both; a shared trunk makes the
+#   value loss fight the policy loss;
+# - **orthogonal init** (`layer_init`): gain $\sqrt2$ in hidden layers, 0.01 on the policy head (the
+#   first policy is almost uniform), 1 on the value head;
+# - **epochs of shuffled minibatches** (10 × 4 here): the data reuse that clipping makes safe;
+# - **per-minibatch advantage normalisation**, **value loss** weight `vf_coef`, **entropy bonus**
+#   `ent_coef` (0 for CartPole, where exploration is easy);
+# - **learning-rate annealing** to 0 and **gradient-norm clipping** to 0.5: smaller, safer steps;
+# - **diagnostics** (they replace the meaningless loss value of notebook 04): `approx_kl` (k3, below),
+#   `clip_frac` (share of samples with $|r-1|>\epsilon$) and the **explained variance** of the critic,
+#   $1 - \mathrm{Var}[G - V]/\mathrm{Var}[G]$ (1 = perfect, 0 = no better than a constant);
+# - optional **early stop**: skip the remaining epochs once `approx_kl > target_kl`.
+#
+# `mistake=` switches on one of the bugs of section 7; leave it `None`.
+
+# %%
+from torch.distributions import Categorical, kl_divergence
+
+from lmrl_course.rl import (PPOConfig, approx_kl_k3, clip_fraction, explained_variance, make_policy,
+                            normalize_advantages, value_loss)
+
+
+def ppo_scratch(env_id="CartPole-v1", cfg=PPOConfig(), seed=0, mistake=None):
+    seed_everything(seed)
+    envs = make_vector_env(env_id, cfg.num_envs, seed=seed)
+    policy = make_policy(envs.single_observation_space, envs.single_action_space, cfg.hidden, cfg.ortho_init)   # actor
+    value_fn = ValueNetwork(envs.single_observation_space.shape[0], cfg.hidden, ortho_init=cfg.ortho_init)     # critic
+    params = list(policy.parameters()) + list(value_fn.parameters())
+    optimizer = torch.optim.Adam(params, lr=cfg.lr, eps=cfg.adam_eps)
+    collector = RolloutCollector(envs, policy, value_fn, seed=seed)
+    log = {k: [] for k in ["env_steps", "approx_kl", "clip_frac", "explained_variance", "true_kl", "epochs"]}
+    while collector.env_steps < cfg.total_timesteps:
+        frac = 1.0 - collector.env_steps / cfg.total_timesteps                                    # 2
+        for group in optimizer.param_groups:
+            group["lr"] = cfg.lr * frac if cfg.anneal_lr else cfg.lr
+        rollout = collector.collect(cfg.num_steps)                                                # 3
+        advantages, returns = rollout.advantages_and_returns(                                     # 4
+            cfg.gamma, cfg.gae_lambda, truncation_as_termination=(mistake == "truncation_as_termination"))
+        if mistake == "train_on_autoreset":      # BUG: keep the autoreset steps (no `valid` mask)
+            N, B = rollout.valid.shape
+            batch = {k: v.reshape(N * B, *v.shape[2:]) for k, v in dict(
+                obs=rollout.obs, actions=rollout.actions, logp=rollout.logp, values=rollout.values,
+                advantages=advantages, returns=returns).items()}
+        else:
+            batch = rollout.flatten(advantages=advantages, returns=returns)                       # valid steps only
+        M = batch["advantages"].shape[0]
+        with torch.no_grad():
+            old_logits = policy(batch["obs"])                                                     # for the true KL
+        kls, clips = [], []
+        for epoch in range(cfg.update_epochs):                                                    # 5
+            perm = torch.randperm(M)
+            epoch_kl = []
+            for mb_idx in torch.tensor_split(perm, cfg.num_minibatches):                          # 6
+                if mb_idx.numel() == 0:
+                    continue
+                obs, act = batch["obs"][mb_idx], batch["actions"][mb_idx]
+                dist = policy.distribution(obs)
+                logp_new = dist.log_prob(act)                                                     # (m,)
+                logp_old = batch["logp"][mb_idx]                                                  # from the rollout
+                if mistake == "recompute_old_logp":   # BUG: "old" log-probs from the network being updated
+                    logp_old = logp_new.detach()
+                entropy = dist.entropy().mean()
+                mb_adv = batch["advantages"][mb_idx]
+                if cfg.norm_adv:
+                    mb_adv = normalize_advantages(mb_adv)                                         # 8
+                pg_loss = result_clip.function(logp_new, logp_old, mb_adv, cfg.clip_coef)        # 7, 9
+                v_loss = value_loss(value_fn(obs), batch["returns"][mb_idx], batch["values"][mb_idx],
+                                    cfg.clip_coef if cfg.clip_vloss else None)                    # 10
+                loss = pg_loss - cfg.ent_coef * entropy + cfg.vf_coef * v_loss                    # 11
+                optimizer.zero_grad(set_to_none=True)
+                loss.backward()
+                nn.utils.clip_grad_norm_(params, cfg.max_grad_norm)                               # 12
+                optimizer.step()
+                with torch.no_grad():
+                    kl = approx_kl_k3(logp_new, logp_old)
+                    epoch_kl.append(kl.item()); kls.append(kl.item())
+                    clips.append(clip_fraction((logp_new - logp_old).exp(), cfg.clip_coef).item())
+            if cfg.target_kl is not None and np.mean(epoch_kl) > cfg.target_kl:                 # 13
+                break
+        with torch.no_grad():
+            true_kl = kl_divergence(Categorical(logits=old_logits), Categorical(logits=policy(batch["obs"]))).mean()
+        for k, v in [("env_steps", collector.env_steps), ("approx_kl", np.mean(kls)), ("clip_frac", np.mean(clips)),
+                     ("explained_variance", explained_variance(batch["values"], batch["returns"])),
+                     ("true_kl", true_kl.item()), ("epochs", epoch + 1)]:
+            log[k].append(v)
+    envs.close()
+    log.update(episode_returns=collector.stats.returns, episode_env_steps=collector.stats.env_steps,
+               policy=policy, value_fn=value_fn)
+    return log
+
+# %% [markdown]
+# **Equal to the package.** Same seed, same configuration, three updates each: the parameters of
+# `ppo_scratch` and of `lmrl_course.rl.train_ppo` agree (to rounding, if your `ppo_clipped_loss`
+# computes in a different order than the package's).
+
+# %%
+from lmrl_course.rl import train_ppo
+
+tiny = PPOConfig(total_timesteps=3 * 8 * 64)
+mine = ppo_scratch("CartPole-v1", tiny, seed=0)
+pkg = train_ppo("CartPole-v1", tiny, seed=0)
+diff = max((a - b).abs().max().item() for a, b in zip(mine["policy"].parameters(), pkg["policy"].parameters()))
+print(f"max |θ_scratch − θ_package| after 3 updates: {diff:.2e}")
+print("same episode returns:", mine["episode_returns"] == pkg["episode_returns"])
+
+# %% [markdown]
+# ### A live run on CartPole-v1
+#
+# `ppo_scratch` (equal to `train_ppo`, as just shown), 25 000 env steps with the default configuration (`num_envs=8`, `num_steps=64`, 4 minibatches, 10
+# epochs, lr 2.5e-3 annealed, ε = 0.2, γ = 0.99, λ = 0.95).
+
+# %%
+cfg = PPOConfig(total_timesteps=25_000)
+start = time.perf_counter()
+good = ppo_scratch("CartPole-v1", cfg, seed=0)
+print(f"took {time.perf_counter() - start:.2f} s")
+r = np.array(good["episode_returns"])
+print(f"{len(r)} episodes; first 20: {r[:20].mean():.1f}, last 20: {r[-20:].mean():.1f}")
+
+from lmrl_course.rl import evaluate_policy, plot_learning_curves
+
+fig, ax = plt.subplots(1, 4, figsize=(15, 3.2))
+plot_learning_curves({"PPO": good}, ax=ax[0], title="CartPole-v1")
+ax[1].plot(good["env_steps"], good["approx_kl"], label="k3 estimate (mean over minibatches)")
+ax[1].plot(good["env_steps"], good["true_kl"], label="exact KL(old ‖ new) after the update")
+ax[1].set_title("KL per update"); ax[1].legend(fontsize=7)
+ax[2].plot(good["env_steps"], good["clip_frac"]); ax[2].set_title("clip fraction")
+ax[3].plot(good["env_steps"], good["explained_variance"]); ax[3].set_title("explained variance of V")
+for a in ax[1:]:
+    a.set_xlabel("environment steps"); a.grid(alpha=0.3)
+plt.show()
+print(f"greedy evaluation: {evaluate_policy(good['policy'], 'CartPole-v1', n_episodes=10, seed=100)['mean']:.1f}")
+
+# %% [markdown]
+# Healthy PPO looks like this: the approximate KL per update stays around $10^{-3}$–$10^{-2}$, the
+# clip fraction around 0.05–0.2 (clipping is active but does not dominate), and the explained
+# variance climbs towards 1 as the critic learns. A KL that keeps growing or a clip fraction near 0.5
+# says the steps are too large; a clip fraction of exactly 0 is suspicious (section 7).
+#
+# > **You should know: the k3 KL estimator.** The KL between the old and new policy is
+# > $\mathbb{E}_{a\sim\pi_\text{old}}[-\log r]$, but that naive estimator ("k1") is noisy and can come out
+# > negative. Schulman's "k3" $\mathbb{E}[(r-1) - \log r]$ adds $r-1$, which has expectation 0 under
+# > $\pi_\text{old}$, and is never negative because $x - 1 \ge \log x$:
+
+# %%
+seed_everything(4)
+p_old = Categorical(logits=torch.tensor([1.0, 0.5, 0.0, -0.5, -1.0]))
+p_new = Categorical(logits=torch.tensor([1.2, 0.4, 0.0, -0.6, -1.0]))
+exact = kl_divergence(p_old, p_new).item()
+k1, k3 = [], []
+for _ in range(500):
+    a = p_old.sample((64,))
+    log_r = p_new.log_prob(a) - p_old.log_prob(a)
+    k1.append((-log_r).mean().item())
+    k3.append(approx_kl_k3(p_new.log_prob(a), p_old.log_prob(a)).item())
+print(f"exact KL {exact:.5f}")
+print(f"k1: mean {np.mean(k1):.5f}, std {np.std(k1):.5f}, negative in {np.mean(np.array(k1) < 0):.0%} of batches")
+print(f"k3: mean {np.mean(k3):.5f}, std {np.std(k3):.5f}, negative in {np.mean(np.array(k3) < 0):.0%} of batches")
+
+# %% [markdown]
+# ## 6 · Acrobot-v1
+#
+# Two links hang down; torque on the joint between them must swing the tip above a line. Reward $-1$
+# per step until success, episodes truncated at 500 steps, so returns go from $-500$ (never) towards
+# about $-80$; we call $-100$ solved. Same algorithm, same defaults — only the threshold changes.
+
+# %%
+cfg_acro = PPOConfig(total_timesteps=25_000, solved_threshold=-100.0)
+start = time.perf_counter()
+acro = train_ppo("Acrobot-v1", cfg_acro, seed=0, progress=True)
+print(f"took {time.perf_counter() - start:.2f} s")
+print(f"first 10 episodes: {np.mean(acro['episode_returns'][:10]):.1f}; last 20: {np.mean(acro['episode_returns'][-20:]):.1f}; "
+      f"solved at {acro['solved_at_env_steps']} env steps")
+fig, ax = plt.subplots(figsize=(6, 3.2))
+plot_learning_curves({"PPO": acro}, ax=ax, threshold=-100.0, title="Acrobot-v1")
+plt.show()
+
+# %% [markdown]
+# ## 7 · Common mistakes, run
+#
+# Three bugs that do not crash, each run through `ppo_scratch` with the same seed and budget as the
+# live run above, so any difference is the bug's.
+#
+# > **Common mistake 1: "old" log-probabilities recomputed with the network being updated.**
+# > `logp_old = policy.distribution(obs).log_prob(act)` inside the epoch loop looks harmless, but then
+# > `logp_old == logp_new` at every minibatch: the ratio is exactly 1, **nothing is ever clipped**, the
+# > k3 KL reads 0, and PPO degenerates into 40 unclipped policy-gradient steps per batch. The diagnostic
+# > that exposes it: a clip fraction of exactly 0. `logp_old` must come from the rollout.
+
+# %%
+start = time.perf_counter()
+bug_old = ppo_scratch("CartPole-v1", cfg, seed=0, mistake="recompute_old_logp")
+print(f"took {time.perf_counter() - start:.2f} s")
+for name, h in [("correct      ", good), ("recomputed old", bug_old)]:
+    print(f"{name}: mean clip fraction {np.mean(h['clip_frac']):.3f}, mean k3 KL {np.mean(h['approx_kl']):.5f}, "
+          f"true KL(old‖new) per update: median {np.median(h['true_kl']):.4f}, max {np.max(h['true_kl']):.3f}; "
+          f"last-20 return {np.mean(h['episode_returns'][-20:]):.1f}")
+fig, ax = plt.subplots(1, 2, figsize=(10, 3.2))
+plot_learning_curves({"correct": good, "recomputed logp_old": bug_old}, ax=ax[0], title="return")
+ax[1].semilogy(good["env_steps"], good["true_kl"], label="correct")
+ax[1].semilogy(bug_old["env_steps"], bug_old["true_kl"], label="recomputed logp_old")
+ax[1].set_title("true KL(π_old ‖ π_new) of each update"); ax[1].set_xlabel("environment steps"); ax[1].legend()
+plt.show()
+
+# %% [markdown]
+# The diagnostics of the buggy run read "KL 0, clip fraction 0" while the real change of the policy
+# per update (right) is far larger than the correct run's: the trust region is gone, and so is PPO's
+# stability.
+#
+# > **Common mistake 2: truncation treated as termination.** As in notebook 05: when a CartPole episode
+# > reaches the 500-step limit the pole is still up. Without the bootstrap, the critic is told that the
+# > last ~100 steps of every successful episode lead to nothing, and the advantages of those steps turn
+# > negative — the policy is punished for succeeding.
+#
+# We run the trained policy of the live run for 600 steps in 8 environments (every episode hits the
+# time limit once) and compute GAE both ways on the same rollout:
+
+# %%
+seed_everything(5)
+envs = make_vector_env("CartPole-v1", num_envs=8, seed=50)
+rollout = RolloutCollector(envs, good["policy"], good["value_fn"], seed=50).collect(600)
+envs.close()
+adv_right, ret_right = rollout.advantages_and_returns(0.99, 0.95)
+adv_bug, ret_bug = rollout.advantages_and_returns(0.99, 0.95, truncation_as_termination=True)
+# steps before the next truncation, for every (t, env)
+N, B = rollout.rewards.shape
+to_limit = torch.full((N, B), 10_000)
+for i in range(B):
+    cuts = torch.nonzero(rollout.truncated[:, i]).flatten().tolist()
+    for t in range(N):
+        later = [c for c in cuts if c >= t]
+        if later:
+            to_limit[t, i] = later[0] - t
+print(f"{int(rollout.truncated.sum())} truncations, {int(rollout.terminated.sum())} terminations in {rollout.num_valid} valid steps")
+near = rollout.valid & (to_limit < 50)
+far = rollout.valid & (to_limit >= 150)
+for name, adv, ret in [("bootstrapped (right)", adv_right, ret_right), ("as termination (bug)", adv_bug, ret_bug)]:
+    print(f"{name}: mean advantage, last 50 steps before the limit {adv[near].mean().item():+7.2f} | "
+          f"far from it {adv[far].mean().item():+6.2f} | mean value target near the limit {ret[near].mean().item():6.1f}")
+fig, ax = plt.subplots(figsize=(6.5, 3.2))
+order = torch.argsort(to_limit[near])
+ax.plot(to_limit[near][order], adv_right[near][order], ".", ms=3, label="bootstrapped (right)")
+ax.plot(to_limit[near][order], adv_bug[near][order], ".", ms=3, label="as termination (bug)")
+ax.set_xlabel("steps until the 500-step time limit"); ax.set_ylabel("GAE advantage"); ax.legend(fontsize=8)
+ax.set_title("same rollout, same critic")
+plt.show()
+
+# %% [markdown]
+# With the bug, every action in the last ~50 steps of a perfect episode gets a large negative
+# advantage, although nothing went wrong: the policy is pushed away from what it was doing right, and
+# the critic gets targets it cannot fit (the time is not in the observation). In a learning run on
+# CartPole this shows up as instability once episodes start reaching 500; it is worse for tasks with
+# short time limits.
+#
+# > **Common mistake 3: training on the autoreset step.** Flattening the rollout without the `valid`
+# > mask adds one fake sample per finished episode: its state is the *final* observation (a fallen
+# > pole), its action was ignored by the environment, and its advantage comes from the *next* episode's
+# > start. Below: what those fake samples look like in one early rollout, then a learning run with the bug.
+
+# %%
+seed_everything(6)
+envs = make_vector_env("CartPole-v1", num_envs=8, seed=60)
+policy0, value0 = CategoricalPolicy(4, 2), ValueNetwork(4)
+rollout = RolloutCollector(envs, policy0, value0, seed=60).collect(64)
+envs.close()
+adv, ret = rollout.advantages_and_returns(0.99, 0.95)
+fake = ~rollout.valid
+print(f"fake samples: {int(fake.sum())} of {fake.numel()} ({fake.float().mean().item():.1%})")
+print(f"pole angle of their state: mean |angle| {rollout.obs[fake][:, 2].abs().mean().item():.3f} rad "
+      f"(real samples: {rollout.obs[rollout.valid][:, 2].abs().mean().item():.3f}; the episode ends at 0.21)")
+print(f"their value target: mean {ret[fake].mean().item():.2f} (the true value of a fallen pole is 0; "
+      f"real samples' targets: {ret[rollout.valid].mean().item():.2f})")
+
+start = time.perf_counter()
+bug_reset = ppo_scratch("CartPole-v1", cfg, seed=0, mistake="train_on_autoreset")
+print(f"took {time.perf_counter() - start:.2f} s")
+for name, h in [("correct                      ", good), ("trained on the autoreset step", bug_reset)]:
+    r = np.array(h["episode_returns"])
+    print(f"{name}: last-20 return {r[-20:].mean():6.1f} | episodes reaching 500: {np.sum(r >= 500):3d}")
+fig, ax = plt.subplots(figsize=(6, 3.2))
+plot_learning_curves({"correct": good, "trained on autoreset steps": bug_reset}, ax=ax, title="mistake 3")
+plt.show()
+
+# %% [markdown]
+# The fake samples are 3% of the batch and wrong by construction: states where the pole has already
+# fallen (|angle| beyond the 0.21 rad limit), actions the environment ignored, and value targets that
+# say a fallen pole is worth about as much as a fresh start — because the target was borrowed from the
+# next episode. On CartPole the damage is not visible in the return of this run (it even did better
+# with this seed; one seed is not evidence either way): the task is forgiving and the fake samples
+# are few. It is still a bug — the gradient contains a term with no meaning, and its share grows with
+# shorter episodes and more environments. Correctness is not measured by "it still learned".
+
+# %% [markdown]
+# ## 8 · REINFORCE vs TRPO vs PPO on CartPole-v1
+#
+# Nine full training runs (3 algorithms × 3 seeds, 80 000 env steps each) take several minutes, so they
+# were made once by `python -m lmrl_course.scripts.make_rl_comparison`, which calls the package's
+# `train_reinforce`, `train_trpo` and `train_ppo` with their default configurations and writes the
+# 20-episode moving averages to `assets/rl_comparison.json`. Run it yourself to regenerate the file.
+# Two views: **sample efficiency** (return vs env steps) and **compute efficiency** (return vs CPU
+# seconds; the machine was shared, so each run's clock was rescaled to the CPU time its process got).
+# Lines are the mean over seeds, bands the range.
+
+# %%
+import json
+from lmrl_course.paths import ASSETS_DIR
+
+comparison = json.loads((ASSETS_DIR / "rl_comparison.json").read_text())
+print(comparison["description"])
+print("made on:", comparison["machine"], "| seeds:", comparison["seeds"])
+colors = {"REINFORCE": "tab:blue", "TRPO": "tab:orange", "PPO": "tab:green"}
+fig, axes = plt.subplots(1, 2, figsize=(11, 3.6))
+for ax, key, label, unit in [(axes[0], "env_steps", "environment steps (thousands)", 1e-3),
+                             (axes[1], "cpu_time", "CPU seconds (1 thread)", 1.0)]:
+    for algo, color in colors.items():
+        runs_a = [r for r in comparison["runs"] if r["algo"] == algo]
+        end = min(r[key][-1] for r in runs_a)
+        grid = np.linspace(0, end, 200)
+        curves = np.array([np.interp(grid, r[key], r["mean_return"]) for r in runs_a])   # (seeds, 200)
+        grid = grid * unit
+        ax.plot(grid, curves.mean(0), color=color, label=algo)
+        ax.fill_between(grid, curves.min(0), curves.max(0), color=color, alpha=0.2)
+    ax.axhline(475, ls="--", c="gray", lw=1)
+    ax.set_xlabel(label); ax.set_ylabel("return (20-episode mean)"); ax.grid(alpha=0.3); ax.legend(fontsize=8)
+axes[0].set_title("sample efficiency"); axes[1].set_title("compute efficiency")
+plt.show()
+for algo in colors:
+    solved = [r["solved_at_env_steps"] for r in comparison["runs"] if r["algo"] == algo]
+    print(f"{algo:9s} solved at env steps (per seed): {solved}")
+
+# %% [markdown]
+# **Reading the figure.** Per env step, PPO reaches the threshold first and its seeds agree most
+# (about 20-23k steps against 24-36k for REINFORCE and 26-41k for TRPO): reusing every batch for 10
+# epochs buys sample efficiency. Per CPU second the order changes: TRPO does one natural-gradient
+# step per batch (about ten Fisher-vector products) where PPO does 40 Adam steps, so TRPO gets there
+# with less compute and PPO with the most. On CartPole an env step costs microseconds, so compute
+# dominates; when the "environment step" is a language model generating text and a reward model scoring
+# it (notebooks 08-09), samples are the expensive part, and PPO's sample efficiency — plus its
+# simplicity: no second derivatives, works with any optimiser — is why it became the default. Also note
+# that a carefully set-up REINFORCE (value baseline, normalised advantages, large batches) is not far
+# behind on a task this easy: the gaps grow on harder ones.
+
+# %% [markdown]
+# ## Check yourself
+#
+# - Sketch $\min(r\hat A, \mathrm{clip}(r, 1-\epsilon, 1+\epsilon)\hat A)$ for $\hat A > 0$ and $\hat A < 0$. Where is the
+#   gradient zero, and why is it *not* zero on the other side of 1?
+# - What do $\lambda = 0$ and $\lambda = 1$ turn GAE into? Where does a truncated step bootstrap from?
+# - Why must `logp_old` come from the rollout? Which diagnostic would tell you it does not?
+# - What is on the autoreset step of a Gymnasium 1.x vector env, and why must it be masked?
+# - Which of PPO's details would you drop first if you had to, and what would you watch to see the
+#   damage?
+#
+# **Next:** notebook 08 puts the language model of notebook 03 in the policy's seat: the state is the
+# prompt plus the tokens so far, the action is the next token, the reward comes from a reward model at
+# the end of the text, and a KL penalty to a frozen reference model plays the role of PPO's trust region.

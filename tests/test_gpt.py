@@ -1,0 +1,195 @@
+"""Tests for lmrl_course.gpt: shapes, causality, parameter formula, overfitting, sampling, errors."""
+import pytest
+import torch
+
+from lmrl_course.gpt import (GPT, GPTConfig, count_parameters_by_formula, sample_next_token, top_k_filter,
+                             top_p_filter)
+
+if "device" not in globals():  # the lead's tests/conftest.py provides `device`; this is the stand-in
+    from lmrl_course.device import available_devices
+
+    @pytest.fixture(params=available_devices(), ids=str)
+    def device(request):
+        return request.param
+
+
+def _model(device="cpu", **kw):
+    torch.manual_seed(0)
+    cfg = dict(vocab_size=11, block_size=16, n_layer=2, n_head=2, n_embd=16)
+    cfg.update(kw)
+    return GPT(GPTConfig(**cfg)).to(device).eval()
+
+
+def _idx(B, T, V=11, seed=0, device="cpu"):
+    return torch.randint(0, V, (B, T), generator=torch.Generator().manual_seed(seed)).to(device)
+
+
+def test_shapes_and_initial_loss(device):
+    m = _model(device)
+    idx, tgt = _idx(3, 10, device=device), _idx(3, 10, seed=1, device=device)
+    logits, loss = m(idx, tgt)
+    assert logits.shape == (3, 10, 11) and loss.shape == ()
+    assert m(idx)[1] is None
+    # small init: logits near 0, so the loss starts near ln V
+    assert abs(loss.item() - torch.log(torch.tensor(11.0)).item()) < 0.1
+    h = m.hidden_states(idx)
+    assert h.shape == (3, 10, 16)
+    torch.testing.assert_close(h @ m.transformer.wte.weight.T, logits)  # tied LM head: z = h Eᵀ
+    assert m.lm_head.weight is m.transformer.wte.weight
+
+
+def test_attention_maps(device):
+    m = _model(device, n_layer=3)
+    maps = m.attention_maps(_idx(2, 9, device=device))
+    assert len(maps) == 3
+    for w in maps:
+        assert w.shape == (2, 2, 9, 9)
+        torch.testing.assert_close(w.sum(-1), torch.ones(2, 2, 9, device=device))
+        assert torch.all(w.triu(1) == 0)
+
+
+def test_causality(device):
+    m = _model(device)
+    idx = _idx(2, 12, device=device)
+    changed = idx.clone()
+    changed[:, 7] = (changed[:, 7] + 1) % 11
+    a, b = m(idx)[0], m(changed)[0]
+    torch.testing.assert_close(a[:, :7], b[:, :7], rtol=0, atol=1e-6)  # the past cannot see position 7
+    assert (a[:, 7:] - b[:, 7:]).abs().max() > 1e-4
+    cheat = _model(device, causal=False)
+    a, b = cheat(idx)[0], cheat(changed)[0]
+    assert (a[:, :7] - b[:, :7]).abs().max() > 1e-4  # without the mask, earlier positions see the change
+
+
+@pytest.mark.parametrize("kw", [dict(), dict(bias=False), dict(n_layer=3, n_head=4, n_embd=32, block_size=20),
+                                dict(vocab_size=65, block_size=128, n_layer=4, n_head=4, n_embd=192, bias=False)])
+def test_parameter_formula_matches_model(kw):
+    m = _model(**kw)
+    assert count_parameters_by_formula(m.config) == m.num_parameters()
+    # independent count: every distinct parameter tensor once
+    seen = {id(p): p.numel() for p in m.parameters()}
+    assert sum(seen.values()) == m.num_parameters()
+    assert m.num_parameters(non_embedding=True) == m.num_parameters() - m.config.block_size * m.config.n_embd
+
+
+def test_overfits_one_batch():
+    m = _model(n_layer=2, n_embd=32, block_size=16).train()
+    idx = _idx(4, 16, seed=3)
+    tgt = _idx(4, 16, seed=4)
+    opt = torch.optim.AdamW(m.parameters(), lr=3e-3, weight_decay=0.0)
+    for _ in range(250):
+        _, loss = m(idx, tgt)
+        opt.zero_grad()
+        loss.backward()
+        opt.step()
+    assert loss.item() < 0.05
+
+
+def test_generate_repeatable_and_crops_context(device):
+    m = _model(device, block_size=8)
+    start = torch.zeros(2, 1, dtype=torch.long, device=device)
+    a = m.generate(start, 20, generator=torch.Generator().manual_seed(0))
+    b = m.generate(start, 20, generator=torch.Generator().manual_seed(0))
+    c = m.generate(start, 20, generator=torch.Generator().manual_seed(1))
+    assert a.shape == (2, 21) and torch.equal(a, b) and not torch.equal(a, c)
+    assert torch.equal(a[:, :1], start)
+    assert int(a.min()) >= 0 and int(a.max()) < 11
+
+
+def test_greedy_generate_matches_argmax_loop():
+    m = _model(block_size=8)
+    idx = _idx(2, 3)
+    out = m.generate(idx, 10, temperature=0)
+    ref = idx.clone()
+    for _ in range(10):  # brute force: full forward on the last 8 tokens, take the argmax
+        logits = m(ref[:, -8:])[0][:, -1]
+        ref = torch.cat([ref, logits.argmax(-1, keepdim=True)], 1)
+    assert torch.equal(out, ref)
+
+
+def test_top_k_filter_vs_brute_force():
+    z = torch.randn(5, 12, generator=torch.Generator().manual_seed(0))
+    for k in (1, 3, 12, 20):
+        out = top_k_filter(z, k)
+        for r in range(5):
+            keep = sorted(range(12), key=lambda i: -z[r, i].item())[:k]
+            for i in range(12):
+                assert (out[r, i].item() == z[r, i].item()) if i in keep else out[r, i].item() == float("-inf")
+
+
+def test_top_p_filter_vs_brute_force():
+    z = torch.randn(6, 10, generator=torch.Generator().manual_seed(1)) * 2
+    for p in (0.05, 0.3, 0.5, 0.9, 0.999, 1.0):
+        out = top_p_filter(z, p)
+        probs = torch.softmax(z, -1)
+        for r in range(6):
+            order = sorted(range(10), key=lambda i: -probs[r, i].item())
+            keep, total = [], 0.0
+            for i in order:  # add tokens from most likely until their mass reaches p
+                keep.append(i)
+                total += probs[r, i].item()
+                if total >= p:
+                    break
+            for i in range(10):
+                assert (out[r, i].item() == z[r, i].item()) if i in keep else out[r, i].item() == float("-inf")
+
+
+def test_sample_next_token_respects_filters():
+    z = torch.tensor([[3.0, 2.0, 1.0, 0.0]]).repeat(500, 1)
+    g = torch.Generator().manual_seed(0)
+    assert set(sample_next_token(z, top_k=2, generator=g).flatten().tolist()) == {0, 1}
+    assert torch.equal(sample_next_token(z, top_k=1), torch.zeros(500, 1, dtype=torch.long))
+    assert torch.equal(sample_next_token(z, temperature=0), torch.zeros(500, 1, dtype=torch.long))
+    # p(0) ≈ 0.64, p(0)+p(1) ≈ 0.88: top_p=0.8 keeps exactly tokens {0, 1}
+    assert set(sample_next_token(z, top_p=0.8, generator=g).flatten().tolist()) == {0, 1}
+    # temperature → high flattens the distribution: all four appear
+    assert set(sample_next_token(z, temperature=5.0, generator=g).flatten().tolist()) == {0, 1, 2, 3}
+
+
+def test_clear_errors():
+    m = _model(block_size=8)
+    with pytest.raises(ValueError, match="block_size"):
+        m(_idx(1, 9))
+    with pytest.raises(ValueError, match=r"\[0, 11\)"):
+        m(torch.tensor([[0, 11]]))
+    with pytest.raises(ValueError, match=r"\[0, 11\)"):
+        m(torch.tensor([[-1, 2]]))
+    with pytest.raises(TypeError, match="integer"):
+        m(torch.zeros(1, 4))
+    with pytest.raises(ValueError, match="dimensions"):
+        m(torch.zeros(4, dtype=torch.long))
+    start = torch.zeros(1, 1, dtype=torch.long)
+    for kw in (dict(temperature=-1.0), dict(temperature=float("nan")), dict(top_k=0), dict(top_p=0.0),
+               dict(top_p=1.5)):
+        with pytest.raises(ValueError):
+            m.generate(start, 2, **kw)
+    with pytest.raises(ValueError, match="n_embd"):
+        GPTConfig(vocab_size=5, n_embd=10, n_head=4)
+
+
+def test_shipped_checkpoint_loads_and_models_shakespeare():
+    import json
+
+    import torch.nn.functional as F
+
+    from lmrl_course.data import load_text, train_val_split
+    from lmrl_course.gpt import load_pretrained
+    from lmrl_course.paths import GPT_CHECKPOINT_INFO_PATH
+
+    model, tok = load_pretrained(device="cpu")
+    info = json.loads(GPT_CHECKPOINT_INFO_PATH.read_text())
+    assert not model.training
+    assert model.config.to_dict() == info["model_config"]
+    assert model.num_parameters() == info["num_parameters"] <= 5_000_000
+    assert info["metrics"]["val_loss"] <= 1.60
+    # independent spot check on the first 8 windows of the validation text: far below a bigram model (~2.45)
+    text = load_text()
+    _, val = train_val_split(torch.tensor(tok.encode(text)))
+    T = model.config.block_size
+    x = val[: 8 * T].view(8, T)
+    y = val[1: 8 * T + 1].view(8, T)
+    with torch.no_grad():
+        loss = F.cross_entropy(model(x)[0].reshape(-1, tok.vocab_size), y.reshape(-1)).item()
+    assert loss < 1.9
+    out = model.generate(torch.tensor([tok.encode("ROMEO:")]), 30, generator=torch.Generator().manual_seed(0))
+    assert tok.decode(out[0]).startswith("ROMEO:") and len(tok.decode(out[0])) == 36
