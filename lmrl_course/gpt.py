@@ -34,6 +34,7 @@ class GPTConfig:
     dropout: float = 0.0
     bias: bool = True  # biases in Linear and LayerNorm layers
     causal: bool = True  # False removes the attention mask: the model can read the future ("cheat")
+    init_std: Optional[float] = None  # std of the Linear weights at init; None = 1/√fan_in (see GPT)
 
     def __post_init__(self):
         for name in ("vocab_size", "block_size", "n_layer", "n_head", "n_embd"):
@@ -44,6 +45,8 @@ class GPTConfig:
             raise ValueError(f"GPTConfig: n_embd={self.n_embd} must be divisible by n_head={self.n_head}")
         if not 0.0 <= float(self.dropout) < 1.0:
             raise ValueError(f"GPTConfig.dropout must be in [0, 1), got {self.dropout}")
+        if self.init_std is not None and not (isinstance(self.init_std, (int, float)) and self.init_std > 0):
+            raise ValueError(f"GPTConfig.init_std must be None or a positive number, got {self.init_std!r}")
 
     def to_dict(self) -> dict:
         return asdict(self)
@@ -84,8 +87,19 @@ class Block(nn.Module):
         return x
 
 
+EMBED_STD = 0.02  # std of the token and position embeddings at init (GPT-2's value)
+
+
 class GPT(nn.Module):
-    """Decoder-only transformer language model (see the module docstring for the equations)."""
+    """Decoder-only transformer language model (see the module docstring for the equations).
+
+    Initialisation: embeddings E, P ~ N(0, 0.02²); Linear weights ~ N(0, σ²) with σ = 1/√fan_in
+    (``init_std=None``) or σ = ``init_std``; the two projections that write into the residual stream
+    (attention and MLP ``c_proj``) get std s/√(2·n_layer) with s = ``init_std`` or 0.02, so the
+    residual stream's variance does not grow with depth; biases 0. GPT-2's σ = 0.02 was chosen for
+    C = 768; at C = 128 it is 4× smaller than 1/√C and learns markedly slower (bench: val loss at
+    iteration 2000 of the 4-layer, C = 128 model 1.90 with 0.02, 1.75 with 1/√fan_in).
+    """
 
     def __init__(self, config: GPTConfig):
         super().__init__()
@@ -102,20 +116,25 @@ class GPT(nn.Module):
         self.lm_head = nn.Linear(config.n_embd, config.vocab_size, bias=False)
         self.lm_head.weight = self.transformer.wte.weight  # weight tying: z = h Eᵀ
         self.apply(self._init_weights)
-        # GPT-2 init: the projections that write into the residual stream get std 0.02 / √(2·n_layer),
-        # so the variance of the residual stream does not grow with depth.
+        # the projections into the residual stream: std s / √(2·n_layer)
+        resid_std = (EMBED_STD if config.init_std is None else config.init_std) / math.sqrt(2 * config.n_layer)
         for name, p in self.named_parameters():
             if name.endswith("c_proj.weight"):
-                nn.init.normal_(p, mean=0.0, std=0.02 / math.sqrt(2 * config.n_layer))
+                nn.init.normal_(p, mean=0.0, std=resid_std)
 
-    @staticmethod
-    def _init_weights(module: nn.Module) -> None:
+    def _init_weights(self, module: nn.Module) -> None:
         if isinstance(module, nn.Linear):
-            nn.init.normal_(module.weight, mean=0.0, std=0.02)
+            if module is self.lm_head:  # tied to the token embedding E: keep the embedding's std
+                std = EMBED_STD
+            elif self.config.init_std is None:
+                std = module.in_features ** -0.5  # 1/√fan_in
+            else:
+                std = self.config.init_std
+            nn.init.normal_(module.weight, mean=0.0, std=std)
             if module.bias is not None:
                 nn.init.zeros_(module.bias)
         elif isinstance(module, nn.Embedding):
-            nn.init.normal_(module.weight, mean=0.0, std=0.02)
+            nn.init.normal_(module.weight, mean=0.0, std=EMBED_STD)
 
     # ------------------------------------------------------------------ checks
     def _check_idx(self, idx: torch.Tensor, name: str = "idx") -> None:
@@ -294,5 +313,5 @@ def load_pretrained(path=None, device=None):
     return model, tokenizer
 
 
-__all__ = ["GPTConfig", "MLP", "Block", "GPT", "count_parameters_by_formula", "sample_next_token", "top_k_filter",
+__all__ = ["GPTConfig", "EMBED_STD", "MLP", "Block", "GPT", "count_parameters_by_formula", "sample_next_token", "top_k_filter",
            "top_p_filter", "load_pretrained"]

@@ -33,7 +33,8 @@ def test_tokenizer_vocab_and_round_trip(text):
         assert tok.stoi[tok.itos[i]] == i
     s = text[:1000]
     ids = tok.encode(s)
-    assert ids == [sorted(set(text)).index(c) for c in s]
+    vocab = sorted(set(text))
+    assert ids == [vocab.index(c) for c in s]
     assert tok.decode(ids) == s
     assert tok.decode(torch.tensor(ids)) == s
 

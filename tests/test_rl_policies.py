@@ -8,16 +8,13 @@ import torch
 import torch.nn as nn
 from gymnasium.utils.env_checker import check_env
 
-from lmrl_course.device import available_devices
 from lmrl_course.rl.envs import MultiArmedBandit, make_vector_env
 from lmrl_course.rl.evaluation import evaluate_policy
 from lmrl_course.rl.plotting import moving_average, plot_learning_curves
 from lmrl_course.rl.policies import CategoricalPolicy, GaussianPolicy, ValueNetwork, layer_init, make_policy, mlp
 
-DEVICES = available_devices()
 
 
-@pytest.mark.parametrize("device", DEVICES)
 def test_categorical_policy_shapes_and_logp(device):
     torch.manual_seed(0)
     pi = CategoricalPolicy(4, 3, hidden=(16,)).to(device)
@@ -32,7 +29,6 @@ def test_categorical_policy_shapes_and_logp(device):
     torch.testing.assert_close(pi.greedy_action(obs), logits.argmax(-1))
 
 
-@pytest.mark.parametrize("device", DEVICES)
 def test_gaussian_policy_logp_and_state_independent_std(device):
     torch.manual_seed(0)
     pi = GaussianPolicy(3, 2, hidden=(8, 8), log_std_init=-0.5).to(device)

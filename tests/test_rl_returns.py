@@ -5,10 +5,8 @@ import random
 import pytest
 import torch
 
-from lmrl_course.device import available_devices
 from lmrl_course.rl.returns import discounted_returns, gae, normalize_advantages
 
-DEVICES = available_devices()
 
 
 # ---------------- brute-force references (forward sums, plain Python floats) ----------------
@@ -63,7 +61,6 @@ def random_episode_data(N, seed, p_term=0.15, p_trunc=0.1):
 
 # ---------------- discounted_returns ----------------
 
-@pytest.mark.parametrize("device", DEVICES)
 @pytest.mark.parametrize("gamma", [0.0, 0.9, 0.99, 1.0])
 def test_discounted_returns_matches_bruteforce_1d(device, gamma):
     rewards, _, _, term, trunc = random_episode_data(30, seed=1)
@@ -107,7 +104,6 @@ def test_discounted_returns_bad_input():
 
 # ---------------- GAE ----------------
 
-@pytest.mark.parametrize("device", DEVICES)
 @pytest.mark.parametrize("gamma,lam", [(0.99, 0.95), (0.9, 0.0), (0.97, 1.0), (1.0, 0.5)])
 def test_gae_matches_bruteforce(device, gamma, lam):
     N = 40

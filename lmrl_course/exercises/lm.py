@@ -50,11 +50,15 @@ register(Exercise(
         "m = z.amax(dim=dim, keepdim=True); shifted = z - m; "
         "return shifted - shifted.exp().sum(dim=dim, keepdim=True).log()",
     ],
-    solution='''def log_softmax(z, dim=-1):
+    solution='''import torch
+
+
+def log_softmax(z, dim=-1):
     shifted = z - z.amax(dim=dim, keepdim=True)                   # largest entry is 0: no overflow
     return shifted - shifted.exp().sum(dim=dim, keepdim=True).log()   # the sum is >= 1: no log(0)
 ''',
     atol=1e-5, rtol=1e-5, check_grad=True,
+    nan_hint="overflow or log(0)? subtract the max before exp",
 ))
 
 
@@ -92,16 +96,21 @@ register(Exercise(
         "nll = -logp.gather(-1, safe[:, None]).squeeze(-1); return (nll * keep).sum() / keep.sum() "
         "(the mean over the kept positions only; multiply by keep, not by the ignored -100s).",
     ],
-    solution='''def cross_entropy(logits, targets, ignore_index=-100):
+    solution='''import torch
+
+
+def cross_entropy(logits, targets, ignore_index=-100):
     V = logits.shape[-1]
     logits, targets = logits.reshape(-1, V), targets.reshape(-1)     # (N, V), (N,)
-    logp = log_softmax(logits, dim=-1)                               # (N, V)
+    shifted = logits - logits.amax(dim=-1, keepdim=True)             # = log_softmax(logits), your
+    logp = shifted - shifted.exp().sum(dim=-1, keepdim=True).log()   #   function from above; (N, V)
     keep = targets != ignore_index                                   # (N,)
     safe = targets.where(keep, torch.zeros_like(targets))            # a valid index everywhere
     nll = -logp.gather(-1, safe[:, None]).squeeze(-1)                # (N,)
     return (nll * keep).sum() / keep.sum()
 ''',
     atol=1e-5, rtol=1e-5, check_grad=True,
+    nan_hint="overflow? use a stable log-softmax (subtract the max before exp)",
 ))
 
 
@@ -142,7 +151,12 @@ register(Exercise(
         "device=q.device)); scores = scores.masked_fill(~mask, float('-inf')).",
         "weights = torch.softmax(scores, dim=-1)  (over the KEYS, the last axis); return weights @ v.",
     ],
-    solution='''def causal_attention(q, k, v):
+    solution='''import math
+
+import torch
+
+
+def causal_attention(q, k, v):
     T = q.shape[-2]
     scores = q @ k.transpose(-2, -1) / math.sqrt(q.shape[-1])             # (..., T, T)
     mask = torch.tril(torch.ones(T, T, dtype=torch.bool, device=q.device))  # key s <= query t
@@ -150,6 +164,7 @@ register(Exercise(
     return torch.softmax(scores, dim=-1) @ v                               # (..., T, hv)
 ''',
     atol=1e-5, rtol=1e-5, check_grad=True,
+    nan_hint="a row with every key masked gives 0/0: query t must be allowed to read key t itself (s <= t)",
 ))
 
 
@@ -272,7 +287,10 @@ register(Exercise(
         "`drop` is in sorted order: put it back in vocabulary order with "
         "torch.zeros_like(drop).scatter(-1, order, drop), then return logits.masked_fill(drop, float('-inf')).",
     ],
-    solution='''def top_p_filter(logits, p):
+    solution='''import torch
+
+
+def top_p_filter(logits, p):
     sorted_logits, order = torch.sort(logits, dim=-1, descending=True)   # (..., V)
     probs = torch.softmax(sorted_logits, dim=-1)
     mass_before = probs.cumsum(dim=-1) - probs       # probability of the tokens ranked above
@@ -281,6 +299,8 @@ register(Exercise(
     return logits.masked_fill(drop, float("-inf"))
 ''',
     atol=1e-6, rtol=1e-6,
+    nan_hint="you dropped a token the reference keeps: the token whose cumulative probability crosses p "
+             "stays, and the mask must be put back in vocabulary order",
 ))
 
 

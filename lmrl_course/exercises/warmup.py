@@ -48,4 +48,5 @@ register(Exercise(
     return e / e.sum(dim=dim, keepdim=True)
 ''',
     atol=1e-6, rtol=1e-5,
+    nan_hint="overflow? subtract the max before exp",
 ))

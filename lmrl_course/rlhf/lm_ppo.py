@@ -16,7 +16,6 @@ optimised is softmax(z / τ), the distribution the text was actually sampled fro
 """
 from __future__ import annotations
 
-import copy
 import time
 from dataclasses import asdict, dataclass
 from typing import Callable, Optional
@@ -236,7 +235,6 @@ class LMPPOTrainer:
             raise TypeError("reward_fn must be callable: reward_fn(prompt, response, mask) -> scores (B,)")
         self.cfg, self.eos_id, self.pad_id, self.gold_fn, self.reward_fn = cfg, eos_id, pad_id, gold_fn, reward_fn
         self.device = get_device(device)
-        torch.manual_seed(seed)
         self.model = ActorCritic(policy).to(self.device)
         self.policy = policy
         self.ref_policy = ref_policy.to(self.device).eval()

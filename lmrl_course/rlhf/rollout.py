@@ -19,7 +19,7 @@ B·Σ_t (P+t). :func:`response_logprobs` recomputes the same log-probs with one 
 from __future__ import annotations
 
 from dataclasses import dataclass
-from typing import Callable, Optional
+from typing import Optional
 
 import torch
 import torch.nn.functional as F

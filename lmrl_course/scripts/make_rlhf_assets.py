@@ -5,8 +5,8 @@
 Writes (small JSON files, a few tens of kB):
 
 - ``assets/rlhf_beta_sweep.json`` (notebook 08): RLHF-PPO against the Bradley–Terry reward model for several
-  KL coefficients β, β = 0 included (reward hacking): per-update reward-model score, annotator score and
-  KL; a held-out evaluation and sample lines at the end of each run.
+  KL coefficients β, β = 0 included (reward hacking), 40 updates at twice the live run's learning rate:
+  per-update reward-model score, annotator score and KL; a held-out evaluation and sample lines at the end.
 - ``assets/rlhf_method_comparison.json`` (notebook 09): PPO, GRPO and RLOO on the same task (the annotator's
   rule as the reward), the same number of responses per update, with their wall-clock times.
 
@@ -34,7 +34,8 @@ from ..rlhf.tasks import (GROUP_RECIPE, MAX_NEW_TOKENS, PPO_RECIPE, RULE_PPO_REC
                           rule_reward_stats, shakespeare_prompts)
 
 BETAS = (0.0, 0.02, 0.05, 0.1, 0.2)
-SWEEP_UPDATES = 30
+SWEEP_UPDATES = 40
+SWEEP_LR = 2e-4          # twice the live run's, so that 40 updates show where each β leads
 COMPARE_UPDATES = 30
 N_EVAL = 128
 
@@ -84,7 +85,7 @@ def main(argv=None) -> None:
         n_up = args.updates or SWEEP_UPDATES
         for beta in BETAS:
             policy, ref = copy.deepcopy(gpt), copy.deepcopy(gpt)
-            cfg = LMPPOConfig(**{**PPO_RECIPE, "kl_coef": beta})
+            cfg = LMPPOConfig(**{**PPO_RECIPE, "kl_coef": beta, "lr": SWEEP_LR})
             tr = LMPPOTrainer(policy, ref, reward_fn, cfg, eos_id=eos, seed=0, gold_fn=gold_fn)
             h = tr.train(train_prompts, n_up, progress=True)
             runs.append({"kl_coef": beta, "history": {k: _round(h[k]) for k in ("update", "score", "gold", "kl", "length")},
@@ -92,7 +93,7 @@ def main(argv=None) -> None:
             print(f"beta={beta}: {runs[-1]['final']}", flush=True)
         base = _eval(gpt, gpt, eval_prompts, reward_fn, gold_fn, eos, tok)
         out = {"what": "RLHF-PPO against the reward model for several KL coefficients (notebook 08)",
-               **meta, "reward_model": rm_info, "ppo": {**PPO_RECIPE, "updates": n_up}, "base": base, "runs": runs,
+               **meta, "reward_model": rm_info, "ppo": {**PPO_RECIPE, "lr": SWEEP_LR, "updates": n_up}, "base": base, "runs": runs,
                "wall_s": round(time.perf_counter() - t0, 1)}
         (args.out_dir / "rlhf_beta_sweep.json").write_text(json.dumps(out, indent=1, ensure_ascii=False))
 

@@ -119,7 +119,9 @@ print("a group of equal rewards:", grpo_adv(torch.tensor([[0.4, 0.4, 0.4, 0.4]])
 # $$\hat A_i = R_i - \frac{1}{k-1}\sum_{j \ne i} R_j = \frac{k}{k-1}\Big(R_i - \frac1k \sum_j R_j\Big),
 # \qquad R_i = s_i - \beta \sum_t \mathrm{KL}_t .$$
 #
-# (In RLOO the KL penalty goes into the reward, as in notebook 08.) **Your turn:** `rloo_advantages(rewards)`.
+# (In RLOO the KL penalty goes into the reward, as in notebook 08.) The original RLOO takes one plain
+# REINFORCE step per batch; to compare like with like, the package's RLOO uses the same clipped surrogate,
+# epochs and minibatches as PPO and GRPO, so only the advantage differs. **Your turn:** `rloo_advantages(rewards)`.
 
 # %% tags=["exercise"]
 # EXERCISE: rloo_advantages
@@ -261,8 +263,8 @@ plt.show()
 # How to read it: a method is better if it reaches more reward **at the same KL** (left), and in less time
 # (right). Per update, the three do the same sampling and the same number of gradient steps; PPO also
 # trains the value head (a small cost here, since it shares the GPT's forward pass; in a large-model
-# setting the critic is a second full network, which is the memory GRPO and RLOO save). Differences of a
-# few hundredths between methods are within the run-to-run noise of a single seed.
+# setting the critic is a second full network, which is the memory GRPO and RLOO save). Each curve is a
+# single seed: read the overall shape, not differences of a few hundredths.
 #
 # > **Common mistake: dividing by the group's std without an ε.** A group whose lines all score the same
 # > (here: four lines that are all too short, score 0) has std 0, and 0/0 is `nan`. One `nan` advantage
