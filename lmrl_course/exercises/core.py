@@ -207,7 +207,7 @@ def _fmt(x) -> str:
     if isinstance(x, float):
         if x.is_integer() and abs(x) < 1e15:
             return str(int(x))
-        return f"{x:.8g}"
+        return f"{x:.6g}"
     return repr(x)
 
 
