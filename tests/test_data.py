@@ -7,12 +7,6 @@ import torch
 
 from lmrl_course.data import CharTokenizer, bigram_counts, get_batch, load_text, train_val_split
 
-if "device" not in globals():  # the lead's tests/conftest.py provides `device`; this is the stand-in
-    from lmrl_course.device import available_devices
-
-    @pytest.fixture(params=available_devices(), ids=str)
-    def device(request):
-        return request.param
 
 
 @pytest.fixture(scope="module")

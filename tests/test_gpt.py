@@ -5,12 +5,6 @@ import torch
 from lmrl_course.gpt import (GPT, GPTConfig, count_parameters_by_formula, sample_next_token, top_k_filter,
                              top_p_filter)
 
-if "device" not in globals():  # the lead's tests/conftest.py provides `device`; this is the stand-in
-    from lmrl_course.device import available_devices
-
-    @pytest.fixture(params=available_devices(), ids=str)
-    def device(request):
-        return request.param
 
 
 def _model(device="cpu", **kw):
@@ -70,6 +64,22 @@ def test_parameter_formula_matches_model(kw):
     seen = {id(p): p.numel() for p in m.parameters()}
     assert sum(seen.values()) == m.num_parameters()
     assert m.num_parameters(non_embedding=True) == m.num_parameters() - m.config.block_size * m.config.n_embd
+
+
+def test_initialisation_scales():
+    torch.manual_seed(0)
+    m = GPT(GPTConfig(vocab_size=50, block_size=32, n_layer=3, n_head=4, n_embd=256, init_std=None))
+    blk = m.transformer.h[0]
+    assert abs(blk.attn.c_attn.weight.std().item() - 256 ** -0.5) < 0.002  # 1/sqrt(fan_in)
+    assert abs(blk.mlp.c_fc.weight.std().item() - 256 ** -0.5) < 0.002
+    assert abs(blk.mlp.c_proj.weight.std().item() - 0.02 / 6 ** 0.5) < 0.0005  # 0.02/sqrt(2 n_layer)
+    assert abs(m.transformer.wte.weight.std().item() - 0.02) < 0.001
+    assert torch.all(blk.attn.c_attn.bias == 0) and torch.all(blk.ln_1.weight == 1)
+    torch.manual_seed(0)
+    g2 = GPT(GPTConfig(vocab_size=50, block_size=32, n_layer=3, n_head=4, n_embd=256))
+    assert abs(g2.transformer.h[0].attn.c_attn.weight.std().item() - 0.02) < 0.0005  # default: GPT-2's init
+    with pytest.raises(ValueError, match="init_std"):
+        GPTConfig(vocab_size=5, init_std=0.0)
 
 
 def test_overfits_one_batch():

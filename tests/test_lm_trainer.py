@@ -11,12 +11,6 @@ from lmrl_course.gpt import GPT, GPTConfig
 from lmrl_course.lm_trainer import (TrainConfig, configure_optimizer, estimate_loss, evaluate_split,
                                     load_checkpoint, lr_at, save_checkpoint, train_lm)
 
-if "device" not in globals():  # the lead's tests/conftest.py provides `device`; this is the stand-in
-    from lmrl_course.device import available_devices
-
-    @pytest.fixture(params=available_devices(), ids=str)
-    def device(request):
-        return request.param
 
 
 TEXT = "To be, or not to be, that is the question: whether 'tis nobler in the mind to suffer. " * 40

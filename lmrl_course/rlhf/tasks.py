@@ -114,6 +114,7 @@ def build_course_reward_model(gpt, tokenizer, text: str, recipe: dict = None, pr
 
     Returns ``(reward_model, info)``; info holds the pair counts and the held-out accuracy.
     """
+    from ..device import seed_everything
     from .annotator import VowelAnnotator
     from .reward_model import RewardModel, preference_accuracy, preference_data_from_texts, train_reward_model
 
@@ -125,6 +126,7 @@ def build_course_reward_model(gpt, tokenizer, text: str, recipe: dict = None, pr
     train = preference_data_from_texts(a, b, tokenizer, annotator, MAX_NEW_TOKENS, eos)
     a, b = random_line_pairs(play_lines(text[n:]), r["n_test_pairs"], r["seed"] + 1)
     test = preference_data_from_texts(a, b, tokenizer, annotator, MAX_NEW_TOKENS, eos)
+    seed_everything(r["seed"])                     # the head's initial weights
     rm = RewardModel(gpt, n_layer=r["n_layer"])
     hist = train_reward_model(rm, train, epochs=r["epochs"], batch_size=r["batch_size"], lr=r["lr"], seed=r["seed"],
                               progress=progress)

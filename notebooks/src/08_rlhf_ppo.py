@@ -182,7 +182,7 @@ for i in range(3):
     print(f"  chosen {rm_train.chosen_text[i]!r:40} rejected {rm_train.rejected_text[i]!r}")
 
 # %% tags=["solutions-skip"]
-seed_everything(3)
+seed_everything(RM_RECIPE["seed"])                   # the head's initial weights
 reward_model = RewardModel(gpt, n_layer=RM_RECIPE["n_layer"]).to(device)
 t0 = time.perf_counter()
 rm_hist = train_reward_model(reward_model, rm_train, epochs=RM_RECIPE["epochs"], batch_size=RM_RECIPE["batch_size"],
@@ -326,7 +326,7 @@ for name, ev in (("before", before), ("after", after)):
 # penalty is the leash. The sweep below reruns the PPO of section 5 for several β, β = 0 included, and
 # for longer: 40 updates at twice the learning rate (2e-4), to see where each β leads. It takes several
 # minutes, so it was **precomputed** by `python -m lmrl_course.scripts.make_rlhf_assets` (otherwise the same
-# recipe, seeds and reward-model data as this notebook) and is loaded from `assets/rlhf_beta_sweep.json`.
+# recipe, seeds and reward model as this notebook) and is loaded from `assets/rlhf_beta_sweep.json`.
 
 # %%
 from lmrl_course.paths import ASSETS_DIR
@@ -353,8 +353,11 @@ plt.tight_layout()
 plt.show()
 
 # %% [markdown]
-# With β = 0 nothing holds the policy back: the score keeps climbing, the KL runs away, and the lines stop
-# being English. Larger β buys readable text at the price of a smaller reward. Explore the runs:
+# With β = 0 nothing holds the policy back: the score keeps climbing, the KL runs away (tens of nats), and
+# the lines turn into vowel-rich near-words ("Tyrannny girecatre case") that more and more end alike. Small
+# β slows this down without stopping it (look for the repeated endings); larger β buys readable text at the
+# price of a smaller reward. Notice also the annotator's score: it rises far less than the reward model's,
+# since the policy exploits what the reward model gets wrong. Explore the runs:
 
 # %%
 import ipywidgets as widgets
@@ -403,22 +406,24 @@ for label, lp in (("mistake", lp_tau1), ("right  ", lp_right)):
 # %% [markdown]
 # > Negative KL on most lines, at a point where the KL is 0: the penalty $-\beta\,\mathrm{KL}_t$ becomes a
 # > *bonus*, paid for nothing. Taking every log-prob at τ = 1 (policy and reference alike) hides the
-# > sign problem but not the bias: with the fine-tuned policy of section 5 the estimate no longer matches
-# > the exact KL, summed over the vocabulary from both models' full distributions at τ = 0.7.
+# > sign problem but not the bias: with the fine-tuned policy of section 5, 512 lines, each estimate minus
+# > the exact KL of the same lines (summed over the vocabulary from both models' full distributions at
+# > τ = 0.7). The right estimate is off by no more than its noise; the mistaken one is biased low.
 
 # %% tags=["solutions-skip"]
 seed_everything(7)
 gen = torch.Generator().manual_seed(7)
-ro7 = sample_responses(policy, test_prompts[:128].to(device), MAX_NEW_TOKENS, TEMPERATURE, EOS, 0, gen)
+ro7 = sample_responses(policy, test_prompts[:512].to(device), MAX_NEW_TOKENS, TEMPERATURE, EOS, 0, gen)
 with torch.no_grad():
     z_pol = response_logits(policy, ro7.prompt, ro7.response)
     z_ref = response_logits(ref_policy, ro7.prompt, ro7.response)
-exact = (exact_kl(z_pol, z_ref, TEMPERATURE) * ro7.mask).sum(1)                     # Σ_t exact KL_t
-for tau, label in ((1.0, "mistake: all log-probs at τ = 1"), (TEMPERATURE, "right: all log-probs at τ = 0.7")):
+exact = (exact_kl(z_pol, z_ref, TEMPERATURE) * ro7.mask).sum(1)                     # Σ_t exact KL_t, per line
+print(f"exact KL at τ = 0.7 (summed over the vocabulary): {exact.mean():.3f} nats per line")
+for tau, label in ((1.0, "mistake: all log-probs at τ = 1  "), (TEMPERATURE, "right: all log-probs at τ = 0.7")):
     lp = torch.log_softmax(z_pol / tau, -1).gather(2, ro7.response[..., None])[..., 0]
     lq = torch.log_softmax(z_ref / tau, -1).gather(2, ro7.response[..., None])[..., 0]
-    print(f"{label}: mean KL estimate {kl_k1(lp, lq, ro7.mask).sum(1).mean():+.3f} nats")
-print(f"exact KL at τ = 0.7 (summed over the vocabulary): {exact.mean():+.3f} nats")
+    diff = kl_k1(lp, lq, ro7.mask).sum(1) - exact                                      # estimate − exact, per line
+    print(f"{label}: estimate − exact = {diff.mean():+.3f} ± {diff.std() / len(diff) ** 0.5:.3f} nats (± 1 s.e.)")
 
 # %% [markdown]
 # > The fix is one rule: the temperature that samples is the temperature of every log-prob (sampling,
@@ -443,7 +448,7 @@ for label, lp in (("mistake", wrong), ("right  ", right)):
           f"{clip_fraction(ratio, 0.2).item():.0%}")
 
 # %% [markdown]
-# > With the mistake, PPO's clip is active before the policy has moved: a third or more of the tokens get
+# > With the mistake, PPO's clip is active before the policy has moved: about a third of the tokens get
 # > no gradient, the rest are pushed by ratios that measure a temperature change, not learning. The
 # > trainer records `ratio_dev_first` (|ratio − 1| at the first minibatch) for exactly this check.
 #

@@ -261,7 +261,12 @@ plt.show()
 
 # %% [markdown]
 # How to read it: a method is better if it reaches more reward **at the same KL** (left), and in less time
-# (right). Per update, the three do the same sampling and the same number of gradient steps; PPO also
+# (right). Here the three lie close to one frontier: at a given KL they score about the same. What differs
+# is how far each travels along it in 30 updates with the same β: PPO stays near 2 nats, GRPO and RLOO go
+# to about 4. β is not the same leash in all three (PPO and RLOO put β·Σ_t KL_t into the reward, PPO's
+# advantages see that penalty token by token, GRPO adds β times a per-token mean to the loss), so compare
+# methods at equal KL, not at equal β. An update costs about the same in all three (about 2 s on one thread
+# of the busy, shared CPU the runs were made on; `bench/bench_rlhf.py` measures it on yours): per update, the three do the same sampling and the same number of gradient steps; PPO also
 # trains the value head (a small cost here, since it shares the GPT's forward pass; in a large-model
 # setting the critic is a second full network, which is the memory GRPO and RLOO save). Each curve is a
 # single seed: read the overall shape, not differences of a few hundredths.
