@@ -30,7 +30,7 @@ from lmrl_course.rl.policies import ValueNetwork, make_policy
 from lmrl_course.rl.ppo import explained_variance, masked_mean
 from lmrl_course.rl.returns import normalize_advantages
 from lmrl_course.rl.rollout import RolloutCollector
-from lmrl_course.rl.training import attach_episodes, make_progress, new_history, record_update
+from lmrl_course.rl.training import make_progress, new_history, record_update, end_of_update, finish_training
 from lmrl_course.validation import require_in_range, require_same_shape, require_tensor
 
 __all__ = ["reinforce_loss", "ReinforceConfig", "train_reinforce"]
@@ -151,16 +151,5 @@ def train_reinforce(env_id="CartPole-v1", cfg: Optional[ReinforceConfig] = None,
                       value_loss=np.mean(v_losses) if v_losses else float("nan"),
                       explained_variance=explained_variance(batch["values"], batch["returns"]) if cfg.baseline else float("nan"),
                       mean_return=collector.stats.mean_last(cfg.solved_window))
-        if bar is not None:
-            bar.update(collector.env_steps - steps_before)
-            bar.set_postfix(ret=f"{collector.stats.mean_last(cfg.solved_window):.1f}")
-        if stop_when_solved and collector.stats.solved_index(cfg.solved_threshold, cfg.solved_window) is not None:
-            solved = True
-        if callback is not None:
-            callback(history)
-    if bar is not None:
-        bar.close()
-    envs.close()
-    attach_episodes(history, collector.stats, cfg.solved_threshold, cfg.solved_window)
-    history["policy"], history["value_fn"] = policy, value_fn
-    return history
+        solved = end_of_update(history, collector, cfg, bar, steps_before, stop_when_solved, callback)
+    return finish_training(history, collector, envs, cfg, bar, policy, value_fn)

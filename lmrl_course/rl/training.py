@@ -19,7 +19,8 @@ from typing import Any, Dict, Optional
 
 from lmrl_course.rl.rollout import EpisodeStats
 
-__all__ = ["new_history", "record_update", "attach_episodes", "solved_step", "make_progress"]
+__all__ = ["new_history", "record_update", "attach_episodes", "solved_step", "make_progress", "end_of_update",
+           "finish_training"]
 
 
 def new_history(algo: str, env_id, cfg, seed: int) -> Dict[str, Any]:
@@ -55,3 +56,26 @@ def make_progress(enabled: bool, total: int, desc: str):
     from tqdm.auto import tqdm
 
     return tqdm(total=total, desc=desc, unit="step")
+
+
+def end_of_update(history: Dict[str, Any], collector, cfg, bar, steps_before: int, stop_when_solved: bool,
+                  callback) -> bool:
+    """After one update: advance the progress bar, call ``callback(history)``; True when solved and
+    ``stop_when_solved`` (mean return of the last ``cfg.solved_window`` episodes ≥ ``cfg.solved_threshold``)."""
+    if bar is not None:
+        bar.update(collector.env_steps - steps_before)
+        bar.set_postfix(ret=f"{collector.stats.mean_last(cfg.solved_window):.1f}")
+    solved = stop_when_solved and collector.stats.solved_index(cfg.solved_threshold, cfg.solved_window) is not None
+    if callback is not None:
+        callback(history)
+    return solved
+
+
+def finish_training(history: Dict[str, Any], collector, envs, cfg, bar, policy, value_fn) -> Dict[str, Any]:
+    """Close the bar and the envs, attach the per-episode statistics and the trained networks."""
+    if bar is not None:
+        bar.close()
+    envs.close()
+    attach_episodes(history, collector.stats, cfg.solved_threshold, cfg.solved_window)
+    history["policy"], history["value_fn"] = policy, value_fn
+    return history

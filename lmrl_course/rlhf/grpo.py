@@ -29,7 +29,7 @@ from ..gpt import GPT
 from ..rl.ppo import clipped_surrogate_loss, masked_mean
 from ..validation import require_in_range, require_tensor
 from .kl import kl_k1, kl_k3
-from .lm_ppo import _new_history, sample_prompts
+from .lm_ppo import _new_history, _RLHFTrainerLoop
 from .rollout import response_logprobs, sample_responses
 
 __all__ = ["group_advantages", "rloo_advantages", "GroupConfig", "group_loss", "GroupTrainer"]
@@ -118,7 +118,7 @@ def group_loss(policy: GPT, batch: dict, cfg: GroupConfig) -> tuple:
                   "clip_frac": info["clip_frac"], "ratio": info["ratio"]}
 
 
-class GroupTrainer:
+class GroupTrainer(_RLHFTrainerLoop):
     """GRPO or RLOO (``cfg.method``): trains ``policy`` in place; the interface of ``LMPPOTrainer``."""
 
     def __init__(self, policy: GPT, ref_policy: GPT, reward_fn: Callable, cfg: Optional[GroupConfig] = None,
@@ -141,6 +141,7 @@ class GroupTrainer:
         self.generator = torch.Generator().manual_seed(seed)
         self.history = _new_history()
         self.updates = 0
+        self.name, self.prompts_per_update = self.cfg.method.upper(), self.cfg.num_prompts
         self._clock = 0.0
 
     @torch.no_grad()
@@ -195,45 +196,3 @@ class GroupTrainer:
         out = {key: sum(v) / len(v) for key, v in stats.items()}
         out.update(ratio_dev_first=ratio_dev_first, value_loss=float("nan"), explained_var=float("nan"))
         return out
-
-    def step(self, prompts: torch.Tensor) -> dict:
-        """One update on G prompts (k responses each)."""
-        synchronize(self.device)
-        t0 = time.perf_counter()
-        batch = self.make_batch(prompts)
-        stats = self.update(batch)
-        synchronize(self.device)
-        self._clock += time.perf_counter() - t0
-        self.updates += 1
-        kl_seq = batch["kl"].sum(1)
-        k3 = kl_k3(batch["logp_old"], batch["ref_logp"], batch["mask"]).sum(1)
-        n_tok = int(batch["mask"].sum())
-        row = {"update": self.updates, "score": float(batch["score"].mean()), "kl": float(kl_seq.mean()),
-               "kl_k3": float(k3.mean()),
-               "objective": float((batch["score"] - self.cfg.kl_coef * kl_seq).mean()),
-               "gold": float(batch["gold"].mean()) if "gold" in batch else float("nan"),
-               "length": n_tok / batch["mask"].shape[0], "time_s": self._clock,
-               "tokens_per_s": n_tok / max(batch["t_gen"], 1e-9), **stats}
-        for key in self.history:
-            self.history[key].append(row[key])
-        return row
-
-    def train(self, prompts: torch.Tensor, num_updates: int, progress: bool = False,
-              callback: Optional[Callable[[dict], None]] = None) -> dict:
-        """``num_updates`` updates, each on ``cfg.num_prompts`` prompts drawn from ``prompts`` (M, P)."""
-        if isinstance(num_updates, bool) or not isinstance(num_updates, int) or num_updates < 1:
-            raise ValueError(f"num_updates must be a positive int, got {num_updates!r}")
-        require_tensor(prompts, "prompts", ndim=2, kind="int", dims="(M, P)")
-        bar = None
-        if progress:
-            from tqdm.auto import tqdm
-            bar = tqdm(total=num_updates, desc=self.cfg.method.upper())
-        for _ in range(num_updates):
-            row = self.step(sample_prompts(prompts, self.cfg.num_prompts, self.generator))
-            if callback is not None:
-                callback(row)
-            if bar is not None:
-                bar.update(1)
-        if bar is not None:
-            bar.close()
-        return self.history

@@ -213,7 +213,57 @@ def _new_history() -> dict:
     return {k: [] for k in keys}
 
 
-class LMPPOTrainer:
+class _RLHFTrainerLoop:
+    """The update loop shared by :class:`LMPPOTrainer` and :class:`~lmrl_course.rlhf.grpo.GroupTrainer`.
+
+    A subclass provides ``make_batch(prompts)``, ``update(batch)``, ``cfg`` (with ``kl_coef``),
+    ``device``, ``generator``, ``history``, ``updates``, ``_clock``, ``name`` and ``prompts_per_update``.
+    """
+
+    def step(self, prompts: torch.Tensor) -> dict:
+        """One update on a batch of prompts; appends to and returns ``self.history``'s new row."""
+        synchronize(self.device)
+        t0 = time.perf_counter()
+        batch = self.make_batch(prompts)
+        stats = self.update(batch)
+        synchronize(self.device)
+        self._clock += time.perf_counter() - t0
+        self.updates += 1
+        kl_seq = batch["kl"].sum(1)  # (B,)
+        k3 = kl_k3(batch["logp_old"], batch["ref_logp"], batch["mask"]).sum(1)
+        n_tok = int(batch["mask"].sum())
+        row = {"update": self.updates, "score": float(batch["score"].mean()), "kl": float(kl_seq.mean()),
+               "kl_k3": float(k3.mean()),
+               "objective": float((batch["score"] - self.cfg.kl_coef * kl_seq).mean()),
+               "gold": float(batch["gold"].mean()) if "gold" in batch else float("nan"),
+               "length": n_tok / batch["mask"].shape[0], "time_s": self._clock,
+               "tokens_per_s": n_tok / max(batch["t_gen"], 1e-9), **stats}
+        for k in self.history:
+            self.history[k].append(row[k])
+        return row
+
+    def train(self, prompts: torch.Tensor, num_updates: int, progress: bool = False,
+              callback: Optional[Callable[[dict], None]] = None) -> dict:
+        """``num_updates`` updates, each on ``self.prompts_per_update`` prompts drawn from ``prompts`` (M, P)."""
+        if isinstance(num_updates, bool) or not isinstance(num_updates, int) or num_updates < 1:
+            raise ValueError(f"num_updates must be a positive int, got {num_updates!r}")
+        require_tensor(prompts, "prompts", ndim=2, kind="int", dims="(M, P)")
+        bar = None
+        if progress:
+            from tqdm.auto import tqdm
+            bar = tqdm(total=num_updates, desc=self.name)
+        for _ in range(num_updates):
+            row = self.step(sample_prompts(prompts, self.prompts_per_update, self.generator))
+            if callback is not None:
+                callback(row)
+            if bar is not None:
+                bar.update(1)
+        if bar is not None:
+            bar.close()
+        return self.history
+
+
+class LMPPOTrainer(_RLHFTrainerLoop):
     """RLHF with PPO: trains ``policy`` (in place) against ``reward_fn`` with a KL penalty to ``ref_policy``.
 
     ``reward_fn(prompt, response, mask) -> (B,)`` scores whole responses (a reward model, or a rule).
@@ -242,6 +292,7 @@ class LMPPOTrainer:
         self.generator = torch.Generator().manual_seed(seed)
         self.history = _new_history()
         self.updates = 0
+        self.name, self.prompts_per_update = "PPO", self.cfg.batch_size
         self._clock = 0.0
 
     # ------------------------------------------------------------------ 1-4: experience
@@ -300,48 +351,6 @@ class LMPPOTrainer:
         m = batch["mask"].bool()
         out["explained_var"] = explained_variance(batch["values_old"][m], batch["returns"][m])
         return out
-
-    def step(self, prompts: torch.Tensor) -> dict:
-        """One PPO update on a batch of prompts; appends to and returns ``self.history``'s new row."""
-        synchronize(self.device)
-        t0 = time.perf_counter()
-        batch = self.make_batch(prompts)
-        stats = self.update(batch)
-        synchronize(self.device)
-        self._clock += time.perf_counter() - t0
-        self.updates += 1
-        kl_seq = batch["kl"].sum(1)  # (B,)
-        k3 = kl_k3(batch["logp_old"], batch["ref_logp"], batch["mask"]).sum(1)
-        n_tok = int(batch["mask"].sum())
-        row = {"update": self.updates, "score": float(batch["score"].mean()), "kl": float(kl_seq.mean()),
-               "kl_k3": float(k3.mean()),
-               "objective": float((batch["score"] - self.cfg.kl_coef * kl_seq).mean()),
-               "gold": float(batch["gold"].mean()) if "gold" in batch else float("nan"),
-               "length": n_tok / batch["mask"].shape[0], "time_s": self._clock,
-               "tokens_per_s": n_tok / max(batch["t_gen"], 1e-9), **stats}
-        for k in self.history:
-            self.history[k].append(row[k])
-        return row
-
-    def train(self, prompts: torch.Tensor, num_updates: int, progress: bool = False,
-              callback: Optional[Callable[[dict], None]] = None) -> dict:
-        """``num_updates`` updates, each on ``cfg.batch_size`` prompts drawn from ``prompts`` (M, P)."""
-        if isinstance(num_updates, bool) or not isinstance(num_updates, int) or num_updates < 1:
-            raise ValueError(f"num_updates must be a positive int, got {num_updates!r}")
-        require_tensor(prompts, "prompts", ndim=2, kind="int", dims="(M, P)")
-        bar = None
-        if progress:
-            from tqdm.auto import tqdm
-            bar = tqdm(total=num_updates, desc="PPO")
-        for _ in range(num_updates):
-            row = self.step(sample_prompts(prompts, self.cfg.batch_size, self.generator))
-            if callback is not None:
-                callback(row)
-            if bar is not None:
-                bar.update(1)
-        if bar is not None:
-            bar.close()
-        return self.history
 
     def config_dict(self) -> dict:
         return asdict(self.cfg)
