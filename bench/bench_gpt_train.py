@@ -1,6 +1,6 @@
 """Benchmark: train the standard small char-level Shakespeare GPT and compare with a reference.
 
-    python bench/bench_gpt_train.py [--iters 2000] [--device cpu|cuda] [--compile] [--threads 1]
+    python bench/bench_gpt_train.py [--iters 2000] [--device cpu|cuda] [--compile] [--threads N] [--repeat 3]
 
 Configuration (the usual "baby GPT" on Tiny Shakespeare): 4 layers, 4 heads, C = 128, T = 64, B = 12,
 2000 iterations, dropout 0, AdamW (0.9, 0.99) with weight decay 0.1, lr 1e-3 with 100 warmup steps and
@@ -8,9 +8,17 @@ cosine decay to 1e-4, gradient clipping 1.0, float32. Reference (the best-known 
 same 2-core machine): 47 ms/iter (~16k tokens/s), 104 s total, val loss 1.886 at iter 2000.
 
 Prints ms/iter, tokens/s, achieved GFLOP/s (≈ 6 · parameters · tokens/s), the final validation loss
-(200 random val batches) and the ratios against the reference. On CUDA the run is repeated with bf16
-autocast. The machine's load average is printed next to the figures: on a shared CPU they move with it.
-A benchmark never fails: it only prints.
+(200 random val batches, and the whole validation split) and the ratios against the reference. On CUDA
+the run is repeated with bf16 autocast. A benchmark never fails: it only prints.
+
+Speed on a CPU: the run uses every core (``--threads``, default: all of them, like the reference) and
+``lmrl_course.device.keep_freed_memory()`` (glibc keeps the activation buffers it would otherwise hand
+back to the OS and page-fault in again every step; ``--no-keep-memory`` turns it off). On a shared or
+virtual machine the same run can vary by ±15 % from minute to minute: ``--repeat 3`` runs it three
+times and prints the median. Before and after each run it prints the load average and the speed of a
+lone matmul of the model's size (this machine, quiet: about 175-180 GFLOP/s on 2 threads), so that a
+slow figure can be told from a slow moment. ``bench_train_step.py`` compares the training loop with the
+reference's recipe on the same machine at the same moment, which a figure from another day cannot.
 
 What moves the validation loss here is the initialisation: GPT-2's N(0, 0.02²) for every Linear weight
 (the reference's init, and ``GPTConfig``'s default) is tuned for C = 768 and is 4x too small at C = 128;
@@ -23,6 +31,7 @@ from __future__ import annotations
 
 import argparse
 import os
+import statistics
 import sys
 import time
 from pathlib import Path
@@ -32,9 +41,10 @@ sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 import torch  # noqa: E402
 
 from lmrl_course.data import CharTokenizer, load_text, train_val_split  # noqa: E402
-from lmrl_course.device import get_device, seed_everything, set_determinism  # noqa: E402
+from lmrl_course.device import (get_device, keep_freed_memory, seed_everything, set_determinism,  # noqa: E402
+                                synchronize)
 from lmrl_course.gpt import GPT, GPTConfig  # noqa: E402
-from lmrl_course.lm_trainer import TrainConfig, train_lm  # noqa: E402
+from lmrl_course.lm_trainer import TrainConfig, evaluate_split, train_lm  # noqa: E402
 
 REFERENCE = {"ms_per_iter": 47.0, "tokens_per_s": 16_000.0, "total_s": 104.0, "val_loss": 1.886}
 
@@ -44,6 +54,20 @@ def load_average() -> str:
         return "load average %.2f %.2f %.2f" % os.getloadavg()
     except OSError:
         return "load average n/a"
+
+
+def matmul_gflops(device: torch.device, seconds: float = 0.5) -> float:
+    """The machine's speed right now: GFLOP/s of a float32 (768, 512) @ (512, 512) matmul, the size of
+    the model's MLP matmuls, repeated for ``seconds``. A slow reading means the CPU is shared or throttled."""
+    a = torch.randn(768, 512, device=device)
+    b = torch.randn(512, 512, device=device)
+    a @ b
+    n, t0 = 0, time.perf_counter()
+    while time.perf_counter() - t0 < seconds:
+        a @ b
+        n += 1
+    synchronize(device)
+    return 2 * 768 * 512 * 512 * n / (time.perf_counter() - t0) / 1e9
 
 
 def run(args, device: torch.device, amp: bool) -> dict:
@@ -58,18 +82,18 @@ def run(args, device: torch.device, amp: bool) -> dict:
                       warmup_iters=100, weight_decay=0.1, beta1=0.9, beta2=0.99, grad_clip=1.0,
                       eval_interval=0, eval_iters=args.eval_iters, seed=args.seed, compile=args.compile, amp=amp)
     hist = train_lm(model, train_data, val_data, cfg, device=device, progress=args.progress)
-    total_s = time.perf_counter() - t_start
+    total_s = time.perf_counter() - t_start  # data, model, training and the 200-batch estimate
     n_params = model.num_parameters()
     tps = hist["tokens_per_s"][-1]
     return {"params": n_params, "ms_per_iter": hist["ms_per_iter"][-1], "tokens_per_s": tps,
             "cpu_ms_per_iter": hist["cpu_ms_per_iter"][-1],
             "gflops": 6 * n_params * tps / 1e9, "val_loss": hist["val_loss"][-1], "train_loss": hist["train_loss"][-1],
-            "total_s": total_s}
+            "val_loss_whole": evaluate_split(model, val_data), "total_s": total_s}
 
 
-def report(label: str, r: dict, iters: int) -> None:
+def report(label: str, r: dict, iters: int, eval_iters: int) -> None:
     print(f"--- {label}")
-    print(f"parameters        {r['params']:,}")
+    print(f"parameters        {int(r['params']):,}")
     print(f"ms/iter           {r['ms_per_iter']:.1f}   (reference {REFERENCE['ms_per_iter']:.0f}; "
           f"speed-up x{REFERENCE['ms_per_iter'] / r['ms_per_iter']:.2f})")
     print(f"CPU ms/iter       {r['cpu_ms_per_iter']:.1f}   (CPU time of this process: what a step costs when "
@@ -78,8 +102,9 @@ def report(label: str, r: dict, iters: int) -> None:
           f"ratio x{r['tokens_per_s'] / REFERENCE['tokens_per_s']:.2f})")
     print(f"achieved GFLOP/s  {r['gflops']:.1f}   (6 * params * tokens/s)")
     print(f"train loss        {r['train_loss']:.4f}   (mean of the training minibatches)")
-    print(f"val loss @ {iters:<6d} {r['val_loss']:.4f}   (reference {REFERENCE['val_loss']:.3f} at 2000; "
-          f"difference {r['val_loss'] - REFERENCE['val_loss']:+.3f}; goal <= 1.85)")
+    print(f"val loss @ {iters:<6d} {r['val_loss']:.4f}   ({eval_iters} random val batches; reference "
+          f"{REFERENCE['val_loss']:.3f} at 2000; difference {r['val_loss'] - REFERENCE['val_loss']:+.3f}; goal <= 1.85)")
+    print(f"val loss, whole   {r['val_loss_whole']:.4f}   (every character of the validation split, in windows of 64)")
     print(f"total time        {r['total_s']:.1f} s   (reference {REFERENCE['total_s']:.0f} s; "
           f"ratio x{r['total_s'] / REFERENCE['total_s']:.2f}; goal < 120 s)")
 
@@ -89,7 +114,10 @@ def main(argv=None) -> None:
     p.add_argument("--iters", type=int, default=2000)
     p.add_argument("--device", default=None, help="cpu, cuda, mps (default: lmrl_course.device.get_device())")
     p.add_argument("--compile", action="store_true", help="torch.compile the model (slow to start on CPU)")
-    p.add_argument("--threads", type=int, default=1, help="CPU threads (1 is fastest on a shared 2-core box)")
+    p.add_argument("--threads", type=int, default=None, help="CPU threads (default: every core, %d here); "
+                   "1 is faster when other work shares the CPU" % (os.cpu_count() or 1))
+    p.add_argument("--repeat", type=int, default=1, help="run N times and print the median (the CPU is noisy)")
+    p.add_argument("--no-keep-memory", action="store_true", help="leave glibc's malloc settings alone")
     p.add_argument("--eval-iters", type=int, default=200)
     p.add_argument("--seed", type=int, default=0)
     p.add_argument("--bias", action="store_true", help="use biases in Linear/LayerNorm (default: none)")
@@ -99,17 +127,22 @@ def main(argv=None) -> None:
     args = p.parse_args(argv)
 
     device = get_device(args.device)
-    set_determinism(threads=args.threads, deterministic=False)
+    set_determinism(threads=args.threads or os.cpu_count() or 1, deterministic=False)
+    kept = False if args.no_keep_memory else keep_freed_memory()
     print(f"torch {torch.__version__} | device {device} | threads {torch.get_num_threads()} | "
-          f"compile {args.compile} | bias {args.bias} | init_std {args.init_std} | iters {args.iters}")
-    print(f"before: {load_average()}")
-    r = run(args, device, amp=False)
-    report(f"float32 on {device}", r, args.iters)
-    print(f"after: {load_average()}")
-    if device.type == "cuda":
-        r = run(args, device, amp=True)
-        report(f"bf16 autocast on {device}", r, args.iters)
-        print(f"after: {load_average()}")
+          f"keep_freed_memory {kept} | compile {args.compile} | bias {args.bias} | init_std {args.init_std} | "
+          f"iters {args.iters}")
+    for amp in ([False, True] if device.type == "cuda" else [False]):
+        label = f"{'bf16 autocast' if amp else 'float32'} on {device}"
+        runs = []
+        for i in range(args.repeat):
+            print(f"before: {load_average()} | matmul {matmul_gflops(device):.0f} GFLOP/s")
+            runs.append(run(args, device, amp=amp))
+            report(f"{label}, run {i + 1} of {args.repeat}", runs[-1], args.iters, args.eval_iters)
+            print(f"after: {load_average()} | matmul {matmul_gflops(device):.0f} GFLOP/s")
+        if args.repeat > 1:
+            median = {k: statistics.median(r[k] for r in runs) for k in runs[0]}
+            report(f"{label}, median of {args.repeat} runs", median, args.iters, args.eval_iters)
 
 
 if __name__ == "__main__":

@@ -52,6 +52,29 @@ def _check_usable(device: torch.device, source: str) -> torch.device:
     return device
 
 
+# Stored notebook outputs are compared bit for bit (nbval). The same code gives other last bits on
+# another CPU: MKL picks its matrix-multiply kernels by processor vendor and model, and PyTorch and
+# NumPy pick AVX-512 or AVX2 loops for softmax, LayerNorm, sums, ... (a wider vector adds in another
+# order); after a few hundred training steps the difference shows in the third decimal and in sampled
+# text. These variables, set before a process starts, fix each choice on any x86-64 CPU with AVX2:
+# MKL's "compatible" branch (the same instructions on Intel and AMD, matrix products about 2x
+# slower; checked: one product gave the same bits on an AMD EPYC and an emulated Intel Haswell with
+# it, different bits without), PyTorch's AVX2 kernels, oneDNN's AVX2 code, NumPy without AVX-512.
+# The notebook kernels of the tests and of tools/run_notebook.py start with them.
+REPRODUCIBLE_CPU_ENV = {"MKL_CBWR": "COMPATIBLE", "ATEN_CPU_CAPABILITY": "avx2", "ONEDNN_MAX_CPU_ISA": "AVX2",
+                        "NPY_DISABLE_CPU_FEATURES": "X86_V4 AVX512_ICL AVX512_SPR"}
+
+
+def reproducible_cpu_env() -> dict[str, str]:
+    """The environment variables that make CPU results identical across x86-64 machines
+    (:data:`REPRODUCIBLE_CPU_ENV`), or ``{}`` on other processors (Apple silicon, ARM), where the
+    stored outputs are not expected to match to the last bit anyway. They act on a process started
+    after they are set; setting them inside a running process changes nothing."""
+    import platform
+
+    return dict(REPRODUCIBLE_CPU_ENV) if platform.machine().lower() in ("x86_64", "amd64") else {}
+
+
 def get_device(device: DeviceLike = None) -> torch.device:
     """Return the device to run on.
 
@@ -133,6 +156,39 @@ def setup_notebook(seed: int = 0, threads: int = 1, device: DeviceLike = None, v
     return dev
 
 
+# glibc's mallopt() parameters (malloc.h)
+_M_TRIM_THRESHOLD, _M_MMAP_THRESHOLD = -1, -3
+
+
+def keep_freed_memory(mmap_threshold: int = 32 * 2**20, trim_threshold: int = 256 * 2**20) -> bool:
+    """Ask glibc's allocator to keep freed memory for reuse instead of handing it back to the OS.
+
+    A training step allocates and frees the same activation buffers (hundreds of KiB to a few MiB)
+    every iteration. By default glibc serves large blocks with ``mmap`` and returns them on ``free``,
+    so the next step page-faults the same memory back in and the kernel zeroes it again: on the
+    benchmark GPT about 750 page faults and 2-3 ms per step (5 % of it). Raising the mmap threshold
+    (blocks below ``mmap_threshold`` come from the heap) and the trim threshold (up to
+    ``trim_threshold`` bytes of free heap are kept) removes that cost; results are unchanged, the
+    process just keeps its peak memory. Process-wide and not undone. Returns True where applied
+    (Linux with glibc), False elsewhere (macOS, Windows, musl), where it does nothing.
+    """
+    for name, v in (("mmap_threshold", mmap_threshold), ("trim_threshold", trim_threshold)):
+        if isinstance(v, bool) or not isinstance(v, int) or not 0 < v <= 2**31 - 1:
+            raise ValueError(f"{name} must be a positive int below 2**31 bytes, got {v!r}")
+    import ctypes
+    import platform
+
+    if platform.system() != "Linux" or platform.libc_ver()[0] != "glibc":
+        return False
+    try:
+        libc = ctypes.CDLL("libc.so.6")
+    except OSError:
+        return False
+    # mallopt returns 1 on success; glibc caps the mmap threshold at 32 MiB on 64-bit machines
+    return bool(libc.mallopt(_M_MMAP_THRESHOLD, min(mmap_threshold, 32 * 2**20))) and \
+        bool(libc.mallopt(_M_TRIM_THRESHOLD, trim_threshold))
+
+
 def describe_device(device: DeviceLike = None) -> str:
     """A one-line, human-readable description of ``device`` (name of the GPU where there is one)."""
     dev = get_device(device)
@@ -153,6 +209,6 @@ def synchronize(device: DeviceLike) -> None:
 
 
 __all__ = [
-    "DEVICE_ENV_VAR", "available_devices", "get_device", "seed_everything", "set_determinism",
-    "setup_notebook", "describe_device", "synchronize",
+    "DEVICE_ENV_VAR", "REPRODUCIBLE_CPU_ENV", "reproducible_cpu_env", "available_devices", "get_device", "seed_everything", "set_determinism",
+    "setup_notebook", "keep_freed_memory", "describe_device", "synchronize",
 ]

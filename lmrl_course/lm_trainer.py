@@ -150,6 +150,26 @@ def configure_optimizer(model: nn.Module, cfg: TrainConfig, device: torch.device
         return torch.optim.AdamW(groups, lr=cfg.learning_rate, betas=(cfg.beta1, cfg.beta2))
 
 
+def train_step(model: nn.Module, optimizer: torch.optim.Optimizer, x: torch.Tensor, y: torch.Tensor, lr: float,
+               cfg: TrainConfig) -> torch.Tensor:
+    """One optimisation step of :func:`train_lm` on the batch ``x, y`` (B, T); returns the loss (detached).
+
+        θ ← AdamW(θ, clip(∇_θ L(θ), cfg.grad_clip), lr),   L = mean cross-entropy of ``model(x, y)``
+
+    ``model`` may be a ``torch.compile`` wrapper; bf16 autocast is used on CUDA when ``cfg.amp``.
+    """
+    for group in optimizer.param_groups:
+        group["lr"] = lr
+    with _autocast(x.device, cfg):
+        _, loss = model(x, y)
+    optimizer.zero_grad(set_to_none=True)
+    loss.backward()
+    if cfg.grad_clip > 0:
+        torch.nn.utils.clip_grad_norm_(model.parameters(), cfg.grad_clip)
+    optimizer.step()
+    return loss.detach()
+
+
 def train_lm(model: nn.Module, train_data: torch.Tensor, val_data: torch.Tensor, cfg: Optional[TrainConfig] = None,
              device=None, progress: bool = True) -> dict:
     """Train ``model`` on random windows of ``train_data``; evaluate on ``val_data``.
@@ -189,17 +209,8 @@ def train_lm(model: nn.Module, train_data: torch.Tensor, val_data: torch.Tensor,
     t0, c0 = time.perf_counter(), time.process_time()
     for it in bar:
         lr = lr_at(it, cfg)
-        for group in optimizer.param_groups:
-            group["lr"] = lr
         x, y = get_batch(train_data, cfg.block_size, cfg.batch_size, generator=batch_gen, device=device)  # (B, T)
-        with _autocast(device, cfg):
-            _, loss = fwd(x, y)
-        optimizer.zero_grad(set_to_none=True)
-        loss.backward()
-        if cfg.grad_clip > 0:
-            torch.nn.utils.clip_grad_norm_(model.parameters(), cfg.grad_clip)
-        optimizer.step()
-        running += loss.detach().float()
+        running += train_step(fwd, optimizer, x, y, lr, cfg).float()
         n_running += 1
 
         last = it + 1 == cfg.max_iters
@@ -285,5 +296,5 @@ def load_checkpoint(path, device=None):
     return model, tokenizer, meta
 
 
-__all__ = ["TrainConfig", "lr_at", "estimate_loss", "evaluate_split", "configure_optimizer", "train_lm",
+__all__ = ["TrainConfig", "lr_at", "estimate_loss", "evaluate_split", "configure_optimizer", "train_step", "train_lm",
            "save_checkpoint", "load_checkpoint"]

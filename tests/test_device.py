@@ -1,5 +1,9 @@
 """Device selection, seeding and determinism settings (lmrl_course.device)."""
+import os
+import platform
 import random
+import subprocess
+import sys
 
 import numpy as np
 import pytest
@@ -111,3 +115,86 @@ def test_tensor_lands_on_fixture_device(device):
     x = torch.ones(2, device=device)
     assert x.device.type == device.type
     dev.synchronize(device)
+
+
+_ALLOCATOR_PROBE = """
+import ctypes, sys, torch
+from lmrl_course.device import keep_freed_memory
+from lmrl_course.gpt import GPT, GPTConfig
+
+class MallInfo2(ctypes.Structure):  # glibc's malloc statistics (malloc.h)
+    _fields_ = [(n, ctypes.c_size_t) for n in ("arena", "ordblks", "smblks", "hblks", "hblkhd", "usmblks",
+                                                "fsmblks", "uordblks", "fordblks", "keepcost")]
+
+libc = ctypes.CDLL("libc.so.6")
+libc.mallinfo2.restype = MallInfo2
+torch.set_num_threads(1)
+applied = keep_freed_memory() if sys.argv[1] == "keep" else None
+before = libc.mallinfo2()
+block = torch.ones(6 * 2**20)  # 24 MiB
+during = libc.mallinfo2()
+del block
+after = libc.mallinfo2()
+mib = 2**20
+torch.manual_seed(0)
+model = GPT(GPTConfig(vocab_size=65, block_size=64, n_layer=2, n_head=4, n_embd=64))
+opt = torch.optim.AdamW(model.parameters())
+x = torch.randint(0, 65, (8, 64))
+for _ in range(5):
+    _, loss = model(x, x)
+    opt.zero_grad(set_to_none=True)
+    loss.backward()
+    opt.step()
+print(applied, (during.hblkhd - before.hblkhd) / mib, (after.fordblks - before.fordblks) / mib, loss.item().hex())
+"""
+
+
+def _allocator_probe(mode: str) -> tuple:
+    """In a fresh process (the setting is process-wide): MiB of a 24 MiB block that glibc served with
+    mmap, MiB it kept as free heap after the block was freed, and a training loss to the last bit."""
+    out = subprocess.run([sys.executable, "-c", _ALLOCATOR_PROBE, mode], capture_output=True, text=True,
+                         check=True, timeout=120).stdout.split()
+    return out[0], float(out[1]), float(out[2]), out[3]
+
+
+@pytest.mark.skipif(platform.system() != "Linux" or platform.libc_ver()[0] != "glibc",
+                    reason="keep_freed_memory acts on glibc's allocator only (it returns False elsewhere)")
+def test_keep_freed_memory_keeps_freed_blocks_and_changes_no_result():
+    # Reference: the same process without it. glibc then maps a block this large with mmap and
+    # returns it to the OS on free (so the next step page-faults it back in, every step).
+    _, default_mapped, default_kept, default_loss = _allocator_probe("default")
+    applied, kept_mapped, kept_kept, kept_loss = _allocator_probe("keep")
+    assert (default_mapped, applied) == (pytest.approx(24, abs=0.1), "True")
+    assert default_kept < 1, "by default the freed block goes back to the OS"
+    assert kept_mapped == 0, "with keep_freed_memory the block comes from the heap"
+    assert kept_kept > 20, "and stays there, free, for the next allocation"
+    assert kept_loss == default_loss  # where memory comes from changes no result, to the last bit
+
+
+def test_keep_freed_memory_elsewhere_and_bad_arguments(monkeypatch):
+    monkeypatch.setattr(platform, "libc_ver", lambda *a, **k: ("", ""))
+    assert dev.keep_freed_memory() is False  # not glibc: nothing done, and it says so
+    for bad in (0, -1, 2**31, 1.5, True):
+        with pytest.raises(ValueError, match="positive int"):
+            dev.keep_freed_memory(mmap_threshold=bad)
+
+
+def test_reproducible_cpu_env_only_on_x86(monkeypatch):
+    monkeypatch.setattr(platform, "machine", lambda: "x86_64")
+    assert dev.reproducible_cpu_env() == dev.REPRODUCIBLE_CPU_ENV
+    assert dev.reproducible_cpu_env() is not dev.REPRODUCIBLE_CPU_ENV  # a copy: callers may change it
+    monkeypatch.setattr(platform, "machine", lambda: "arm64")
+    assert dev.reproducible_cpu_env() == {}
+
+
+@pytest.mark.skipif(torch.backends.cpu.get_cpu_capability() not in ("AVX2", "AVX512"),
+                    reason="needs an x86-64 CPU with AVX2")
+def test_reproducible_cpu_env_takes_effect_in_a_new_process():
+    # the notebook kernels start with this environment; PyTorch must then use its AVX2 kernels even on
+    # an AVX-512 machine, and MKL must accept the branch (an unknown value makes it print an error)
+    env = {**os.environ, **dev.REPRODUCIBLE_CPU_ENV}
+    run = subprocess.run([sys.executable, "-c", "import torch; a = torch.ones(64, 64); print((a @ a)[0, 0].item(), "
+                          "torch.backends.cpu.get_cpu_capability())"], env=env, capture_output=True, text=True,
+                         timeout=120, check=True)
+    assert run.stdout.split() == ["64.0", "AVX2"]
+    assert run.stderr == ""

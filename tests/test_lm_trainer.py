@@ -9,9 +9,7 @@ import torch.nn.functional as F
 from lmrl_course.data import CharTokenizer, get_batch
 from lmrl_course.gpt import GPT, GPTConfig
 from lmrl_course.lm_trainer import (TrainConfig, configure_optimizer, estimate_loss, evaluate_split,
-                                    load_checkpoint, lr_at, save_checkpoint, train_lm)
-
-
+                                    load_checkpoint, lr_at, save_checkpoint, train_lm, train_step)
 
 TEXT = "To be, or not to be, that is the question: whether 'tis nobler in the mind to suffer. " * 40
 
@@ -51,6 +49,37 @@ def test_optimizer_decays_only_matrices():
     assert all(p.dim() == 2 for p in decay["params"]) and all(p.dim() == 1 for p in no_decay["params"])
     assert sum(p.numel() for g in opt.param_groups for p in g["params"]) == m.num_parameters()
     assert opt.defaults["betas"] == (0.9, 0.99)
+
+
+@pytest.mark.parametrize("grad_clip", [0.0, 0.05])
+def test_train_step_is_clipped_adamw_on_the_cross_entropy(corpus, device, grad_clip):
+    # Reference, written from the equations with torch's own pieces: the cross-entropy of the logits,
+    # the gradient norm over all parameters clipped by hand, one step of the plain (for-loop) AdamW.
+    tok, train, _ = corpus
+    cfg = TrainConfig(weight_decay=0.1, grad_clip=grad_clip, amp=False)
+    x, y = get_batch(train, 16, 4, generator=torch.Generator().manual_seed(3), device=device)
+    ours, ref = _model(tok.vocab_size, device), _model(tok.vocab_size, device)
+    opt = configure_optimizer(ours, cfg, device)
+    loss = train_step(ours, opt, x, y, lr=2e-3, cfg=cfg)
+
+    logits, _ = ref(x)
+    ref_loss = F.cross_entropy(logits.reshape(-1, tok.vocab_size), y.reshape(-1))
+    ref_loss.backward()
+    params = list(ref.parameters())
+    norm = torch.sqrt(sum((p.grad.double() ** 2).sum() for p in params))
+    if grad_clip > 0:
+        assert norm > grad_clip  # the clip matters in this case
+        for p in params:
+            p.grad.mul_(grad_clip / (norm.item() + 1e-6))
+    decay = [p for p in params if p.dim() >= 2]
+    torch.optim.AdamW([{"params": decay, "weight_decay": 0.1},
+                       {"params": [p for p in params if p.dim() < 2], "weight_decay": 0.0}],
+                      lr=2e-3, betas=(0.9, 0.99), foreach=False).step()
+
+    assert not loss.requires_grad and loss.item() == pytest.approx(ref_loss.item(), rel=1e-5)
+    assert all(g["lr"] == 2e-3 for g in opt.param_groups)
+    for (name, p), q in zip(ours.named_parameters(), ref.parameters()):
+        torch.testing.assert_close(p, q, rtol=1e-5, atol=1e-6, msg=name)
 
 
 def test_train_lm_learns_and_is_deterministic(corpus, device):

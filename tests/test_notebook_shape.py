@@ -3,8 +3,6 @@
 Structural checks only; the notebooks' outputs are validated by nbval and their exercises by
 tests/test_solutions.py.
 """
-import json
-import re
 import subprocess
 import sys
 from pathlib import Path

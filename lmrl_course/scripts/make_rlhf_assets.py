@@ -24,7 +24,7 @@ from pathlib import Path
 
 import torch
 
-from ..data import CharTokenizer, load_text
+from ..data import load_text
 from ..device import seed_everything, set_determinism
 from ..lm_trainer import load_checkpoint
 from ..paths import ASSETS_DIR, GPT_CHECKPOINT_PATH
