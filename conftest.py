@@ -4,7 +4,9 @@
   named by ``$LMRL_DEVICE``.
 - Notebook kernels started by nbval inherit this process's environment, so it is fixed here:
   ``PYTHONHASHSEED=0`` (set printing order), ``LMRL_DEVICE=cpu`` (stored outputs were made on the
-  CPU; set ``LMRL_NOTEBOOK_DEVICE`` to replay them elsewhere), no display backend surprises.
+  CPU; set ``LMRL_NOTEBOOK_DEVICE`` to replay them elsewhere), no display backend surprises, and
+  ``reproducible_cpu_env()`` (MKL and PyTorch kernels that give the same bits on Intel and AMD CPUs).
+  This process imported torch before setting them, so the package tests run with the fast defaults.
 - The sanitize file is given by absolute path (nbval resolves it from the current directory).
 """
 from __future__ import annotations
@@ -15,7 +17,7 @@ from pathlib import Path
 import pytest
 import torch
 
-from lmrl_course.device import available_devices, get_device
+from lmrl_course.device import available_devices, get_device, reproducible_cpu_env
 
 ROOT = Path(__file__).resolve().parent
 SANITIZE_FILE = ROOT / "tests" / "nbval_sanitize.cfg"
@@ -28,6 +30,7 @@ else:
 
 os.environ["LMRL_DEVICE"] = os.environ.get("LMRL_NOTEBOOK_DEVICE", "cpu")
 os.environ["PYTHONHASHSEED"] = "0"
+os.environ.update(reproducible_cpu_env())  # same bits on Intel and AMD CPUs (see lmrl_course.device)
 os.environ.pop("MPLBACKEND", None)
 os.environ.setdefault("TQDM_DISABLE", "")  # progress bars stay on; tqdm.auto renders them as widgets
 

@@ -126,7 +126,7 @@ def test_loss_input_validation():
         train_ppo("CartPole-v1", cfg={"lr": 1e-3})
 
 
-def test_ratio_is_exactly_one_on_the_first_minibatch_of_every_update(monkeypatch):
+def test_ratio_is_one_on_the_first_minibatch_of_every_update(monkeypatch):
     """Record every call of the loss; the first call after each rollout must see π_θ = π_θold."""
     events = []
     real_loss, real_collect = ppo_module.clipped_surrogate_loss, RolloutCollector.collect
@@ -146,9 +146,12 @@ def test_ratio_is_exactly_one_on_the_first_minibatch_of_every_update(monkeypatch
     firsts = [events[i + 1][1] for i, (kind, _) in enumerate(events) if kind == "collect"]
     later = [x for i, (kind, x) in enumerate(events) if kind == "loss" and events[i - 1][0] == "loss"]
     assert len(firsts) == len(h["env_steps"]) >= 3
+    # 1 up to float32 rounding: the rollout evaluated π_θold on B observations at a time, the update
+    # evaluates π_θ on a minibatch, and a BLAS may sum in another order for another shape (MKL does on
+    # AMD CPUs). A stale or mismatched logp_old is off by far more than 1e-6.
     for ratio in firsts:
-        assert torch.equal(ratio, torch.ones_like(ratio))
-    assert any(not torch.equal(r, torch.ones_like(r)) for r in later)   # later minibatches have moved
+        assert (ratio - 1).abs().max() <= 1e-6, (ratio - 1).abs().max()
+    assert any((r - 1).abs().max() > 1e-3 for r in later)   # later minibatches have moved
     assert all(k >= 0 for k in h["approx_kl"])
 
 

@@ -4,7 +4,8 @@
     python tools/run_notebook.py notebooks/00_start_here.ipynb [more.ipynb ...]
 
 The kernel gets the same environment as under ``pytest --nbval`` (see conftest.py): the CPU,
-``PYTHONHASHSEED=0``, this interpreter. Prints each notebook's runtime.
+``PYTHONHASHSEED=0``, ``lmrl_course.device.reproducible_cpu_env()``, this interpreter. Prints each
+notebook's runtime.
 """
 from __future__ import annotations
 
@@ -16,6 +17,9 @@ from pathlib import Path
 
 import nbformat
 from nbclient import NotebookClient
+
+sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
+from lmrl_course.device import reproducible_cpu_env  # noqa: E402
 
 
 def execute(path: Path, timeout: int = 600) -> float:
@@ -29,6 +33,7 @@ def execute(path: Path, timeout: int = 600) -> float:
     env_before = dict(os.environ)
     os.environ["LMRL_DEVICE"] = os.environ.get("LMRL_NOTEBOOK_DEVICE", "cpu")
     os.environ["PYTHONHASHSEED"] = "0"
+    os.environ.update(reproducible_cpu_env())
     os.environ.pop("MPLBACKEND", None)
     try:
         client = NotebookClient(nb, timeout=timeout, kernel_name="python3",

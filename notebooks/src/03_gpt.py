@@ -10,7 +10,7 @@
 # **Learning goals**
 # - Write a GPT from its parts and check it against the package's `GPT`, weight for weight.
 # - Count its parameters from the configuration, and see what weight tying saves.
-# - Train it with the package trainer and compare validation losses with the bigram model.
+# - Train it with the package trainer and compare validation losses with the bigram model and a GRU.
 # - Sample with temperature, top-k and top-p (nucleus) filtering.
 # - Test causality directly, and see a model without the causal mask cheat.
 # - Recognise why `nn.Transformer` (an encoder–decoder) is not a GPT.
@@ -277,7 +277,7 @@ ax.legend()
 plt.show()
 
 # %% [markdown]
-# The GPT passes the bigram model after about 150 steps and keeps improving. On the whole validation text
+# The GPT passes the bigram model within the first 150 steps and keeps improving. On the whole validation text
 # (`evaluate_split` cuts it into windows and averages the NLL of every character):
 
 # %%
@@ -297,6 +297,70 @@ for name, nll in rows:
 # %% [markdown]
 # (The shipped model, where it is present, is scored on the first 20,000 validation characters to keep
 # this cell fast; it was trained much longer with a longer context.)
+#
+# ### And a recurrent network?
+#
+# Many popular write-ups of character-level language modelling use a recurrent network instead: an
+# LSTM or a GRU reads the characters one at a time and carries a hidden state $h_t$ that has to
+# summarise everything read so far,
+#
+# $$h_t = \mathrm{GRU}(h_{t-1}, E[x_t]), \qquad z_t = W h_t + b, \qquad h_0 = 0.$$
+#
+# The order of the updates tells it where it is, so it needs no position embedding. Below, a one-layer
+# GRU with about as many parameters as the small GPT is trained by the same `train_lm`, on the same
+# batches, for the same 400 steps, and scored the same way (windows of 32 characters, $h_0 = 0$ in each).
+
+# %%
+class CharGRU(nn.Module):
+    """A recurrent character model: h_t = GRU(h_{t-1}, E[x_t]), z_t = W h_t + b, h_0 = 0."""
+
+    def __init__(self, vocab_size, n_embd=64, hidden=144):
+        super().__init__()
+        self.wte = nn.Embedding(vocab_size, n_embd)                # E: (V, n_embd)
+        self.gru = nn.GRU(n_embd, hidden, batch_first=True)
+        self.head = nn.Linear(hidden, vocab_size)                  # W, b
+
+    def forward(self, idx, targets=None):
+        h, _ = self.gru(self.wte(idx))                             # (B, T, hidden): h_1 .. h_T
+        logits = self.head(h)                                      # (B, T, V)
+        loss = None if targets is None else F.cross_entropy(logits.flatten(0, 1), targets.flatten())
+        return logits, loss
+
+
+seed_everything(0)
+gru = CharGRU(V)
+t0 = time.perf_counter()
+gru_history = train_lm(gru, train_ids, val_ids, train_cfg, progress=True)
+print(f"took {time.perf_counter() - t0:.2f} s")
+gru_val = evaluate_split(gru, val_ids, block_size=train_cfg.block_size)
+print(f"{'model':<30}{'parameters':>11}{'val NLL':>9}")
+print(f"{'small GPT (2 layers, C = 64)':<30}{model.num_parameters():>11,}{gpt_val:>9.3f}")
+print(f"{'GRU (hidden size 144)':<30}{sum(p.numel() for p in gru.parameters()):>11,}{gru_val:>9.3f}")
+
+# %%
+fig, ax = plt.subplots(figsize=(6, 3.2))
+ax.plot(history["iter"], history["val_loss"], "o-", label="small GPT")
+ax.plot(gru_history["iter"], gru_history["val_loss"], "s-", label="GRU, same size and budget")
+ax.axhline(bigram_val, c="k", ls="--", label="bigram model")
+ax.set_xlabel("step")
+ax.set_ylabel("validation cross-entropy (nats/char)")
+ax.legend()
+plt.show()
+
+# %% [markdown]
+# **The GRU wins here**, clearly, and it is worth saying plainly: with about 100k parameters, 400 steps
+# and 32 characters of context, a recurrent state is a strong prior for text read left to right. What
+# attention buys is not a lower loss at this budget:
+#
+# - **Training in parallel over the sequence.** The GPT computes all T positions of a window with a few
+#   large matrix products; the GRU cannot start $h_t$ before $h_{t-1}$ is done. On a GPU, with long
+#   sequences, that decides how much of the hardware a model can use.
+# - **Direct access to the past.** Position t reads any earlier position through one attention weight;
+#   the GRU has to carry everything it may need later through 144 numbers, step after step.
+# - **Scale.** Transformers keep improving as they are made larger and trained longer: the shipped GPT
+#   (1.8M parameters, a context of 128, 3,000 steps) is far below both in the table above.
+#
+# "Transformers beat RNNs" is a statement about a budget; one small run can show the opposite.
 #
 # ## 5. Generating text
 #
@@ -499,6 +563,7 @@ for name, fn in variants:
 # - Why does the number of heads not change the parameter count?
 # - How do temperature, top-k and top-p change the next-token distribution? Which one adapts to the
 #   model's confidence?
+# - At this notebook's budget a GRU of the same size beats the small GPT. What does attention buy?
 # - What is the leak test, and what does a model without the causal mask learn instead of language?
 # - Why is `nn.Transformer(src=text, tgt=text)` not a language model?
 #
