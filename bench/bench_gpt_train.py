@@ -82,7 +82,7 @@ def run(args, device: torch.device, amp: bool) -> dict:
                       warmup_iters=100, weight_decay=0.1, beta1=0.9, beta2=0.99, grad_clip=1.0,
                       eval_interval=0, eval_iters=args.eval_iters, seed=args.seed, compile=args.compile, amp=amp)
     hist = train_lm(model, train_data, val_data, cfg, device=device, progress=args.progress)
-    total_s = time.perf_counter() - t_start  # data, model, training and the 200-batch estimate
+    total_s = time.perf_counter() - t_start  # data, model, training and the eval_iters-batch estimate
     n_params = model.num_parameters()
     tps = hist["tokens_per_s"][-1]
     return {"params": n_params, "ms_per_iter": hist["ms_per_iter"][-1], "tokens_per_s": tps,

@@ -13,6 +13,7 @@ order of floating-point reductions, and so the last bits of a sum).
 from __future__ import annotations
 
 import os
+import platform
 import random
 from typing import Optional, Union
 
@@ -70,8 +71,6 @@ def reproducible_cpu_env() -> dict[str, str]:
     (:data:`REPRODUCIBLE_CPU_ENV`), or ``{}`` on other processors (Apple silicon, ARM), where the
     stored outputs are not expected to match to the last bit anyway. They act on a process started
     after they are set; setting them inside a running process changes nothing."""
-    import platform
-
     return dict(REPRODUCIBLE_CPU_ENV) if platform.machine().lower() in ("x86_64", "amd64") else {}
 
 
@@ -176,7 +175,6 @@ def keep_freed_memory(mmap_threshold: int = 32 * 2**20, trim_threshold: int = 25
         if isinstance(v, bool) or not isinstance(v, int) or not 0 < v <= 2**31 - 1:
             raise ValueError(f"{name} must be a positive int below 2**31 bytes, got {v!r}")
     import ctypes
-    import platform
 
     if platform.system() != "Linux" or platform.libc_ver()[0] != "glibc":
         return False
@@ -209,6 +207,6 @@ def synchronize(device: DeviceLike) -> None:
 
 
 __all__ = [
-    "DEVICE_ENV_VAR", "REPRODUCIBLE_CPU_ENV", "reproducible_cpu_env", "available_devices", "get_device", "seed_everything", "set_determinism",
-    "setup_notebook", "keep_freed_memory", "describe_device", "synchronize",
+    "DEVICE_ENV_VAR", "REPRODUCIBLE_CPU_ENV", "reproducible_cpu_env", "available_devices", "get_device",
+    "seed_everything", "set_determinism", "setup_notebook", "keep_freed_memory", "describe_device", "synchronize",
 ]
