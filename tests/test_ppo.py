@@ -4,6 +4,7 @@ import math
 import numpy as np
 import pytest
 import torch
+from torch.nn.utils import parameters_to_vector
 
 import lmrl_course.rl.ppo as ppo_module
 from lmrl_course.rl.ppo import (PPOConfig, approx_kl_k3, clip_fraction, clipped_surrogate_loss, explained_variance,
@@ -128,28 +129,34 @@ def test_loss_input_validation():
 
 def test_ratio_is_one_on_the_first_minibatch_of_every_update(monkeypatch):
     """Record every call of the loss; the first call after each rollout must see π_θ = π_θold."""
-    events = []
+    events, collectors = [], []
     real_loss, real_collect = ppo_module.clipped_surrogate_loss, RolloutCollector.collect
 
+    def policy_params():
+        return parameters_to_vector(collectors[-1].policy.parameters()).detach().clone()
+
     def spy_loss(logp_new, logp_old, advantages, clip_coef, mask=None):
-        events.append(("loss", torch.exp(logp_new.detach() - logp_old).clone()))
+        events.append(("loss", torch.exp(logp_new.detach() - logp_old).clone(), policy_params()))
         return real_loss(logp_new, logp_old, advantages, clip_coef, mask)
 
     def spy_collect(self, num_steps):
-        events.append(("collect", None))
+        collectors.append(self)
+        events.append(("collect", None, policy_params()))
         return real_collect(self, num_steps)
 
     monkeypatch.setattr(ppo_module, "clipped_surrogate_loss", spy_loss)
     monkeypatch.setattr(RolloutCollector, "collect", spy_collect)
     cfg = PPOConfig(total_timesteps=1024, num_envs=4, num_steps=64, update_epochs=3, num_minibatches=4)
     h = train_ppo("CartPole-v1", cfg, device="cpu", seed=0)
-    firsts = [events[i + 1][1] for i, (kind, _) in enumerate(events) if kind == "collect"]
-    later = [x for i, (kind, x) in enumerate(events) if kind == "loss" and events[i - 1][0] == "loss"]
-    assert len(firsts) == len(h["env_steps"]) >= 3
-    # 1 up to float32 rounding: the rollout evaluated π_θold on B observations at a time, the update
-    # evaluates π_θ on a minibatch, and a BLAS may sum in another order for another shape (MKL does on
-    # AMD CPUs). A stale or mismatched logp_old is off by far more than 1e-6.
-    for ratio in firsts:
+    pairs = [(events[i], events[i + 1]) for i, (kind, _, _) in enumerate(events) if kind == "collect"]
+    later = [x for i, (kind, x, _) in enumerate(events) if kind == "loss" and events[i - 1][0] == "loss"]
+    assert len(pairs) == len(h["env_steps"]) >= 3
+    for (_, _, theta_old), (kind, ratio, theta) in pairs:
+        assert kind == "loss"
+        assert torch.equal(theta, theta_old)  # exactly: no optimiser step between the rollout and here
+        # so the ratio is 1 up to float32 rounding: the rollout evaluated π_θold on B observations at a
+        # time, the update evaluates π_θ on a minibatch, and a BLAS may sum in another order for another
+        # shape (MKL does on AMD CPUs). A stale or mismatched logp_old is off by far more than 1e-6.
         assert (ratio - 1).abs().max() <= 1e-6, (ratio - 1).abs().max()
     assert any((r - 1).abs().max() > 1e-3 for r in later)   # later minibatches have moved
     assert all(k >= 0 for k in h["approx_kl"])
