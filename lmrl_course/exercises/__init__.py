@@ -13,12 +13,17 @@ lazily the first time an exercise is looked up.
 from __future__ import annotations
 
 import importlib
+import pkgutil
+from pathlib import Path
 from typing import Callable
 
 from .core import FAIL, NOT_ATTEMPTED, PASS, Case, CheckResult, Exercise, compare_outputs, run_check
 
 _REGISTRY: dict[str, Exercise] = {}
-CATALOGUES = ("warmup", "lm", "rl", "rlhf")
+_SYSTEM_MODULES = {"core", "widget", "sandbox"}
+# Every other module of this package is a catalogue (one per track or topic); a new file is picked up.
+CATALOGUES = tuple(sorted(m.name for m in pkgutil.iter_modules([str(Path(__file__).parent)])
+                          if m.name not in _SYSTEM_MODULES and not m.name.startswith("_")))
 _loaded = False
 
 
