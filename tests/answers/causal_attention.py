@@ -75,6 +75,12 @@ WRONG = {  # each must FAIL
     mask = torch.tril(torch.ones(T, T, dtype=torch.bool))
     return torch.softmax(scores.masked_fill(~mask, float("-inf")), dim=-1) @ v
 ''',
+    "k.transpose(1, 2): the last two axes only when the input is 3-d": '''def causal_attention(q, k, v):
+    T = q.shape[-2]
+    scores = q @ k.transpose(1, 2) / math.sqrt(q.shape[-1])
+    mask = torch.tril(torch.ones(T, T, dtype=torch.bool))
+    return torch.softmax(scores.masked_fill(~mask, float("-inf")), dim=-1) @ v
+''',
     "in place: scales q itself (q /= sqrt(d_k))": '''def causal_attention(q, k, v):
     T = q.shape[-2]
     q /= math.sqrt(q.shape[-1])

@@ -104,6 +104,14 @@ VALID = {  # each must PASS
     keep = (before < p).gather(-1, order.argsort(dim=-1))                     # back to vocabulary order
     return logits.masked_fill(~keep, float("-inf"))
 ''',
+    "Hugging Face style: cumsum > p, shifted right by one so the crossing token stays": '''def top_p_filter(logits, p):
+    sorted_logits, order = torch.sort(logits, descending=True, dim=-1)
+    cum = sorted_logits.softmax(dim=-1).cumsum(dim=-1)
+    remove = cum > p
+    remove[..., 1:] = remove[..., :-1].clone()
+    remove[..., 0] = False
+    return logits.masked_fill(remove.scatter(-1, order, remove), float("-inf"))
+''',
     "a loop over the rows, with a print": '''def top_p_filter(logits, p):
     flat = logits.reshape(-1, logits.shape[-1])
     out = torch.full_like(flat, float("-inf"))
