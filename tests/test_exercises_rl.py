@@ -334,7 +334,7 @@ def gae_no_lambda(rewards, values, terminated, truncated, last_value, gamma=0.99
     (gae_truncation_as_termination, "truncated at step 2: bootstrap"),
     (gae_flows_across_truncation, "truncated at step 2"),
     (gae_returns_wrong, "output[1]"),
-    (gae_no_lambda, "case 1/8"),
+    (gae_no_lambda, "case 1/9"),
 ])
 def test_gae_rejects(fn, fragment):
     assert_fails("gae", fn, fragment)

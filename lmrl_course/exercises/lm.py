@@ -59,6 +59,9 @@ def log_softmax(z, dim=-1):
 ''',
     atol=1e-5, rtol=1e-5, check_grad=True,
     nan_hint="overflow or log(0)? subtract the max before exp",
+    forbidden=("torch.log_softmax", "torch.nn.functional.log_softmax", "torch.Tensor.log_softmax",
+               "torch.special.log_softmax", "torch.logsumexp", "torch.Tensor.logsumexp", "torch.special.logsumexp"),
+    forbidden_hint="the log-sum-exp trick from max, exp, sum and log is the point of this exercise",
 ))
 
 
@@ -111,6 +114,8 @@ def cross_entropy(logits, targets, ignore_index=-100):
 ''',
     atol=1e-5, rtol=1e-5, check_grad=True,
     nan_hint="overflow? use a stable log-softmax (subtract the max before exp)",
+    forbidden=("torch.nn.functional.cross_entropy", "torch.nn.functional.nll_loss"),
+    forbidden_hint="use your log_softmax, gather the targets' entries and average over the kept positions",
 ))
 
 
@@ -164,6 +169,8 @@ def causal_attention(q, k, v):
     return torch.softmax(scores, dim=-1) @ v                               # (..., T, hv)
 ''',
     atol=1e-5, rtol=1e-5, check_grad=True,
+    forbidden=("torch.nn.functional.scaled_dot_product_attention",),
+    forbidden_hint="write softmax(Q Kᵀ / √d_k + M) V out: the matmuls, the mask and the softmax",
     nan_hint="a row with every key masked gives 0/0: query t must be allowed to read key t itself (s <= t)",
 ))
 
@@ -191,7 +198,7 @@ register(Exercise(
     B, T, C = x.shape
     return x.view(B, T, n_head, C // n_head).transpose(1, 2)   # (B, H, T, hs)
 ''',
-    atol=0.0, rtol=0.0,
+    atol=0.0, rtol=0.0, check_grad=True,   # they sit inside the model: keep them differentiable
 ))
 
 
@@ -216,7 +223,7 @@ register(Exercise(
     B, H, T, hs = x.shape
     return x.transpose(1, 2).contiguous().view(B, T, H * hs)   # (B, T, C)
 ''',
-    atol=0.0, rtol=0.0,
+    atol=0.0, rtol=0.0, check_grad=True,   # they sit inside the model: keep them differentiable
 ))
 
 
@@ -257,6 +264,9 @@ register(Exercise(
     return embeddings + L * (attn + mlp + layer_norms) + final_ln
 ''',
     atol=0.0, rtol=0.0,
+    forbidden=("torch.nn.Module.parameters", "torch.nn.Module.named_parameters", "torch.nn.Module.state_dict"),
+    forbidden_hint="count from the config alone, with the formula; building the model and counting its tensors "
+                   "is what this exercise checks your formula against",
 ))
 
 

@@ -310,6 +310,8 @@ def _gae_cases(g: torch.Generator):
         Case("(N, B) = (8, 3) with terminations and truncations",
              (rNB, vNB, term, trunc, torch.randn(3, generator=g), 0.99, 0.95)),
         Case("float64", (r6.double(), v6.double(), none6, none6, torch.tensor(1.0, dtype=torch.float64), 0.97, 0.9)),
+        Case("step 2 both terminated and truncated (Gymnasium allows it): it ends once, it is not 'done twice'",
+             (r6, v6, b(0, 0, 1, 0, 0, 0), b(0, 0, 1, 0, 0, 0), torch.tensor(2.0), 0.99, 0.95)),
     ]
 
 
