@@ -12,7 +12,7 @@ The LSTM cell in PyTorch's layout (``nn.LSTMCell``): the four gates are stacked 
 
 ⊙ is the element-wise (Hadamard) product: (a ⊙ b)_j = a_j b_j, a vector of H numbers, not a dot
 product Σ_j a_j b_j (one number). Shape letters: B batch, T time steps, D input width, H hidden
-width (here H is *not* a number of attention heads; NOTATION.md).
+width, written d_h in NOTATION.md (H in the shapes below is d_h, not a number of attention heads).
 """
 from __future__ import annotations
 

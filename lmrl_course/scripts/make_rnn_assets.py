@@ -68,6 +68,7 @@ def make_recall(seeds) -> dict:
         runs[name] = []
         for s in seeds:
             r = train_recall(cell, seed=s, **RECALL_TASK)
+            r["train_loss"] = [round(v, 4) for v in r["train_loss"]]
             runs[name].append({"seed": s, **r})
             print(f"{name:<48} seed {s}: eval loss {r['eval_loss']:.3f}, accuracy {r['eval_accuracy']:.3f}")
     return {"task": RECALL_TASK, "seeds": list(seeds), "runs": runs, **machine()}
@@ -104,7 +105,7 @@ def main(argv=None) -> None:
     args = ap.parse_args(argv)
     set_determinism(threads=1)
     if args.what in ("recall", "all"):
-        RECALL_OUT.write_text(json.dumps(make_recall(args.recall_seeds), indent=1) + "\n")
+        RECALL_OUT.write_text(json.dumps(make_recall(args.recall_seeds)) + "\n")
         print("wrote", RECALL_OUT)
     if args.what in ("lm", "all"):
         LM_OUT.write_text(json.dumps(make_lm(args.lm_seeds), indent=1) + "\n")
