@@ -1,7 +1,7 @@
 """Regenerate the two multi-seed results notebook 02b plots (both on the CPU, one thread).
 
     python -m lmrl_course.scripts.make_rnn_assets recall     # assets/rnn_recall.json, about 2 min
-    python -m lmrl_course.scripts.make_rnn_assets lm         # assets/rnn_lm_comparison.json, about 10 min
+    python -m lmrl_course.scripts.make_rnn_assets lm         # assets/rnn_lm_comparison.json, about 5 min
     python -m lmrl_course.scripts.make_rnn_assets all
 
 ``recall``: the correct LSTM cell, the cell with blind gates (i_t, f_t without x_t) and the garbled

@@ -57,8 +57,8 @@ print("E:", tuple(E.shape), "  vocabulary:", "".join(show(ch) for ch in tok.char
 
 # %% [markdown]
 # Two vectors "point the same way" when their **cosine similarity**
-# $\cos(a, b) = \dfrac{a \cdot b}{\lVert a\rVert\,\lVert b\rVert}$ is close to 1; it ignores the lengths,
-# which in an embedding table mostly track how often a token was seen.
+# $\cos(a, b) = \dfrac{a \cdot b}{\lVert a\rVert\,\lVert b\rVert}$ is close to 1; it ignores the lengths of
+# the vectors, which differ from character to character (measured below).
 #
 # **Your turn:** `cosine_similarity_matrix(E)` returns the (V, V) matrix of cosines between all pairs of
 # rows of E, with one matrix product (no loop). The checker also compares gradients.
@@ -114,6 +114,10 @@ print(f"nearest neighbour in the character's own group: {same} of {V}")
 counts = Counter(load_text())
 print("occurrences in the 1.1M characters of text:", {ch: counts[ch] for ch in "3&$XQZzjxq"},
       " for comparison:", {ch: counts[ch] for ch in "eT."})
+lengths = E.norm(dim=1)                                # (V,)
+log_counts = torch.tensor([math.log(counts[ch]) for ch in tok.chars])
+print(f"lengths |E[a]| from {lengths.min():.2f} to {lengths.max():.2f}; correlation with log(count): "
+      f"{torch.corrcoef(torch.stack([lengths, log_counts]))[0, 1]:.2f}")
 
 # %% [markdown]
 # A picture: project the 192-dimensional rows onto the two directions of largest variance (PCA: centre
@@ -158,7 +162,8 @@ plt.show()
 # - **The rarest characters** cluster: `3 & $` (27, 3 and 1 occurrences) have a mean cosine of 0.56 with
 #   each other, and their neighbours are other rare characters such as `X`, `Q`, `Z`, `z`; in the figure
 #   they lie along the lower edge with `j`, `x`, `q`. They got few gradient updates, so what they share is
-#   mostly rarity, not a role.
+#   mostly rarity, not a role. The lengths of the rows depend on frequency too (rarer characters have
+#   longer rows: correlation −0.63 with the log count), which is why we compare directions with the cosine.
 # - The punctuation marks, tight in cosine, do **not** stand apart in the figure: they sit among the
 #   lower-case letters. The first two directions hold only 16 % of the variance (the first ten, 47 %), so
 #   the picture flattens a lot: trust the cosines over the distances on the page.
@@ -428,7 +433,7 @@ for name, runs in recall["runs"].items():
 # width 122 instead of 144, because an LSTM layer has four gate blocks where a GRU has three, so it has
 # about the same number of parameters. All three, on three seeds each (the seed sets the initial weights
 # and the batches), scored on the whole validation split in windows of 32 characters — precomputed by
-# `python -m lmrl_course.scripts.make_rnn_assets lm` (about 10 minutes on one core; each run is a
+# `python -m lmrl_course.scripts.make_rnn_assets lm` (about 5 minutes on one core; each run is a
 # single `train_lm` call as in notebook 03):
 
 # %%
