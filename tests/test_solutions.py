@@ -15,7 +15,7 @@ from nbclient import NotebookClient
 from lmrl_course.device import REPRODUCIBLE_CPU_ENV
 from lmrl_course.exercises import get_exercise
 
-NOTEBOOKS = sorted((Path(__file__).resolve().parent.parent / "notebooks").glob("[0-9][0-9]_*.ipynb"))
+NOTEBOOKS = sorted((Path(__file__).resolve().parent.parent / "notebooks").glob("[0-9][0-9]*_*.ipynb"))
 EXERCISE_LINE = re.compile(r"^#\s*EXERCISE:\s*(\w+)", re.M)
 CHECK_CALL = re.compile(r"\bcheck\(\s*[\"'](\w+)[\"']")
 

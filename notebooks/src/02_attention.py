@@ -118,8 +118,8 @@ print("is_causal=True, torch vs ours:",
 # %% [markdown]
 # ## 3. Why divide by $\sqrt{d_k}$?
 #
-# If the entries of $q$ and $k$ are independent with mean 0 and variance 1 (roughly what a freshly
-# initialised, normalised network produces), then $q \cdot k = \sum_{i=1}^{d_k} q_i k_i$ is a sum of
+# If the entries of $q$ and $k$ are independent with mean 0 and variance 1 (when that is so in a real
+# network is measured just below), then $q \cdot k = \sum_{i=1}^{d_k} q_i k_i$ is a sum of
 # $d_k$ terms of variance 1: its **variance is $d_k$**. Wide heads give huge scores, the softmax of huge
 # scores is nearly one-hot (**saturated**), and a saturated softmax has almost zero gradient — the
 # weights stop learning. Dividing by $\sqrt{d_k}$ brings the variance back to 1 for every $d_k$. Measured:
@@ -155,9 +155,9 @@ axes[1].legend()
 plt.show()
 
 # %% [markdown]
-# Without the scaling, a 64-dimensional head already puts most of its weight on a single key at
-# initialisation; with it, the weights stay spread out whatever $d_k$ is. The gradient tells the same
-# story: the softmax Jacobian is $\mathrm{diag}(w) - w w^\top$, which is 0 for a one-hot $w$.
+# With unit-variance $q$ and $k$, a 64-dimensional head without the scaling already puts most of its
+# weight on a single key; with it, the weights stay spread out whatever $d_k$ is. The gradient tells the
+# same story: the softmax Jacobian is $\mathrm{diag}(w) - w w^\top$, which is 0 for a one-hot $w$.
 
 # %%
 seed_everything(3)
@@ -167,6 +167,71 @@ for dk in [16, 256]:
         s = ((q @ k.T) * scale).requires_grad_(True)                  # (1, 16) scores
         (torch.softmax(s, dim=-1) * torch.randn(1, 16)).sum().backward()
         print(f"d_k={dk:<4} {name:<7} |∂/∂scores| = {s.grad.norm().item():.2e}")
+
+# %% [markdown]
+# ### Does a real network have unit-variance $q$ and $k$?
+#
+# Not at initialisation with the package's default. In a GPT block, $q = \mathrm{LN}(h)\,W_Q$: the
+# LayerNorm output has variance about 1 per channel and each of the $C$ columns of $W_Q$ is drawn with
+# standard deviation $\sigma$, so $\mathrm{var}(q_i) \approx C\sigma^2$. With GPT-2's $\sigma = 0.02$
+# (the package's `init_std` default) and $C = 128$ that is $128 \cdot 0.0004 = 0.051$: the scores are
+# small and attention starts out close to uniform, scaled or not. With $\sigma = 1/\sqrt{\text{fan\_in}}$
+# (`init_std=None`), $C\sigma^2 = 1$: the unit-variance picture above. And a trained network moves its
+# $q$ and $k$ to about that size anyway. Measured on 64 windows of 16 Shakespeare characters: the
+# variance of $q$ and $k$ in the first attention layer, and the mean largest of the 16 weights per
+# query (no mask; 1/16 = 0.062 is uniform), without and with the $1/\sqrt{d_k}$. For the trained model
+# "without" is a counterfactual — it was trained with the scaling — and shows how peaked its scores would
+# be undivided:
+
+# %%
+from lmrl_course.attention import split_heads as package_split_heads
+from lmrl_course.data import CharTokenizer, load_text
+from lmrl_course.gpt import GPT, GPTConfig, load_pretrained
+from lmrl_course.paths import GPT_CHECKPOINT_PATH
+
+text = load_text()
+tok = CharTokenizer.from_text(text)
+seed_everything(11)
+starts = torch.randint(len(text) - 16, (64,))
+windows = torch.tensor([tok.encode(text[s:s + 16]) for s in starts.tolist()])    # (64, 16)
+
+
+@torch.no_grad()
+def head_statistics(model, layer=0):
+    """d_k, var(q), var(k), mean largest attention weight (raw scores, scaled scores) in `layer`."""
+    h = model._embed(windows)                                                    # (B, T, C)
+    for block in model.transformer.h[:layer]:
+        h = block(h)
+    block = model.transformer.h[layer]
+    q, k, _ = block.attn.c_attn(block.ln_1(h)).split(model.config.n_embd, dim=-1)
+    q, k = package_split_heads(q, model.config.n_head), package_split_heads(k, model.config.n_head)  # (B, H, T, hs)
+    raw = q @ k.transpose(-2, -1)                                                # (B, H, T, T)
+    largest = lambda s: torch.softmax(s, dim=-1).amax(dim=-1).mean().item()
+    return q.shape[-1], q.var().item(), k.var().item(), largest(raw), largest(raw / math.sqrt(q.shape[-1]))
+
+
+rows = []
+for C in (128, 256):
+    for init_std, name in ((0.02, "0.02 (default)"), (None, "1/√fan_in")):
+        seed_everything(0)
+        fresh = GPT(GPTConfig(vocab_size=tok.vocab_size, n_embd=C, n_head=4, init_std=init_std)).eval()
+        rows.append((f"at init, C = {C}, σ = {name}",) + head_statistics(fresh))
+if GPT_CHECKPOINT_PATH.exists():
+    shipped, _ = load_pretrained(device="cpu")
+    for layer in range(shipped.config.n_layer):
+        rows.append((f"shipped GPT (trained), layer {layer}",) + head_statistics(shipped, layer))
+print(f"{'model':<37}{'d_k':>4}{'var(q)':>8}{'var(k)':>8}{'largest weight: raw':>21}{'scaled':>8}")
+for name, dk, vq, vk, w_raw, w_scaled in rows:
+    print(f"{name:<37}{dk:>4}{vq:>8.3f}{vk:>8.3f}{w_raw:>21.3f}{w_scaled:>8.3f}")
+
+# %% [markdown]
+# So the saturation above is what a 64-dimensional head *would* do with unit-variance $q$ and $k$: the
+# case of $1/\sqrt{\text{fan\_in}}$ init (largest weight 0.84 of 1 without the scaling at $d_k = 64$)
+# and of the trained network (0.84–0.87 undivided, 0.32–0.45 with the division). With the default
+# $\sigma = 0.02$, var(q) is 0.05 at $C = 128$ and 0.10 at $C = 256$, and the freshly initialised heads
+# are close to uniform (0.07 scaled, 0.10–0.20 raw). The scaling matters for training — as the weights
+# grow, and from the first step with larger initial weights — not for the first forward pass of a
+# 0.02-initialised GPT.
 
 # %% [markdown]
 # ## 4. The causal mask
