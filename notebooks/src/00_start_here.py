@@ -73,9 +73,13 @@ print(x.device.type, tuple(x.shape))
 #
 # The verdict says exactly what is wrong: which input, the expected and the actual value, and the
 # largest absolute error. A half-written function — one that returns `None`, has the wrong shape,
-# produces `nan`, raises, or loops forever (it is stopped after a few seconds) — gets a verdict, never
-# a crashed kernel. Until your version passes, `result.function` is the reference implementation, so
-# the rest of the notebook always runs.
+# produces `nan`, raises, or loops forever (it is stopped after a few seconds of CPU time) — gets a
+# verdict, never a crashed kernel. Your function runs in a separate copy of the kernel's process (on
+# Linux), so nothing it does — `sys.exit()`, changing torch's settings, printing a thousand lines —
+# reaches your notebook; what it prints is shown, shortened, in the verdict. It must not change its
+# inputs in place, and on float64 inputs it must compute in float64. Until your version passes,
+# `result.function` is the reference implementation, so the rest of the notebook always runs; **Check**
+# always checks *your* latest definition, even after a later cell has rebound the name to the reference.
 
 # %% [markdown]
 # ### Warm-up: a numerically stable softmax
@@ -94,6 +98,8 @@ print(x.device.type, tuple(x.shape))
 #
 # **Your turn:** write `stable_softmax(z, dim=-1)` that works along any dimension `dim` of a tensor
 # of any shape, keeps the input's dtype, and survives logits like $\pm 10^4$.
+# Build it from `exp`, `sum` and `max` (calling `torch.softmax` would skip the point, and the checker
+# says so), and keep it differentiable: later notebooks train through a softmax.
 
 # %% tags=["exercise"]
 # EXERCISE: stable_softmax
