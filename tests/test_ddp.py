@@ -164,3 +164,37 @@ def test_torchrun_command_rank0_writes_a_checkpoint_that_loads_in_one_process(tm
     assert tok.stoi == CharTokenizer.from_text(text).stoi
     _, val = train_val_split(torch.tensor(tok.encode(text), dtype=torch.long), 0.1)
     assert evaluate_split(model, val[:1000]) == pytest.approx(meta["metrics"]["val_loss"], rel=1e-6)
+
+
+def test_micro_batches_split_the_global_batch():
+    cfg = TrainConfig(batch_size=16)
+    assert micro_batches(cfg, 1) == (16, 1) and micro_batches(cfg, 2) == (8, 1) and micro_batches(cfg, 16) == (1, 1)
+    cfg = TrainConfig(batch_size=16, micro_batch_size=2)
+    assert micro_batches(cfg, 1) == (2, 8) and micro_batches(cfg, 2) == (2, 4) and micro_batches(cfg, 8) == (2, 1)
+    with pytest.raises(ValueError, match="multiple of micro_batch_size"):
+        micro_batches(TrainConfig(batch_size=16), 3)  # 16 sequences do not split over 3 processes
+    with pytest.raises(ValueError, match="multiple of micro_batch_size"):
+        micro_batches(TrainConfig(batch_size=16, micro_batch_size=4), 8)
+    with pytest.raises(ValueError, match="micro_batch_size"):
+        TrainConfig(batch_size=16, micro_batch_size=3)
+    with pytest.raises(ValueError, match="micro_batch_size"):
+        TrainConfig(batch_size=16, micro_batch_size=0)
+
+
+def test_accumulated_step_equals_the_whole_batch_step():
+    # train_step on K = 4 micro-batches of 2 vs one pass on the 8 rows, float64, clip acting
+    from lmrl_course.lm_trainer import configure_optimizer, train_step
+
+    train, _, V = ddp_worker.corpus()
+    cfg = TrainConfig(batch_size=8, block_size=16, grad_clip=0.05, weight_decay=0.1, amp=False)
+    x, y = get_batch(train, 16, 8, generator=torch.Generator().manual_seed(0))
+    models = [ddp_worker.make_model(V) for _ in range(2)]
+    losses = []
+    for m, k in zip(models, (1, 4)):
+        opt = configure_optimizer(m, cfg, torch.device("cpu"))
+        losses.append(train_step(m, opt, x, y, lr=3e-3, cfg=cfg, accum_steps=k))
+    assert losses[0].item() == pytest.approx(losses[1].item(), rel=1e-12)
+    for (name, p), q in zip(models[0].named_parameters(), models[1].parameters()):
+        torch.testing.assert_close(p, q, rtol=0, atol=1e-12, msg=name)
+    with pytest.raises(ValueError, match="accum_steps"):
+        train_step(models[0], opt, x, y, lr=3e-3, cfg=cfg, accum_steps=3)
