@@ -6,10 +6,10 @@ checkpoints.
          = min_lr + ½(1 + cos(π (t - warmup)/(decay - warmup))) (lr - min_lr)   up to t = decay, then min_lr
 
 Data-parallel (started by torchrun, see :mod:`lmrl_course.distributed`): the batch of B sequences of one
-step is split into K = B / b micro-batches of b sequences, each process does K/P of them (P processes)
-and the gradients are averaged over all K,
+step is split into M = B / b micro-batches of b sequences, each process does M/P of them (P processes)
+and the gradients are averaged over all M,
 
-    ∇_θ L = (1/K) Σ_k ∇_θ L_k,   L_k = mean cross-entropy of micro-batch k,
+    ∇_θ L = (1/M) Σ_m ∇_θ L_m,   L_m = mean cross-entropy of micro-batch m,
 
 which is the gradient of the whole batch for any P: the global batch B stays the same.
 """
@@ -86,8 +86,8 @@ class TrainConfig:
 
 
 def micro_batches(cfg: TrainConfig, world_size: int = 1) -> tuple[int, int]:
-    """``(b, K/P)``: the micro-batch size and how many micro-batches each of ``world_size`` = P
-    processes does per step, so that P · (K/P) · b = ``cfg.batch_size`` (b = ``cfg.micro_batch_size``,
+    """``(b, M/P)``: the micro-batch size and how many micro-batches each of ``world_size`` = P
+    processes does per step, so that P · (M/P) · b = ``cfg.batch_size`` (b = ``cfg.micro_batch_size``,
     default B / P). Raises ValueError when B does not split evenly."""
     if isinstance(world_size, bool) or not isinstance(world_size, int) or world_size < 1:
         raise ValueError(f"world_size must be a positive int, got {world_size!r}")
@@ -100,8 +100,8 @@ def micro_batches(cfg: TrainConfig, world_size: int = 1) -> tuple[int, int]:
     return b, cfg.batch_size // (b * world_size)
 
 
-# Micro-batch slot k (k = rank · K/P + j, the j-th micro-batch of process `rank`) draws its windows from
-# its own generator, seeded with batch_seed(seed, k). The batches then do not depend on how the K slots
+# Micro-batch slot m (m = rank · M/P + j, the j-th micro-batch of process `rank`) draws its windows from
+# its own generator, seeded with batch_seed(seed, m). The batches then do not depend on how the M slots
 # are shared among processes: 2 processes x 1 micro-batch see the same windows as 1 process x 2.
 _SLOT_STRIDE = 0x9E3779B97F4A7C15  # odd 64-bit constant (2^64 / golden ratio): slots get far-apart seeds
 
@@ -207,10 +207,10 @@ def train_step(model: nn.Module, optimizer: torch.optim.Optimizer, x: torch.Tens
                cfg: TrainConfig, accum_steps: int = 1) -> torch.Tensor:
     """One optimisation step of :func:`train_lm` on the batch ``x, y`` (B, T); returns the loss (detached).
 
-        θ ← AdamW(θ, clip(∇_θ L(θ), cfg.grad_clip), lr),   L = (1/K) Σ_k L_k
+        θ ← AdamW(θ, clip(∇_θ L(θ), cfg.grad_clip), lr),   L = (1/M) Σ_m L_m
 
-    with ``x, y`` cut into K = ``accum_steps`` micro-batches of B/K rows, L_k the mean cross-entropy of
-    ``model`` on micro-batch k: the gradients of the K backward passes add up in ``.grad`` (gradient
+    with ``x, y`` cut into M = ``accum_steps`` micro-batches of B/M rows, L_m the mean cross-entropy of
+    ``model`` on micro-batch m: the gradients of the M backward passes add up in ``.grad`` (gradient
     accumulation, one micro-batch in memory at a time). For a ``DistributedDataParallel`` model the
     gradients are averaged over the processes once, during the last backward pass. ``model`` may be a
     ``torch.compile`` wrapper; bf16 autocast is used on CUDA when ``cfg.amp``.
@@ -224,7 +224,7 @@ def train_step(model: nn.Module, optimizer: torch.optim.Optimizer, x: torch.Tens
     total = None
     for k, (xk, yk) in enumerate(zip(x.chunk(accum_steps), y.chunk(accum_steps))):  # (B/K, T) each
         last = k + 1 == accum_steps
-        # DDP all-reduces the gradients during backward; only on the last micro-batch, not K times
+        # DDP all-reduces the gradients during backward; only on the last micro-batch, not M times
         no_sync = model.no_sync() if isinstance(model, DistributedDataParallel) and not last else contextlib.nullcontext()
         with no_sync:
             with _autocast(xk.device, cfg):
@@ -252,10 +252,10 @@ def train_lm(model: nn.Module, train_data: torch.Tensor, val_data: torch.Tensor,
 
     Data-parallel: when a ``torch.distributed`` process group is running (the script started by
     ``torchrun``, :func:`lmrl_course.distributed.init_distributed` called), the model is wrapped in
-    ``DistributedDataParallel`` and each of the P processes does K/P micro-batches of
-    :func:`micro_batches` per step; every micro-batch slot k has its own generator seeded with
+    ``DistributedDataParallel`` and each of the P processes does M/P micro-batches of
+    :func:`micro_batches` per step; every micro-batch slot m has its own generator seeded with
     :func:`batch_seed` (slot 0: ``cfg.seed``), so each process sees other windows and the step is the
-    same as one process doing all K micro-batches (``micro_batch_size`` set, gradient accumulation).
+    same as one process doing all M micro-batches (``micro_batch_size`` set, gradient accumulation).
     Dropout draws from torch's global RNG, seeded with the process's first slot seed. ``train_loss``
     and ``val_loss`` are averaged over the processes (the same history on every process),
     ``tokens_per_s`` counts the whole batch B, ``cpu_ms_per_iter`` is this process's. Only rank 0
@@ -272,10 +272,10 @@ def train_lm(model: nn.Module, train_data: torch.Tensor, val_data: torch.Tensor,
         raise ValueError(f"TrainConfig.block_size={cfg.block_size} exceeds the model's block_size={block_limit}")
 
     rank, world_size = rank_and_world_size()
-    micro, n_micro = micro_batches(cfg, world_size)  # b, K/P
+    micro, n_micro = micro_batches(cfg, world_size)  # b, M/P
     slots = range(rank * n_micro, (rank + 1) * n_micro)  # this process's micro-batch slots
     torch.manual_seed(batch_seed(cfg.seed, slots[0]))
-    batch_gens = [torch.Generator().manual_seed(batch_seed(cfg.seed, k)) for k in slots]
+    batch_gens = [torch.Generator().manual_seed(batch_seed(cfg.seed, m)) for m in slots]
     optimizer = configure_optimizer(model, cfg, device)
     evaluated = torch.compile(model) if cfg.compile else model
     fwd = evaluated
@@ -298,7 +298,7 @@ def train_lm(model: nn.Module, train_data: torch.Tensor, val_data: torch.Tensor,
             x, y = get_batch(train_data, cfg.block_size, micro, generator=batch_gens[0], device=device)  # (b, T)
         else:
             xys = [get_batch(train_data, cfg.block_size, micro, generator=g, device=device) for g in batch_gens]
-            x, y = torch.cat([xy[0] for xy in xys]), torch.cat([xy[1] for xy in xys])  # (K/P · b, T)
+            x, y = torch.cat([xy[0] for xy in xys]), torch.cat([xy[1] for xy in xys])  # (M/P · b, T)
         running += train_step(fwd, optimizer, x, y, lr, cfg, accum_steps=n_micro).float()
         n_running += 1
 

@@ -36,7 +36,9 @@ def _free_port() -> int:
 def _env(**extra) -> dict:
     env = dict(os.environ)
     env.pop("LMRL_DEVICE", None)
-    env.update(PYTHONPATH=str(ROOT), OMP_NUM_THREADS="1", GLOO_SOCKET_IFNAME="lo", TQDM_DISABLE="1")
+    env.update(PYTHONPATH=str(ROOT), OMP_NUM_THREADS="1", TQDM_DISABLE="1")
+    if sys.platform.startswith("linux"):
+        env["GLOO_SOCKET_IFNAME"] = "lo"  # gloo on the loopback device only
     env.update({k: str(v) for k, v in extra.items()})
     return env
 
@@ -70,8 +72,8 @@ def _slot_seed(seed: int, k: int) -> int:
 
 
 def _whole_batch_reference(cfg: TrainConfig) -> dict:
-    """The step written from its equation, one process, no accumulation: the K micro-batches of slot
-    generators k = 0..K-1 concatenated into one batch of B, its mean cross-entropy, torch's gradient
+    """The step written from its equation, one process, no accumulation: the M micro-batches of slot
+    generators m = 0..M-1 concatenated into one batch of B, its mean cross-entropy, torch's gradient
     clip, torch's plain (for-loop) AdamW with decay on the 2-D weights."""
     train, _, V = ddp_worker.corpus()
     model = ddp_worker.make_model(V).train()
@@ -111,7 +113,7 @@ def test_two_processes_equal_one_process_with_accumulation(two_process_results, 
         assert torch.equal(rank0["grads"][name], rank1["grads"][name]), name
     assert rank0["history"] == rank1["history"]
 
-    # one process, the same K micro-batches by gradient accumulation (float64 throughout)
+    # one process, the same M micro-batches by gradient accumulation (float64 throughout)
     single = ddp_worker.run_case(TrainConfig(**{**cfg.to_dict(), "micro_batch_size": b}))
     for name, p in single["params"].items():
         assert p.dtype == torch.float64
@@ -198,3 +200,30 @@ def test_accumulated_step_equals_the_whole_batch_step():
         torch.testing.assert_close(p, q, rtol=0, atol=1e-12, msg=name)
     with pytest.raises(ValueError, match="accum_steps"):
         train_step(models[0], opt, x, y, lr=3e-3, cfg=cfg, accum_steps=3)
+
+
+@pytest.mark.parametrize("rank", [0, 1])
+def test_only_rank_0_prints_and_writes(rank, tmp_path, monkeypatch, capsys):
+    # the script as process `rank` of 2 (no process group: training stubbed, so nothing collective runs)
+    import lmrl_course.scripts.train_shakespeare as script
+    from lmrl_course.distributed import DistContext
+
+    trained = []
+
+    def fake_train_lm(model, train_data, val_data, cfg, device=None, progress=True):
+        trained.append(cfg.max_iters)
+        return {"iter": [1], "train_loss": [4.0], "val_loss": [4.0], "lr": [1e-3], "tokens_per_s": [1.0],
+                "ms_per_iter": [1.0], "cpu_ms_per_iter": [1.0]}
+
+    monkeypatch.setattr(script, "init_distributed", lambda device: DistContext(rank, 2, rank, torch.device("cpu")))
+    monkeypatch.setattr(script, "train_lm", fake_train_lm)
+    monkeypatch.setattr(script, "set_determinism", lambda **kw: None)  # process-wide flags: not in pytest
+    monkeypatch.setattr(script, "keep_freed_memory", lambda: None)
+    script.main(["--max-iters", "1", "--n-embd", "48", "--eval-tokens", "300", "--no-progress",
+                 "--out", str(tmp_path / "ck.pt")])
+    printed = capsys.readouterr().out
+    assert trained == [1]  # every rank trains
+    if rank == 0:
+        assert sorted(p.name for p in tmp_path.iterdir()) == ["ck.json", "ck.pt"] and "val loss" in printed
+    else:
+        assert list(tmp_path.iterdir()) == [] and printed == ""
