@@ -24,9 +24,8 @@ from typing import Optional
 
 import torch
 import torch.nn as nn
-from tqdm.auto import tqdm
-
 from torch.nn.parallel import DistributedDataParallel
+from tqdm.auto import tqdm
 
 from .data import CharTokenizer, get_batch
 from .device import get_device, synchronize
@@ -222,13 +221,13 @@ def train_step(model: nn.Module, optimizer: torch.optim.Optimizer, x: torch.Tens
         group["lr"] = lr
     optimizer.zero_grad(set_to_none=True)
     total = None
-    for k, (xk, yk) in enumerate(zip(x.chunk(accum_steps), y.chunk(accum_steps))):  # (B/K, T) each
-        last = k + 1 == accum_steps
+    for m, (xm, ym) in enumerate(zip(x.chunk(accum_steps), y.chunk(accum_steps))):  # (B/M, T) each
+        last = m + 1 == accum_steps
         # DDP all-reduces the gradients during backward; only on the last micro-batch, not M times
-        no_sync = model.no_sync() if isinstance(model, DistributedDataParallel) and not last else contextlib.nullcontext()
-        with no_sync:
-            with _autocast(xk.device, cfg):
-                _, loss = model(xk, yk)
+        sync = last or not isinstance(model, DistributedDataParallel)
+        with contextlib.nullcontext() if sync else model.no_sync():
+            with _autocast(xm.device, cfg):
+                _, loss = model(xm, ym)
             (loss if accum_steps == 1 else loss / accum_steps).backward()
         total = loss.detach() if total is None else total + loss.detach()
     if cfg.grad_clip > 0:
@@ -280,7 +279,8 @@ def train_lm(model: nn.Module, train_data: torch.Tensor, val_data: torch.Tensor,
     evaluated = torch.compile(model) if cfg.compile else model
     fwd = evaluated
     if world_size > 1:  # averages the gradients over the processes; starts from rank 0's weights
-        fwd = DistributedDataParallel(evaluated, device_ids=[device.index] if device.type == "cuda" else None)
+        device_ids = [device.index] if device.type == "cuda" and device.index is not None else None
+        fwd = DistributedDataParallel(evaluated, device_ids=device_ids)
 
     history = {k: [] for k in ("iter", "train_loss", "val_loss", "lr", "tokens_per_s", "ms_per_iter",
                                "cpu_ms_per_iter")}

@@ -142,7 +142,8 @@ def test_torchrun_command_rank0_writes_a_checkpoint_that_loads_in_one_process(tm
     # the README's command, smaller (2 steps, a narrow model, 1000 validation tokens scored at the end)
     out = tmp_path / "ddp.pt"
     torchrun = Path(sys.executable).with_name("torchrun")
-    cmd = [str(torchrun), "--standalone", "--nproc_per_node=2", "--tee=3", "-m", "lmrl_course.scripts.train_shakespeare",
+    cmd = [str(torchrun), "--standalone", "--nproc_per_node=2", "--tee=3",
+           "-m", "lmrl_course.scripts.train_shakespeare",
            "--max-iters", "2", "--n-embd", "48", "--eval-tokens", "1000", "--no-progress", "--device", "cpu",
            "--out", str(out)]
     proc = subprocess.run(cmd, env=_env(), capture_output=True, text=True, timeout=TIMEOUT_S, cwd=tmp_path)

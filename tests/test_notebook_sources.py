@@ -67,3 +67,32 @@ def test_a_cell_edited_on_one_side_is_seen(tmp_path):
     tagged = next(c for c in nb.cells if c.metadata.get("tags"))
     tagged.metadata["tags"] = []
     assert cells(read_source(edited)) != cells(nb)
+
+
+def test_saving_in_jupyterlab_rewrites_no_source_and_writes_an_edit(tmp_path):
+    # jupytext's contents manager is what JupyterLab saves through when jupytext is installed
+    from jupytext import TextFileContentsManager
+
+    (tmp_path / "notebooks" / "src").mkdir(parents=True)
+    (tmp_path / "notebooks" / "jupytext.toml").write_text((NOTEBOOKS / "jupytext.toml").read_text())
+    for src in SOURCES:
+        (tmp_path / "notebooks" / "src" / src.name).write_bytes(src.read_bytes())
+        (tmp_path / "notebooks" / f"{src.stem}.ipynb").write_bytes((NOTEBOOKS / f"{src.stem}.ipynb").read_bytes())
+    cm = TextFileContentsManager(root_dir=str(tmp_path))
+    for src in SOURCES:  # open and save each notebook: its source stays byte for byte
+        path = f"notebooks/{src.stem}.ipynb"
+        cm.save(cm.get(path), path)
+        assert (tmp_path / "notebooks" / "src" / src.name).read_text(encoding="utf-8") == \
+            src.read_text(encoding="utf-8"), src.name
+    # an edit of one markdown cell in the notebook reaches the .py as exactly that one line
+    path = f"notebooks/{SOURCES[0].stem}.ipynb"
+    model = cm.get(path)
+    cell = next(c for c in model["content"].cells if c.cell_type == "markdown")
+    cell.source += "\nEdited in JupyterLab."
+    cm.save(model, path)
+    before = SOURCES[0].read_text(encoding="utf-8").splitlines()
+    after = (tmp_path / "notebooks" / "src" / SOURCES[0].name).read_text(encoding="utf-8").splitlines()
+    assert [line for line in after if line not in before] == ["# Edited in JupyterLab."]
+    assert len(after) == len(before) + 1
+    ours = cells(read_source(tmp_path / "notebooks" / "src" / SOURCES[0].name))
+    assert ours == cells(nbformat.read(tmp_path / path, as_version=4))

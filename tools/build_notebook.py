@@ -24,8 +24,8 @@ cells' type, source and tags go into the notebook (no jupytext metadata: the pai
 ``notebooks/jupytext.toml``).
 
 Editing in JupyterLab instead: with jupytext installed (requirements.txt), ``notebooks/jupytext.toml``
-pairs ``notebooks/NN.ipynb`` with ``notebooks/src/NN.py``; open the ``.ipynb`` (or the ``.py``, "Open
-With > Notebook"), and every save writes both files. ``jupytext --sync notebooks/NN.ipynb`` does the
+pairs ``notebooks/NN.ipynb`` with ``notebooks/src/NN.py``; open the ``.ipynb`` (or the ``.py``: "Open
+With > Jupytext Notebook"), and every save writes both files. ``jupytext --sync notebooks/NN.ipynb`` does the
 same from a shell. Either way, rebuild with this tool before committing, so that the outputs are
 those of a fresh, reproducible run; ``tests/test_notebook_sources.py`` checks that each pair holds
 the same cells.
