@@ -9,7 +9,7 @@ Data-parallel, one process per CPU core or GPU (README, "Scaling up"):
 Each process trains on its own batches, the gradients are averaged, the global batch (16 sequences
 of 128 characters per step) is the same for any number of processes; rank 0 alone prints, writes the
 checkpoint and the report. The result is another model than the single-process one (other windows
-per step), of the same quality.
+per step); a full-length data-parallel run has not been measured against the shipped file.
 
 Deterministic for a given thread count, torch version and CPU model: seeds, deterministic algorithms,
 a seeded batch generator. Another CPU can pick other matrix-multiply kernels (MKL chooses by
