@@ -9,6 +9,7 @@ machine at a load average of 20.
 import json
 import os
 import re
+import signal
 import socket
 import subprocess
 import sys
@@ -147,12 +148,18 @@ def test_torchrun_command_rank0_writes_a_checkpoint_that_loads_in_one_process(tm
            "-m", "lmrl_course.scripts.train_shakespeare",
            "--max-iters", "2", "--n-embd", "48", "--eval-tokens", "1000", "--no-progress", "--device", "cpu",
            "--out", str(out)]
-    proc = subprocess.run(cmd, env=_env(), capture_output=True, text=True, timeout=TIMEOUT_S, cwd=tmp_path)
-    assert proc.returncode == 0, proc.stdout + proc.stderr
-    lines = proc.stdout.splitlines()
+    proc = subprocess.Popen(cmd, env=_env(), stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, cwd=tmp_path,
+                            start_new_session=True)  # its own process group: a timeout ends the workers too
+    try:
+        stdout, stderr = proc.communicate(timeout=TIMEOUT_S)
+    finally:
+        if proc.poll() is None:
+            os.killpg(proc.pid, signal.SIGKILL)
+    assert proc.returncode == 0, stdout + stderr
+    lines = stdout.splitlines()
     # --tee=3 prefixes each process's lines with its local rank: rank 0 alone prints
-    assert any(re.match(r"\[default0\]:val loss \(first 1000 tokens", line) for line in lines), proc.stdout
-    assert not any(line.startswith("[default1]") for line in lines), proc.stdout
+    assert any(re.match(r"\[default0\]:val loss \(first 1000 tokens", line) for line in lines), stdout
+    assert not any(line.startswith("[default1]") for line in lines), stdout
     assert sorted(p.name for p in tmp_path.iterdir()) == ["ddp.json", "ddp.pt"]
 
     raw = torch.load(out, map_location="cpu", weights_only=True)
