@@ -197,6 +197,31 @@ def describe_device(device: DeviceLike = None) -> str:
     return f"cpu ({torch.get_num_threads()} threads)"
 
 
+def device_for_rank(device: DeviceLike, local_rank: int) -> torch.device:
+    """The device of one process of a data-parallel run (one process per device, torchrun's
+    ``LOCAL_RANK``): ``cuda`` becomes ``cuda:<local_rank>`` (and torch's current CUDA device), a CPU
+    stays the CPU (every process shares it), MPS has one device. ``device`` as for :func:`get_device`."""
+    if isinstance(local_rank, bool) or not isinstance(local_rank, int) or local_rank < 0:
+        raise ValueError(f"local_rank must be a non-negative int, got {local_rank!r}")
+    dev = get_device(device)
+    if dev.type == "cuda":
+        dev = _check_usable(torch.device("cuda", local_rank), f"process with LOCAL_RANK={local_rank}")
+        torch.cuda.set_device(dev)
+    elif dev.type == "mps" and local_rank > 0:
+        raise RuntimeError("Apple's MPS has one device; run a single process (no torchrun) there.")
+    return dev
+
+
+def distributed_backend(device: DeviceLike) -> str:
+    """torch.distributed backend for ``device``: ``nccl`` for CUDA, ``gloo`` for the CPU."""
+    dev = torch.device(device) if device is not None else get_device()
+    if dev.type == "cuda":
+        return "nccl"
+    if dev.type == "cpu":
+        return "gloo"
+    raise ValueError(f"no torch.distributed backend for device type {dev.type!r}; expected 'cpu' or 'cuda'")
+
+
 def synchronize(device: DeviceLike) -> None:
     """Wait for queued GPU work on ``device`` to finish (for honest timings); a no-op on CPU."""
     dev = torch.device(device) if device is not None else get_device()
@@ -209,4 +234,5 @@ def synchronize(device: DeviceLike) -> None:
 __all__ = [
     "DEVICE_ENV_VAR", "REPRODUCIBLE_CPU_ENV", "reproducible_cpu_env", "available_devices", "get_device",
     "seed_everything", "set_determinism", "setup_notebook", "keep_freed_memory", "describe_device", "synchronize",
+    "device_for_rank", "distributed_backend",
 ]

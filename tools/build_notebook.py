@@ -1,9 +1,10 @@
 #!/usr/bin/env python
-"""Build a notebook from its percent-format source, then execute and save it.
+"""Build a notebook from its percent-format source with jupytext, then execute and save it.
 
     python tools/build_notebook.py notebooks/src/00_start_here.py [...]
 
-Source format (the "percent" format that Jupytext, VS Code and Spyder also read):
+Source format: jupytext's "percent" format (VS Code and Spyder read it too), with the options of
+``notebooks/jupytext.toml``:
 
     # %% [markdown]
     # # A title
@@ -18,56 +19,55 @@ Source format (the "percent" format that Jupytext, VS Code and Spyder also read)
         raise NotImplementedError
 
 The notebook is written to notebooks/<name>.ipynb and executed in a fresh kernel exactly as
-``tools/run_notebook.py`` does. Sources live in notebooks/src/ so that diffs stay readable.
+``tools/run_notebook.py`` does. Sources live in notebooks/src/ so that diffs stay readable. Only the
+cells' type, source and tags go into the notebook (no jupytext metadata: the pairing lives in
+``notebooks/jupytext.toml``).
+
+Editing in JupyterLab instead: with jupytext installed (requirements.txt), ``notebooks/jupytext.toml``
+pairs ``notebooks/NN.ipynb`` with ``notebooks/src/NN.py``; open the ``.ipynb`` (or the ``.py``: "Open
+With > Jupytext Notebook"), and every save writes both files. ``jupytext --sync notebooks/NN.ipynb`` does the
+same from a shell. Either way, rebuild with this tool before committing, so that the outputs are
+those of a fresh, reproducible run; ``tests/test_notebook_sources.py`` checks that each pair holds
+the same cells.
 """
 from __future__ import annotations
 
 import argparse
-import json
-import re
 import sys
 from pathlib import Path
 
+import jupytext
 import nbformat
+from jupytext.config import load_jupytext_config
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 from run_notebook import execute  # noqa: E402
 
-HEADER = re.compile(r"^# %%(?P<md> \[markdown\])?(?:\s+tags=(?P<tags>\[.*\]))?\s*$")
+NOTEBOOKS = Path(__file__).resolve().parent.parent / "notebooks"
+KERNELSPEC = {"display_name": "Python 3", "language": "python", "name": "python3"}
 
 
-def parse(source: str) -> nbformat.NotebookNode:
+def read_source(path: Path) -> nbformat.NotebookNode:
+    """The cells of a percent-format source, read by jupytext with the project's options
+    (``notebooks/jupytext.toml``: magics such as ``# %matplotlib inline`` stay commented, as written)."""
+    path = Path(path)
+    config = load_jupytext_config(str(path.resolve()))
+    if config is None:
+        raise FileNotFoundError(f"no jupytext configuration above {path} (expected {NOTEBOOKS / 'jupytext.toml'})")
+    return jupytext.read(path, fmt="py:percent", config=config)
+
+
+def parse(path: Path) -> nbformat.NotebookNode:
+    """The notebook built from ``path``: its cells with their tags and nothing else."""
+    source = read_source(path)
     cells = []
-    kind, tags, lines = None, [], []
-
-    def flush():
-        if kind is None:
-            return
-        while lines and not lines[-1].strip():
-            lines.pop()
-        while lines and not lines[0].strip():
-            lines.pop(0)
-        if kind == "markdown":
-            text = "\n".join(l[2:] if l.startswith("# ") else ("" if l.strip() == "#" else l) for l in lines)
-            cell = nbformat.v4.new_markdown_cell(text)
-        else:
-            cell = nbformat.v4.new_code_cell("\n".join(lines))
-        if tags:
-            cell.metadata["tags"] = tags
+    for c in source.cells:
+        cell = (nbformat.v4.new_markdown_cell if c.cell_type == "markdown" else nbformat.v4.new_code_cell)(c.source)
+        if c.metadata.get("tags"):
+            cell.metadata["tags"] = list(c.metadata["tags"])
         cells.append(cell)
-
-    for line in source.splitlines():
-        m = HEADER.match(line)
-        if m:
-            flush()
-            kind = "markdown" if m.group("md") else "code"
-            tags = json.loads(m.group("tags")) if m.group("tags") else []
-            lines = []
-        elif kind is not None:
-            lines.append(line)
-    flush()
     nb = nbformat.v4.new_notebook(cells=cells)
-    nb.metadata["kernelspec"] = {"display_name": "Python 3", "language": "python", "name": "python3"}
+    nb.metadata["kernelspec"] = dict(KERNELSPEC)
     nb.metadata["language_info"] = {"name": "python"}
     return nb
 
@@ -78,7 +78,7 @@ def main() -> int:
     parser.add_argument("--no-execute", action="store_true", help="only convert")
     args = parser.parse_args()
     for src in args.sources:
-        nb = parse(src.read_text(encoding="utf-8"))
+        nb = parse(src)
         out = src.resolve().parent.parent / f"{src.stem}.ipynb"
         nbformat.write(nb, out)
         if args.no_execute:
