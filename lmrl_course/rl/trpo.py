@@ -171,13 +171,16 @@ def surrogate_objective(logp_new: torch.Tensor, logp_old: torch.Tensor, advantag
 
 
 def backtracking_line_search(policy: nn.Module, evaluate: Callable[[], Tuple[float, float]], full_step: torch.Tensor,
-                             max_kl: float, backtrack_coef: float = 0.8, max_backtracks: int = 10) -> Dict:
+                             max_kl: float, backtrack_coef: float = 0.8, max_backtracks: int = 10,
+                             restore: bool = True) -> Dict:
     """Try θ = θ_old + backtrack_coefʲ · full_step for j = 0, 1, ...; accept the first with
     KL̄(θ_old ‖ θ) ≤ max_kl **and** L(θ) > L(θ_old). If none passes, restore θ_old.
 
     ``evaluate()`` returns ``(surrogate, kl)`` as floats at the policy's *current* parameters.
     Returns a dict: ``accepted``, ``step_frac`` (0 if rejected), ``backtracks``, ``kl``,
     ``surrogate_old``, ``surrogate_new`` (the values at the parameters the policy ends with).
+    ``restore=False`` is notebook 06's common mistake: when every candidate fails, the policy keeps
+    the last one tried (θ_old + backtrack_coef^(max_backtracks−1) · full_step).
     """
     require_in_range(max_kl, "max_kl", 0.0, None, low_inclusive=False)
     require_in_range(backtrack_coef, "backtrack_coef", 0.0, 1.0, low_inclusive=False, high_inclusive=False)
@@ -192,15 +195,25 @@ def backtracking_line_search(policy: nn.Module, evaluate: Callable[[], Tuple[flo
             if kl <= max_kl and surr > surr_old:
                 return {"accepted": True, "step_frac": frac, "backtracks": j, "kl": kl,
                         "surrogate_old": surr_old, "surrogate_new": surr}
+        if not restore:                                       # the mistake: θ stays at the last rejected candidate
+            return {"accepted": False, "step_frac": frac, "backtracks": max_backtracks, "kl": kl,
+                    "surrogate_old": surr_old, "surrogate_new": surr}
         vector_to_parameters(old, params)
     return {"accepted": False, "step_frac": 0.0, "backtracks": max_backtracks, "kl": 0.0,
             "surrogate_old": surr_old, "surrogate_new": surr_old}
 
 
+LINE_SEARCHES = ("backtracking", "none", "no_restore")
+
+
 def trpo_update(policy: nn.Module, obs: torch.Tensor, actions: torch.Tensor, advantages: torch.Tensor,
                 max_kl: float = 0.01, damping: float = 0.1, cg_iters: int = 10, backtrack_coef: float = 0.8,
-                max_backtracks: int = 10) -> Dict:
+                max_backtracks: int = 10, line_search: str = "backtracking") -> Dict:
     """One TRPO policy step on a batch ``(obs (M, obs_dim), actions, advantages (M,))``, in place.
+
+    ``line_search`` is ``"backtracking"`` (TRPO); ``"none"`` (take the full step βs unchecked) and
+    ``"no_restore"`` (backtrack, but keep the last candidate when none passes) are the two common
+    mistakes that notebook 06 runs.
 
     Returns an info dict: ``accepted``, ``step_frac``, ``backtracks``, ``kl`` (exact KL̄ of the
     step taken), ``surrogate_old``, ``surrogate_new``, ``improvement``, ``expected_improve``
@@ -212,6 +225,8 @@ def trpo_update(policy: nn.Module, obs: torch.Tensor, actions: torch.Tensor, adv
         raise ValueError(f"obs, actions and advantages must have the same first dimension, got "
                          f"{obs.shape[0]}, {actions.shape[0]}, {advantages.shape[0]}")
     require_in_range(max_kl, "max_kl", 0.0, None, low_inclusive=False)
+    if line_search not in LINE_SEARCHES:
+        raise ValueError(f"line_search must be one of {LINE_SEARCHES}, got {line_search!r}")
     params = [p for p in policy.parameters() if p.requires_grad]
     advantages = advantages.detach()
     with torch.no_grad():
@@ -235,7 +250,16 @@ def trpo_update(policy: nn.Module, obs: torch.Tensor, actions: torch.Tensor, adv
                 float(mean_kl(old_dist, d)))
 
     # 6-7: backtracking line search on the exact KL and surrogate
-    info = backtracking_line_search(policy, evaluate, full_step, max_kl, backtrack_coef, max_backtracks)
+    if line_search == "none":                                  # the mistake: trust both approximations
+        with torch.no_grad():
+            surr_old, _ = evaluate()
+            vector_to_parameters(parameters_to_vector(params) + full_step, params)
+            surr_new, kl = evaluate()
+        info = {"accepted": True, "step_frac": 1.0, "backtracks": 0, "kl": kl,
+                "surrogate_old": surr_old, "surrogate_new": surr_new}
+    else:
+        info = backtracking_line_search(policy, evaluate, full_step, max_kl, backtrack_coef, max_backtracks,
+                                        restore=line_search == "backtracking")
     info.update(improvement=info["surrogate_new"] - info["surrogate_old"], expected_improve=float(beta * (g @ s)),
                 grad_norm=float(g.norm()), entropy=entropy)
     return info
@@ -255,6 +279,7 @@ class TRPOConfig:
     cg_iters: int = 10               # conjugate-gradient iterations
     backtrack_coef: float = 0.8      # line search shrinks the step by this factor each try
     max_backtracks: int = 10         # tries before keeping θ_old
+    line_search: str = "backtracking"  # "none" / "no_restore": notebook 06's common mistakes (trpo_update)
     norm_adv: bool = True            # normalise Â over the batch
     vf_lr: float = 1e-3              # Adam learning rate of the value network
     vf_epochs: int = 10              # passes over the batch fitting V_φ
@@ -272,6 +297,8 @@ class TRPOConfig:
             if isinstance(v, bool) or not isinstance(v, int) or v < 1:
                 raise ValueError(f"TRPOConfig.{name} must be a positive int, got {v!r}")
         require_in_range(self.max_kl, "TRPOConfig.max_kl", 0.0, None, low_inclusive=False)
+        if self.line_search not in LINE_SEARCHES:
+            raise ValueError(f"TRPOConfig.line_search must be one of {LINE_SEARCHES}, got {self.line_search!r}")
         require_in_range(self.damping, "TRPOConfig.damping", 0.0, None)
         require_in_range(self.gamma, "TRPOConfig.gamma", 0.0, 1.0)
         require_in_range(self.gae_lambda, "TRPOConfig.gae_lambda", 0.0, 1.0)
@@ -306,7 +333,7 @@ def train_trpo(env_id="CartPole-v1", cfg: Optional[TRPOConfig] = None, device=No
         batch = rollout.flatten(advantages=advantages, returns=returns)
         adv = normalize_advantages(batch["advantages"]) if cfg.norm_adv else batch["advantages"]
         info = trpo_update(policy, batch["obs"], batch["actions"], adv, cfg.max_kl, cfg.damping,   # 3-7
-                           cfg.cg_iters, cfg.backtrack_coef, cfg.max_backtracks)
+                           cfg.cg_iters, cfg.backtrack_coef, cfg.max_backtracks, cfg.line_search)
         M = batch["returns"].shape[0]                                                        # 8
         v_losses = []
         for _ in range(cfg.vf_epochs):

@@ -73,19 +73,26 @@ def flat_policy_gradient(policy):
     return torch.cat([g.reshape(-1) for g in torch.autograd.grad(surrogate, list(policy.parameters()))])
 
 
-def try_step(step):
-    """Move θ_old by `step`, measure KL̄ and return; then restore θ_old."""
+def kl_of_step(step):
+    """Exact KL̄(π_θold ‖ π_θold+step) on the batch's states (θ_old is restored)."""
     vector_to_parameters(theta_old + step, params)
     with torch.no_grad():
         kl = kl_divergence(old_dist, policy.distribution(obs)).mean().item()
+    vector_to_parameters(theta_old, params)
+    return kl
+
+
+def try_step(step):
+    """Move θ_old by `step`, measure KL̄ and the mean return of 5 episodes; then restore θ_old."""
+    vector_to_parameters(theta_old + step, params)
     ret = evaluate_policy(policy, "CartPole-v1", n_episodes=5, greedy=False, seed=100)["mean"]
     vector_to_parameters(theta_old, params)
-    return kl, ret
+    return kl_of_step(step), ret
 
 
 g = flat_policy_gradient(policy)
 print(f"{len(obs)} states, {g.numel()} parameters, |g| = {g.norm().item():.3f}")
-alphas = [0.0, 0.3, 1.0, 3.0, 10.0, 30.0]
+alphas = [0.0, 0.03, 0.1, 0.2, 0.3, 0.5, 1.0, 3.0]
 plain = [try_step(a * g / g.norm()) for a in alphas]
 for a, (kl, ret) in zip(alphas, plain):
     print(f"step length α = {a:5.1f}: KL̄ = {kl:8.4f}, return = {ret:6.1f}")
@@ -259,26 +266,46 @@ print("package CG with the explicit matrix agrees:", torch.allclose(x_pkg, x_dir
 # %% [markdown]
 # ## 5 · The step size, and the line search
 #
-# Back to the CartPole policy of section 1. Natural direction $s \approx (F+\text{damping}\,I)^{-1}g$ by 10 CG
-# iterations; $\beta = \sqrt{2\delta/s^\top F s}$ puts the quadratic KL model exactly on $\delta$. Is the real KL
-# close? Compare with the plain step of the same *predicted* KL, for several $\delta$:
+# Back to the CartPole policy of section 1. $F$ is singular, so TRPO solves the *damped* system
+# $(F + \lambda I)\,s = g$ ($\lambda$ = `damping` = 0.1) by 10 CG iterations, and sizes the step with the same
+# matrix, as the package and the reference implementations (Schulman's, Spinning Up, SB3-contrib) do:
+#
+# $$\beta = \sqrt{\frac{2\delta}{s^\top(F+\lambda I)s}}, \qquad
+#   \tfrac12(\beta s)^\top F(\beta s) = \delta\cdot\frac{s^\top F s}{s^\top F s + \lambda\lVert s\rVert^2} \le \delta .$$
+#
+# $\beta s$ is the exact best step inside the damped ellipse $\tfrac12\Delta\theta^\top(F+\lambda I)\Delta\theta\le\delta$,
+# which lies inside the KL ellipse: damping makes every step a little shorter than the quadratic KL
+# model allows, by the same factor for every $\delta$. Two questions, then: how large is that factor,
+# and how far is the *exact* KL from the quadratic model? The table separates the two: the package's
+# step (damped $\beta$), the same direction sized with the undamped $\beta = \sqrt{2\delta/s^\top F s}$
+# (quadratic KL exactly $\delta$, so any gap is model error), and the plain gradient step sized to the
+# same quadratic KL.
 
 # %%
 from lmrl_course.rl.trpo import make_fisher_vector_product, trust_region_step_size
 
-fvp_big = make_fisher_vector_product(policy, obs, damping=0.1)
-s = cg(fvp_big, g, iters=10)
-sFs = (s @ fvp_big(s)).item()
-gFg = (g @ fvp_big(g)).item()
-print(f"{'δ':>6s} | {'natural: exact KL̄':>18s} {'return':>7s} | {'plain, same ½ΔᵀFΔ: exact KL̄':>28s} {'return':>7s}")
-natural, vanilla = [], []
+damping = 0.1
+fvp_big = make_fisher_vector_product(policy, obs, damping=damping)       # v ↦ (F + λI) v
+s = cg(fvp_big, g, iters=10)                                            # s ≈ (F + λI)⁻¹ g
+As = fvp_big(s)
+sFs = (s @ As - damping * s @ s).item()                                 # sᵀFs = sᵀ(F + λI)s − λ‖s‖²
+gFg = (g @ fvp_big(g) - damping * g @ g).item()
+print(f"sᵀFs / sᵀ(F+λI)s = {sFs / (s @ As).item():.3f}  (λ = {damping})")
+print(f"{'δ':>6s} | {'package β: ½βsᵀFβs / δ':>23s} {'exact KL̄ / δ':>13s} | {'undamped β: exact KL̄ / δ':>25s} "
+      f"| {'plain step: exact KL̄ / δ':>24s}")
 for delta in [0.001, 0.01, 0.05, 0.2]:
-    beta = trust_region_step_size(s, fvp_big(s), delta)              # √(2δ / sᵀFs)
+    beta = trust_region_step_size(s, As, delta)                          # √(2δ / sᵀ(F + λI)s), the package's
+    beta_undamped = math.sqrt(2 * delta / sFs)
     beta_plain = math.sqrt(2 * delta / gFg)
-    kl_n, ret_n = try_step(beta * s)
-    kl_p, ret_p = try_step(beta_plain * g)
-    natural.append((delta, kl_n, ret_n)); vanilla.append((delta, kl_p, ret_p))
-    print(f"{delta:6.3f} | {kl_n:18.4f} {ret_n:7.1f} | {kl_p:28.4f} {ret_p:7.1f}")
+    print(f"{delta:6.3f} | {0.5 * beta ** 2 * sFs / delta:23.3f} {kl_of_step(beta * s) / delta:13.3f} | "
+          f"{kl_of_step(beta_undamped * s) / delta:25.3f} | {kl_of_step(beta_plain * g) / delta:24.3f}")
+print(f"\n{'λ':>6s}  sᵀFs / sᵀ(F+λI)s   exact KL̄ / δ of the package's step at δ = 0.01")
+for lam in [0.0, 0.01, 0.1, 1.0]:
+    fvp_lam = make_fisher_vector_product(policy, obs, damping=lam)
+    s_lam = cg(fvp_lam, g, iters=10)
+    A_lam = fvp_lam(s_lam)
+    ratio = 1 - lam * (s_lam @ s_lam).item() / (s_lam @ A_lam).item()
+    print(f"{lam:6.2f}  {ratio:17.3f}   {kl_of_step(trust_region_step_size(s_lam, A_lam, 0.01) * s_lam) / 0.01:.3f}")
 
 # %% [markdown]
 # For small $\delta$ the exact KL of both steps sits close to the predicted $\delta$: the quadratic model is
@@ -302,12 +329,14 @@ for delta in [0.01, 0.2]:
     vector_to_parameters(theta_old, params)                           # undo, for the next experiment
 
 # %% [markdown]
-# > **Common mistake: no line search (or a line search that forgets to restore θ_old).** Taking the
-# > full step $\beta s$ trusts two approximations at once. Below, a direction that cannot improve the
-# > surrogate (the *negative* natural gradient, as a stand-in for a CG solution gone bad): the version
-# > without a line search applies it anyway; the line search rejects every candidate and restores θ_old.
-# > Judge the step by the surrogate, which it was meant to improve: the return of a few evaluation
-# > episodes moves by a few percent either way after a step this small.
+# > **Common mistake: no line search, or a line search that forgets to restore θ_old.** Taking the
+# > full step $\beta s$ trusts two approximations at once: the quadratic KL model and the CG solution.
+# > When CG's answer is bad, the step can be anything. The most direct way to get a bad answer is the
+# > one the $\lambda$ table above measured: conjugate gradient on the *undamped*, singular $F$ ($\lambda = 0$).
+# > Three versions take that step on our batch with $\delta = 0.01$: without a line search; with the
+# > line search (the package's `backtracking_line_search`); and with a line search that, when every
+# > candidate fails, forgets the final `vector_to_parameters(theta_old, params)` and so keeps the last
+# > candidate it tried, $\theta_\text{old} + 0.8^9\beta s$ (`restore=False`).
 
 # %%
 def evaluate_surrogate_and_kl():
@@ -316,21 +345,76 @@ def evaluate_surrogate_and_kl():
     return surr.item(), kl_divergence(old_dist, d).mean().item()
 
 
+def report(name):
+    surr, kl = evaluate_surrogate_and_kl()
+    ret = evaluate_policy(policy, "CartPole-v1", n_episodes=5, greedy=False, seed=100)["mean"]
+    moved = (parameters_to_vector(params) - theta_old).norm().item()
+    print(f"{name:24s}: |θ − θ_old| = {moved:7.3f}, surrogate {surr - surr_old:+.4f}, KL̄ = {kl:8.4f} "
+          f"({kl / delta:7.1f} δ), return {ret:6.1f}")
+    vector_to_parameters(theta_old, params)                            # undo, for the next version
+
+
 delta = 0.01
-bad_step = -trust_region_step_size(s, fvp_big(s), delta) * s
+fvp_undamped = make_fisher_vector_product(policy, obs, damping=0.0)
+s_bad = cg(fvp_undamped, g, iters=10)                                  # CG on a singular matrix
+bad_step = trust_region_step_size(s_bad, fvp_undamped(s_bad), delta) * s_bad
 surr_old, _ = evaluate_surrogate_and_kl()
-# mistaken: apply the full step, no checks
-vector_to_parameters(theta_old + bad_step, params)
-surr_bad, kl_bad = evaluate_surrogate_and_kl()
-ret_bad = evaluate_policy(policy, "CartPole-v1", n_episodes=5, greedy=False, seed=100)["mean"]
-vector_to_parameters(theta_old, params)
-# right: the line search
+vector_to_parameters(theta_old + bad_step, params)                     # mistake 1: no line search
+report("no line search")
+info = backtracking_line_search(policy, evaluate_surrogate_and_kl, bad_step, max_kl=delta, restore=False)
+report("forgets to restore θ_old")                                     # mistake 2
 info = backtracking_line_search(policy, evaluate_surrogate_and_kl, bad_step, max_kl=delta)
-ret_ls = evaluate_policy(policy, "CartPole-v1", n_episodes=5, greedy=False, seed=100)["mean"]
-moved = (parameters_to_vector(params) - theta_old).abs().max().item()
-print(f"no line search : surrogate {surr_old:+.4f} -> {surr_bad:+.4f}, KL̄ {kl_bad:.4f}, return {ret_bad:.1f}")
-print(f"line search    : accepted = {info['accepted']} after {info['backtracks']} tries; "
-      f"parameters moved by {moved:.1e}; return {ret_ls:.1f}")
+print(f"line search: accepted = {info['accepted']}, {info['backtracks']} tries, step fraction {info['step_frac']:.3f}")
+report("line search")
+
+# %% [markdown]
+# PLACEHOLDER-ONE-BATCH
+#
+# **Does it matter over a whole run?** One batch is one draw. The file `assets/trpo_mistakes.json`
+# (made by `python -m lmrl_course.scripts.make_trpo_mistakes`, a few minutes) holds full TRPO runs on
+# CartPole-v1 on five seeds for each version, with everything at the package defaults except a small
+# damping and a larger $\delta$ (settings chosen on seeds 200-202, reported on seeds 0-4): the
+# 20-episode mean return, and the exact KL of each update's step.
+
+# %%
+import json
+
+from lmrl_course.paths import ASSETS_DIR
+
+with open(f"{ASSETS_DIR}/trpo_mistakes.json") as f:
+    mistakes = json.load(f)
+print(mistakes["description"])
+print(f"δ = {mistakes['max_kls']}, damping λ = {mistakes['damping']}, seeds {mistakes['seeds']}, "
+      f"{mistakes['total_timesteps']:,} env steps per run; made on {mistakes['machine']}")
+labels = {"backtracking": "TRPO (line search)", "none": "no line search", "no_restore": "forgets to restore θ_old"}
+colors = {"backtracking": "tab:green", "none": "tab:red", "no_restore": "tab:purple"}
+grid = np.linspace(0, mistakes["total_timesteps"], 61)
+max_kl = mistakes["max_kls"][-1]
+fig, ax = plt.subplots(1, 2, figsize=(10, 3.3))
+print(f"\n{'version':26s} {'final return, mean [min, max]':31s} {'updates with KL̄ > 2δ':>21s} "
+      f"{'largest KL̄ / δ':>15s} {'rejected updates':>17s}")
+for variant, label in labels.items():
+    runs = [r for r in mistakes["runs"] if r["line_search"] == variant and r["max_kl"] == max_kl]
+    curves = np.stack([np.interp(grid, r["env_steps"], r["mean_return"]) for r in runs])   # (seeds, points)
+    ax[0].plot(grid, curves.mean(0), c=colors[variant], label=label)
+    ax[0].fill_between(grid, curves.min(0), curves.max(0), color=colors[variant], alpha=0.2)
+    kls = np.concatenate([r["kl"] for r in runs])
+    steps = np.concatenate([r["env_steps"] for r in runs])
+    ax[1].scatter(steps, np.maximum(kls, 1e-4) / max_kl, s=6, color=colors[variant], label=label, alpha=0.6)
+    final = np.array([r["mean_return"][-1] for r in runs])
+    rejected = sum(r["accepted"].count(False) for r in runs)
+    print(f"{label:26s} {final.mean():6.1f} [{final.min():5.1f}, {final.max():5.1f}]{'':13s} "
+          f"{(kls > 2 * max_kl).sum():>6d} of {len(kls):<5d}     {kls.max() / max_kl:11.1f} {rejected:>13d}")
+ax[0].set_xlabel("environment steps"); ax[0].set_ylabel("mean return (last 20 episodes)")
+ax[0].set_title(f"CartPole-v1, δ = {max_kl}, λ = {mistakes['damping']}: mean and min-max over {len(runs)} seeds", fontsize=9)
+ax[0].legend(fontsize=8); ax[0].grid(alpha=0.3)
+ax[1].axhline(1.0, c="k", ls="--", lw=1, label="KL̄ = δ")
+ax[1].set_yscale("log"); ax[1].set_xlabel("environment steps"); ax[1].set_ylabel("exact KL̄ of the step / δ")
+ax[1].set_title("every update of every seed", fontsize=9); ax[1].legend(fontsize=8); ax[1].grid(alpha=0.3)
+plt.show()
+
+# %% [markdown]
+# PLACEHOLDER-TRAINING
 
 # %% [markdown]
 # ## 6 · Play: the trust region of a two-parameter policy
