@@ -263,6 +263,38 @@ def test_backtracking_line_search_rejects_steps_outside_the_trust_region():
     assert torch.equal(parameters_to_vector(pi.parameters()), theta0)
 
 
+def test_the_two_line_search_mistakes_do_what_notebook_06_says():
+    """"none" takes the full step βs (whatever its KL); "no_restore" ends at the last candidate 0.8⁹·βs when
+    every candidate fails. Reference: the step the correct version reconstructs, KL by explicit softmax."""
+    pi, obs, actions, adv = kl_violating_batch(1)
+    with torch.no_grad():
+        logits_old = pi(obs)
+    theta0 = parameters_to_vector(pi.parameters()).detach().clone()
+    ref = copy.deepcopy(pi)
+    info = trpo_update(ref, obs, actions, adv, max_kl=0.05, damping=0.0)
+    full_step = (parameters_to_vector(ref.parameters()).detach() - theta0) / info["step_frac"]
+    info = trpo_update(pi, obs, actions, adv, max_kl=0.05, damping=0.0, line_search="none")
+    torch.testing.assert_close(parameters_to_vector(pi.parameters()).detach(), theta0 + full_step)
+    with torch.no_grad():
+        assert info["kl"] == pytest.approx(explicit_kl(logits_old, pi(obs)), rel=1e-9) and info["kl"] > 0.1
+    # every candidate fails when the surrogate can only get worse: step downhill, max_kl generous
+    vector_to_parameters(theta0, pi.parameters())
+    _, kl_down = surrogate_at(pi, theta0 - 0.8 ** 9 * full_step, obs, actions, adv, logits_old)
+    vector_to_parameters(theta0, pi.parameters())
+
+    def evaluate():
+        return surrogate_at(pi, parameters_to_vector(pi.parameters()).detach(), obs, actions, adv, logits_old)
+
+    info = backtracking_line_search(pi, evaluate, -full_step, max_kl=1.0, restore=False)
+    assert not info["accepted"]
+    torch.testing.assert_close(parameters_to_vector(pi.parameters()).detach(), theta0 - 0.8 ** 9 * full_step)
+    assert info["kl"] == pytest.approx(kl_down, rel=1e-9)
+    with pytest.raises(ValueError, match="line_search"):
+        trpo_update(pi, obs, actions, adv, line_search="skip")
+    with pytest.raises(ValueError, match="line_search"):
+        TRPOConfig(line_search="off")
+
+
 def test_train_trpo_is_repeatable():
     cfg = TRPOConfig(total_timesteps=1500, num_envs=2, num_steps=128)
     a = train_trpo("CartPole-v1", cfg, device="cpu", seed=2)
