@@ -55,9 +55,10 @@ def run(seeds, max_kls, total_timesteps: int, damping: float, variants=VARIANTS)
                       f"max KL̄ {max(h['kl']):.3f}, rejected {h['accepted'].count(0.0)}/{len(h['kl'])}, "
                       f"solved at {h['solved_at_env_steps']}, took {took:.1f} s", flush=True)
     return {
-        "description": "TRPO on CartPole-v1 with the line search, without it, and with a line search that "
-                       "forgets to restore θ_old; per update: env steps, exact KL of the step, accepted, "
-                       "20-episode mean return. Made by python -m lmrl_course.scripts.make_trpo_mistakes.",
+        "description": "TRPO on CartPole-v1 with each line search in 'variants' (backtracking: TRPO; none: "
+                       "the full step unchecked; no_restore: keeps the last candidate when all fail); per "
+                       "update: env steps, exact KL of the step, accepted, 20-episode mean return. Made by "
+                       "python -m lmrl_course.scripts.make_trpo_mistakes.",
         "env_id": "CartPole-v1", "seeds": list(seeds), "variants": list(variants), "max_kls": list(max_kls), "damping": damping,
         "total_timesteps": total_timesteps,
         "machine": f"{platform.machine()} CPU, 1 torch thread, torch {torch.__version__.split('+')[0]}",

@@ -82,26 +82,30 @@ def kl_of_step(step):
     return kl
 
 
-def try_step(step):
-    """Move θ_old by `step`, measure KL̄ and the mean return of 5 episodes; then restore θ_old."""
+def try_step(step, n_episodes=10):
+    """Move θ_old by `step`; measure KL̄ and the return of `n_episodes` episodes (mean, standard error)."""
     vector_to_parameters(theta_old + step, params)
-    ret = evaluate_policy(policy, "CartPole-v1", n_episodes=5, greedy=False, seed=100)["mean"]
+    ev = evaluate_policy(policy, "CartPole-v1", n_episodes=n_episodes, greedy=False, seed=100)
     vector_to_parameters(theta_old, params)
-    return kl_of_step(step), ret
+    return kl_of_step(step), ev["mean"], ev["std"] / math.sqrt(n_episodes)
 
 
 g = flat_policy_gradient(policy)
 print(f"{len(obs)} states, {g.numel()} parameters, |g| = {g.norm().item():.3f}")
 alphas = [0.0, 0.03, 0.1, 0.2, 0.3, 0.5, 1.0, 3.0]
 plain = [try_step(a * g / g.norm()) for a in alphas]
-for a, (kl, ret) in zip(alphas, plain):
-    print(f"step length α = {a:5.1f}: KL̄ = {kl:8.4f}, return = {ret:6.1f}")
+for a, (kl, ret, se) in zip(alphas, plain):
+    print(f"step length α = {a:5.2f}: KL̄ = {kl:7.4f}, return = {ret:5.1f} ± {se:4.1f} (10 episodes)")
 
 # %% [markdown]
-# Up to a point, the step does little; then the return collapses. The parameter distance $\alpha$ is a
-# poor guide (how far is "3"? it depends on the layer, the scale of the weights, the states), while the
-# KL measures exactly what changed: the behaviour. A KL of a few hundredths is harmless; a KL near 1
-# means the policy now does something else, and the data it was trained on no longer describe it.
+# Up to a point, the step does little; then the return collapses. On this batch, every step up to a
+# KL of about 0.4 leaves the return within the noise of a 10-episode evaluation (the α = 0.03 row,
+# 397 ± 52 at a KL of 0.005, shows how large that noise is); at a KL of 1.0 the
+# return has dropped to about 270, at 2.5 to 13. (One policy, one batch: where exactly the cliff is
+# depends on both; that a KL of order 1 is past it does not.) The parameter distance $\alpha$ is a
+# poor guide (how far is "0.5"? it depends on the layer, the scale of the weights, the states), while
+# the KL measures exactly what changed: the behaviour. A KL near 1 means the policy now does something
+# else, and the data it was trained on no longer describe it.
 # With a fixed learning rate, nothing prevents one unlucky batch from taking such a step. Worse, a
 # collapsed policy collects bad data, so there may be no way back.
 
@@ -311,7 +315,17 @@ for lam in [0.0, 0.01, 0.1, 1.0]:
     print(f"{lam:6.2f}  {ratio:17.3f}   {kl_of_step(trust_region_step_size(s_lam, A_lam, 0.01) * s_lam) / 0.01:.3f}")
 
 # %% [markdown]
-# PLACEHOLDER-TABLE
+# Read the table column by column. The first is the same at every $\delta$: the package's step has a
+# quadratic KL of $s^\top F s / s^\top(F+\lambda I)s = 0.915\,\delta$ — that shortfall is the damping, by
+# construction, not an error of the model. The undamped-β column isolates the model error: the exact
+# KL is $0.99\,\delta$ at $\delta = 0.001$ and $0.85\,\delta$ at $\delta = 0.2$ (on this batch the quadratic model
+# over-estimates the KL of longer steps; elsewhere it can under-estimate it — that is what the line
+# search below is for). The package's exact KL combines both (0.91 → 0.79). The plain gradient step
+# of the same quadratic KL follows its model more closely on this batch (0.97-1.00). The $\lambda$ table: the shortening factor depends on $\lambda$ *and* on the
+# direction CG returns (0.85-0.92 for $\lambda$ between 0.01 and 1 here, not monotonic), and without
+# damping ($\lambda = 0$) CG on the singular $F$ returns a direction whose "δ-sized" step has an exact KL
+# 84 times $\delta$: damping is not optional.
+#
 #
 # The **backtracking line search** tries $\theta_\text{old} + 0.8^j\beta s$ for $j = 0, 1, \dots$ and
 # accepts the first step whose *exact* KL is $\le\delta$ **and** whose surrogate $L$ actually improved; if no
@@ -333,10 +347,12 @@ for delta in [0.01, 0.2]:
 # > full step $\beta s$ trusts two approximations at once: the quadratic KL model and the CG solution.
 # > When CG's answer is bad, the step can be anything. The most direct way to get a bad answer is the
 # > one the $\lambda$ table above measured: conjugate gradient on the *undamped*, singular $F$ ($\lambda = 0$).
-# > Three versions take that step on our batch with $\delta = 0.01$: without a line search; with the
-# > line search (the package's `backtracking_line_search`); and with a line search that, when every
-# > candidate fails, forgets the final `vector_to_parameters(theta_old, params)` and so keeps the last
-# > candidate it tried, $\theta_\text{old} + 0.8^9\beta s$ (`restore=False`).
+# > The second mistake hides in the line search itself: when every candidate fails, it must put θ_old
+# > back (`vector_to_parameters(old, params)`); forgetting that line leaves the policy at the last
+# > candidate tried, $\theta_\text{old} + 0.8^9\beta s$ (`restore=False` runs that version). Below, on our batch
+# > with $\delta = 0.01$: (a) the $\lambda = 0$ step with and without the line search; (b) a direction that
+# > cannot improve the surrogate (the *negative* natural direction, as a sign bug would give), where
+# > every candidate fails, with and without the restore.
 
 # %%
 def evaluate_surrogate_and_kl():
@@ -346,29 +362,42 @@ def evaluate_surrogate_and_kl():
 
 
 def report(name):
+    """Surrogate change, exact KL̄ and return (10 episodes) at the current θ; then put θ_old back."""
     surr, kl = evaluate_surrogate_and_kl()
-    ret = evaluate_policy(policy, "CartPole-v1", n_episodes=5, greedy=False, seed=100)["mean"]
+    ev = evaluate_policy(policy, "CartPole-v1", n_episodes=10, greedy=False, seed=100)
     moved = (parameters_to_vector(params) - theta_old).norm().item()
-    print(f"{name:24s}: |θ − θ_old| = {moved:7.3f}, surrogate {surr - surr_old:+.4f}, KL̄ = {kl:8.4f} "
-          f"({kl / delta:7.1f} δ), return {ret:6.1f}")
-    vector_to_parameters(theta_old, params)                            # undo, for the next version
+    print(f"  {name:26s}: |θ − θ_old| = {moved:6.3f}, surrogate {surr - surr_old:+.4f}, KL̄ = {kl:7.4f} "
+          f"({kl / delta:5.1f} δ), return {ev['mean']:5.1f} ± {ev['std'] / math.sqrt(10):4.1f}")
+    vector_to_parameters(theta_old, params)
 
 
 delta = 0.01
+surr_old, _ = evaluate_surrogate_and_kl()
 fvp_undamped = make_fisher_vector_product(policy, obs, damping=0.0)
 s_bad = cg(fvp_undamped, g, iters=10)                                  # CG on a singular matrix
-bad_step = trust_region_step_size(s_bad, fvp_undamped(s_bad), delta) * s_bad
-surr_old, _ = evaluate_surrogate_and_kl()
-vector_to_parameters(theta_old + bad_step, params)                     # mistake 1: no line search
+step_bad = trust_region_step_size(s_bad, fvp_undamped(s_bad), delta) * s_bad
+print("(a) CG without damping")
+vector_to_parameters(theta_old + step_bad, params)                     # mistake 1: no line search
 report("no line search")
-info = backtracking_line_search(policy, evaluate_surrogate_and_kl, bad_step, max_kl=delta, restore=False)
-report("forgets to restore θ_old")                                     # mistake 2
-info = backtracking_line_search(policy, evaluate_surrogate_and_kl, bad_step, max_kl=delta)
-print(f"line search: accepted = {info['accepted']}, {info['backtracks']} tries, step fraction {info['step_frac']:.3f}")
+info = backtracking_line_search(policy, evaluate_surrogate_and_kl, step_bad, max_kl=delta)
+print(f"  line search: accepted = {info['accepted']} after {info['backtracks']} backtracks, step fraction {info['step_frac']:.3f}")
 report("line search")
+print("(b) a direction that cannot improve the surrogate")
+step_wrong = -trust_region_step_size(s, As, delta) * s                 # −βs: the sign bug
+info = backtracking_line_search(policy, evaluate_surrogate_and_kl, step_wrong, max_kl=delta, restore=False)
+print(f"  line search: accepted = {info['accepted']} after {info['backtracks']} tries")
+report("forgets to restore θ_old")                                      # mistake 2
+info = backtracking_line_search(policy, evaluate_surrogate_and_kl, step_wrong, max_kl=delta)
+report("line search (restores)")
 
 # %% [markdown]
-# PLACEHOLDER-ONE-BATCH
+# (a) Without damping the full step has a KL 84 times $\delta$ and the return falls to about 80; the line
+# search backtracks 8 times, to 17 % of the step, whose exact KL is $0.7\,\delta$ and whose return stays
+# within the evaluation noise. (b) Along the wrong direction every candidate fails; the correct
+# version puts θ_old back exactly (|θ − θ_old| = 0), the forgetful one keeps $0.8^9 \approx 13\,\%$ of the
+# wrong step: the surrogate it was meant to improve gets *worse* (−0.0005). On one update that harm
+# is small — the last candidate is the shortest one — but it is applied every time the line search
+# rejects, which is exactly when something is already wrong.
 #
 # **Does it matter over a whole run?** One batch is one draw. The file `assets/trpo_mistakes.json`
 # (made by `python -m lmrl_course.scripts.make_trpo_mistakes`) holds full TRPO runs on CartPole-v1,
@@ -391,6 +420,7 @@ labels = {"backtracking": "TRPO (line search)", "none": "no line search", "no_re
 colors = {"backtracking": "tab:green", "none": "tab:red", "no_restore": "tab:purple"}
 grid = np.linspace(0, mistakes["total_timesteps"], 61)
 max_kl = mistakes["max_kls"][-1]
+finals = {}
 fig, ax = plt.subplots(1, 2, figsize=(10, 3.3))
 print(f"\n{'version':26s} {'final return, mean [min, max]':31s} {'updates with KL̄ > 2δ':>21s} "
       f"{'largest KL̄ / δ':>15s} {'rejected updates':>17s}")
@@ -404,6 +434,7 @@ for variant in mistakes["variants"]:
     steps = np.concatenate([r["env_steps"] for r in runs])
     ax[1].scatter(steps, np.maximum(kls, 1e-4) / max_kl, s=6, color=colors[variant], label=label, alpha=0.6)
     final = np.array([r["mean_return"][-1] for r in runs])
+    finals[variant] = dict(zip([r["seed"] for r in runs], final))
     rejected = sum(r["accepted"].count(False) for r in runs)
     print(f"{label:26s} {final.mean():6.1f} [{final.min():5.1f}, {final.max():5.1f}]{'':13s} "
           f"{(kls > 2 * max_kl).sum():>6d} of {len(kls):<5d}     {kls.max() / max_kl:11.1f} {rejected:>13d}")
@@ -414,9 +445,18 @@ ax[1].axhline(1.0, c="k", ls="--", lw=1, label="KL̄ = δ")
 ax[1].set_yscale("log"); ax[1].set_xlabel("environment steps"); ax[1].set_ylabel("exact KL̄ of the step / δ")
 ax[1].set_title("every update of every seed", fontsize=9); ax[1].legend(fontsize=8); ax[1].grid(alpha=0.3)
 plt.show()
+for seed in mistakes["seeds"]:
+    print(f"seed {seed}: final return " + ", ".join(f"{labels[v]} {finals[v][seed]:5.1f}" for v in finals))
 
 # %% [markdown]
-# PLACEHOLDER-TRAINING
+# Without the line search, 48 of the 200 updates (five seeds × 40) move the policy by more than
+# $2\delta$ — up to 27 $\delta$ — while TRPO's steps never exceed $\delta$. The returns: the mean final return
+# is 214 against 379, and 4 of the 5 seeds end lower (seed 1 is the exception: 346 against 140; the
+# bands overlap; seed 0 without the line search ends at a return of 10).
+# The same runs say something about the second mistake: TRPO rejected none of the 200 updates (last
+# column), so a line search without the restore would have changed nothing here. Such a bug stays
+# invisible until the line search first rejects a step, as in (b) — tests that force a rejection
+# (see `tests/test_trpo.py`) are the way to catch it.
 
 # %% [markdown]
 # ## 6 · Play: the trust region of a two-parameter policy
@@ -516,7 +556,9 @@ plt.show()
 print(f"greedy evaluation: {evaluate_policy(history['policy'], 'CartPole-v1', n_episodes=10, seed=100)['mean']:.1f}")
 
 # %% [markdown]
-# PLACEHOLDER-SECTION7 the step size is set by how much
+# Every accepted update moves the policy by an exact KL below $\delta$ — on average $0.74\,\delta$, between
+# $0.50\,\delta$ and $0.97\,\delta$: shorter than $\delta$ by the damping factor and the model error that section 5
+# measured, and exactly what the line search allows. The step size is set by how much
 # the *behaviour* may change, not by a learning rate. No update can move the action distributions on
 # the batch's states by more than $\delta$ — far from the KL above 1 that collapsed the return in section 1.
 #
