@@ -417,9 +417,9 @@ for name, (J, L) in curves.items():
     for a, y in zip(ax, (J, L)):
         a.plot(y.mean(0), label=name)
         a.fill_between(np.arange(y.shape[1]), y.min(0), y.max(0), alpha=0.25)
-ax[0].set_title("expected reward J (what we want)"); ax[0].set_xlabel("step"); ax[0].legend()
-ax[1].set_title("surrogate loss (what the optimiser sees)"); ax[1].set_xlabel("step"); ax[1].legend()
-fig.suptitle(f"mean and min-max band over {len(seeds)} seeds", fontsize=9)
+ax[0].set_title("expected reward J (what we want)"); ax[0].set_xlabel("step")
+ax[0].legend(title=f"mean, min-max over {len(seeds)} seeds", fontsize=8, title_fontsize=8)
+ax[1].set_title("surrogate loss (what the optimiser sees)"); ax[1].set_xlabel("step"); ax[1].legend(fontsize=8)
 plt.show()
 for name, (J, L) in curves.items():
     print(f"{name:13s}: J {J[:, 0].mean():.3f} -> {J[:, -1].mean():.3f} (seeds {J[:, -1].min():.3f}-{J[:, -1].max():.3f}); "
