@@ -1,6 +1,6 @@
-"""Benchmark: TRPO's step size with the damped product sᵀ(F + λI)s (the package) against the undamped sᵀFs.
+"""Benchmark: TRPO's step size with the damped product sᵀ(F + ξI)s (the package) against the undamped sᵀFs.
 
-The package sizes the natural step with the matrix that conjugate gradient solved with, A = F + λI:
+The package sizes the natural step with the matrix that conjugate gradient solved with, A = F + ξI:
 β = √(2δ / sᵀAs). The alternative β = √(2δ / sᵀFs) puts the *quadratic* KL of the full step exactly on δ.
 For each seed and variant this trains TRPO on CartPole-v1 with the default TRPOConfig until solved and
 prints the env steps to solve, the mean number of line-search backtracks per update, and the mean exact
@@ -24,7 +24,7 @@ DAMPED_STEP_SIZE = trpo.trust_region_step_size
 
 
 def run(seed: int, damped: bool, cfg: TRPOConfig):
-    # trpo_update calls trust_region_step_size(s, (F + λI)s, δ); the undamped variant removes λs from the product
+    # trpo_update calls trust_region_step_size(s, (F + ξI)s, δ); the undamped variant removes ξs from the product
     trpo.trust_region_step_size = (DAMPED_STEP_SIZE if damped else
                                    lambda s, As, max_kl: DAMPED_STEP_SIZE(s, As - cfg.damping * s, max_kl))
     try:
@@ -42,7 +42,7 @@ def main():
     torch.set_num_threads(1)
     cfg = TRPOConfig()
     for damped in (True, False):
-        name = "β = √(2δ/sᵀ(F+λI)s) (package)" if damped else "β = √(2δ/sᵀFs) (undamped)"
+        name = "β = √(2δ/sᵀ(F+ξI)s) (package)" if damped else "β = √(2δ/sᵀFs) (undamped)"
         rows = [run(seed, damped, cfg) for seed in args.seeds]
         for seed, (steps, bt, klr) in zip(args.seeds, rows):
             print(f"{name:32s} seed {seed}: solved at {steps} env steps, {bt:.2f} backtracks/update, "

@@ -7,14 +7,14 @@ Each update solves, to second order around θ_old,
 
 Linearising L (gradient g) and taking KL̄ to second order (its Hessian at θ_old is the Fisher
 information matrix F) gives the step  Δθ = β·s  with  s = F⁻¹g  and  ½ (βs)ᵀF(βs) = δ. F is
-singular (and estimated from one batch), so TRPO solves with the *damped* matrix A = F + λI
-(λ = damping) instead, and sizes the step with the same matrix:
+singular (and estimated from one batch), so TRPO solves with the *damped* matrix A = F + ξI
+(ξ = damping) instead, and sizes the step with the same matrix:
 
     s = A⁻¹g,    β = √(2δ / sᵀAs),    Δθ = β·s
 
-which is the exact maximiser of gᵀΔθ subject to ½ ΔθᵀAΔθ ≤ δ. Because ΔθᵀAΔθ = ΔθᵀFΔθ + λ‖Δθ‖², this
+which is the exact maximiser of gᵀΔθ subject to ½ ΔθᵀAΔθ ≤ δ. Because ΔθᵀAΔθ = ΔθᵀFΔθ + ξ‖Δθ‖², this
 trust region lies inside the undamped one: the quadratic KL of the full step is
-½β²sᵀFs = δ · sᵀFs / sᵀAs ≤ δ (0.89·δ on notebook 06's CartPole batch with λ = 0.1), i.e. damping
+½β²sᵀFs = δ · sᵀFs / sᵀAs ≤ δ (0.915·δ on notebook 06's CartPole batch with ξ = 0.1), i.e. damping
 also makes every step a little more cautious. This is what the reference implementations do
 (Schulman's modular_rl, Spinning Up, SB3-contrib: the step size uses the damped product). Sizing it
 with the undamped sᵀFs instead puts the quadratic KL exactly on δ, but the full step then overshoots
@@ -22,7 +22,7 @@ the exact KL often: measured on CartPole-v1 seeds 100-104 with the defaults, 0.5
 update against 0.02 with the damped size, and no faster solve (median 32.3k against 30.9k env steps;
 ``python bench/bench_trpo_step_size.py``).
 
-F is never formed: conjugate gradient needs only products Av = Fv + λv, with Fv computed by
+F is never formed: conjugate gradient needs only products Av = Fv + ξv, with Fv computed by
 differentiating (∇KL̄)ᵀv once more ("double backprop"). A backtracking line search then shrinks the
 step until the *exact* KL̄ ≤ δ and L actually improved, or gives up and keeps θ_old.
 
@@ -275,7 +275,7 @@ class TRPOConfig:
     gamma: float = 0.99              # γ: discount
     gae_lambda: float = 0.97         # λ: GAE parameter
     max_kl: float = 0.02             # δ: trust-region radius on the mean KL(π_old ‖ π_new)
-    damping: float = 0.1             # λ in F + λI: keeps CG well conditioned, and shortens the step (module doc)
+    damping: float = 0.1             # ξ in F + ξI: keeps CG well conditioned, and shortens the step (module doc)
     cg_iters: int = 10               # conjugate-gradient iterations
     backtrack_coef: float = 0.8      # line search shrinks the step by this factor each try
     max_backtracks: int = 10         # tries before keeping θ_old

@@ -543,6 +543,10 @@ print(f"P(vowel | 'to be or no'): {p_vowel[0]:.3f} -> {p_vowel[-1]:.3f}")
 # - For a softmax policy, what is $\nabla_z\log\pi(a)$? Where have you met that vector before?
 # - Why is $\mathbb{E}_a[\nabla\log\pi_\theta(a)] = 0$, and why does that make any constant baseline
 #   unbiased? Which baseline minimised the variance in section 3?
+# - Why does the batch-mean baseline shrink the expected gradient by $1 - 1/n$, and how does the
+#   leave-one-out baseline (RLOO) avoid it?
+# - Which argument turns $R(\tau)\sum_t\nabla\log\pi(a_t\mid s_t)$ into $\sum_t G_t\nabla\log\pi(a_t\mid s_t)$, and which
+#   factor do implementations drop on the way?
 # - Why is a rising surrogate loss not a sign that training is failing?
 # - What goes wrong if the loss uses $\pi_\theta(a)$ instead of $\log\pi_\theta(a)$?
 #

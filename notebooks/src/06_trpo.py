@@ -11,7 +11,7 @@
 #
 # **Learning goals**
 # - See a large plain policy-gradient step collapse the return, and the KL predict it.
-# - State TRPO's constrained problem and derive the natural-gradient step $\beta F^{-1}g$ with $\beta = \sqrt{2\delta/s^\top F s}$, and measure what damping $F + \lambda I$ does to it.
+# - State TRPO's constrained problem and derive the natural-gradient step $\beta F^{-1}g$ with $\beta = \sqrt{2\delta/s^\top F s}$, and measure what damping $F + \xi I$ does to it.
 # - Compute Fisher-vector products by double backprop and check them against the explicit Fisher matrix.
 # - Solve $Fs = g$ by conjugate gradient and check against a direct solve.
 # - Explain why the line search is needed, and run TRPO on CartPole-v1 with GAE and a value baseline.
@@ -133,7 +133,7 @@ for a, (kl, ret, se) in zip(alphas, plain):
 # **Make it computable.** A network with $P$ parameters has a $P\times P$ Fisher matrix (here
 # $P \approx 4{,}600$; for a language model, billions): never form it. Conjugate gradient solves $Fs = g$
 # using only products $Fv$, and each product costs two backward passes ("double backprop"). $F$ is
-# singular, so in practice CG solves $(F + \lambda I)s = g$ with a small damping $\lambda$, and the step is
+# singular, so in practice CG solves $(F + \xi I)s = g$ with a small damping $\xi$, and the step is
 # sized with the same matrix (section 5 measures what that does). Then, because the approximations
 # can be wrong, a **line search** checks the *exact* KL and surrogate.
 #
@@ -143,8 +143,8 @@ for a, (kl, ret, se) in zip(alphas, plain):
 # 1  for update = 1, 2, ...:
 # 2      collect a batch with π_θold; Â by GAE(γ, λ); normalise Â
 # 3      g = ∇_θ L(θ) at θ_old
-# 4      s ≈ (F + λI)⁻¹ g by conjugate gradient, using v ↦ (F + λI) v     (λ = damping; Fisher-vector products)
-# 5      β = √(2δ / sᵀ(F + λI)s)                                             (section 5: why the damped product)
+# 4      s ≈ (F + ξI)⁻¹ g by conjugate gradient, using v ↦ (F + ξI) v     (ξ = damping; Fisher-vector products)
+# 5      β = √(2δ / sᵀ(F + ξI)s)                                             (section 5: why the damped product)
 # 6      for j = 0, 1, ..., max_backtracks−1:  θ = θ_old + 0.8ʲ·β·s;  accept if KL̄ ≤ δ and L(θ) > L(θ_old)
 # 7      if nothing was accepted: keep θ = θ_old
 # 8      fit V_φ to the returns (a few epochs of Adam)
@@ -274,13 +274,13 @@ print("package CG with the explicit matrix agrees:", torch.allclose(x_pkg, x_dir
 # ## 5 · The step size, and the line search
 #
 # Back to the CartPole policy of section 1. $F$ is singular, so TRPO solves the *damped* system
-# $(F + \lambda I)\,s = g$ ($\lambda$ = `damping` = 0.1) by 10 CG iterations, and sizes the step with the same
+# $(F + \xi I)\,s = g$ ($\xi$ = `damping` = 0.1) by 10 CG iterations, and sizes the step with the same
 # matrix, as the package and the reference implementations (Schulman's, Spinning Up, SB3-contrib) do:
 #
-# $$\beta = \sqrt{\frac{2\delta}{s^\top(F+\lambda I)s}}, \qquad
-#   \tfrac12(\beta s)^\top F(\beta s) = \delta\cdot\frac{s^\top F s}{s^\top F s + \lambda\lVert s\rVert^2} \le \delta .$$
+# $$\beta = \sqrt{\frac{2\delta}{s^\top(F+\xi I)s}}, \qquad
+#   \tfrac12(\beta s)^\top F(\beta s) = \delta\cdot\frac{s^\top F s}{s^\top F s + \xi\lVert s\rVert^2} \le \delta .$$
 #
-# $\beta s$ is the exact best step inside the damped ellipse $\tfrac12\Delta\theta^\top(F+\lambda I)\Delta\theta\le\delta$,
+# $\beta s$ is the exact best step inside the damped ellipse $\tfrac12\Delta\theta^\top(F+\xi I)\Delta\theta\le\delta$,
 # which lies inside the KL ellipse: damping makes every step a little shorter than the quadratic KL
 # model allows, by the same factor for every $\delta$. Two questions, then: how large is that factor,
 # and how far is the *exact* KL from the quadratic model? The table separates the two: the package's
@@ -292,21 +292,21 @@ print("package CG with the explicit matrix agrees:", torch.allclose(x_pkg, x_dir
 from lmrl_course.rl.trpo import make_fisher_vector_product, trust_region_step_size
 
 damping = 0.1
-fvp_big = make_fisher_vector_product(policy, obs, damping=damping)       # v ↦ (F + λI) v
-s = cg(fvp_big, g, iters=10)                                            # s ≈ (F + λI)⁻¹ g
+fvp_big = make_fisher_vector_product(policy, obs, damping=damping)       # v ↦ (F + ξI) v
+s = cg(fvp_big, g, iters=10)                                            # s ≈ (F + ξI)⁻¹ g
 As = fvp_big(s)
-sFs = (s @ As - damping * s @ s).item()                                 # sᵀFs = sᵀ(F + λI)s − λ‖s‖²
+sFs = (s @ As - damping * s @ s).item()                                 # sᵀFs = sᵀ(F + ξI)s − ξ‖s‖²
 gFg = (g @ fvp_big(g) - damping * g @ g).item()
-print(f"sᵀFs / sᵀ(F+λI)s = {sFs / (s @ As).item():.3f}  (λ = {damping})")
+print(f"sᵀFs / sᵀ(F+ξI)s = {sFs / (s @ As).item():.3f}  (ξ = {damping})")
 print(f"{'δ':>6s} | {'package β: ½βsᵀFβs / δ':>23s} {'exact KL̄ / δ':>13s} | {'undamped β: exact KL̄ / δ':>25s} "
       f"| {'plain step: exact KL̄ / δ':>24s}")
 for delta in [0.001, 0.01, 0.05, 0.2]:
-    beta = trust_region_step_size(s, As, delta)                          # √(2δ / sᵀ(F + λI)s), the package's
+    beta = trust_region_step_size(s, As, delta)                          # √(2δ / sᵀ(F + ξI)s), the package's
     beta_undamped = math.sqrt(2 * delta / sFs)
     beta_plain = math.sqrt(2 * delta / gFg)
     print(f"{delta:6.3f} | {0.5 * beta ** 2 * sFs / delta:23.3f} {kl_of_step(beta * s) / delta:13.3f} | "
           f"{kl_of_step(beta_undamped * s) / delta:25.3f} | {kl_of_step(beta_plain * g) / delta:24.3f}")
-print(f"\n{'λ':>6s}  sᵀFs / sᵀ(F+λI)s   exact KL̄ / δ of the package's step at δ = 0.01")
+print(f"\n{'ξ':>6s}  sᵀFs / sᵀ(F+ξI)s   exact KL̄ / δ of the package's step at δ = 0.01")
 for lam in [0.0, 0.01, 0.1, 1.0]:
     fvp_lam = make_fisher_vector_product(policy, obs, damping=lam)
     s_lam = cg(fvp_lam, g, iters=10)
@@ -316,14 +316,14 @@ for lam in [0.0, 0.01, 0.1, 1.0]:
 
 # %% [markdown]
 # Read the table column by column. The first is the same at every $\delta$: the package's step has a
-# quadratic KL of $s^\top F s / s^\top(F+\lambda I)s = 0.915\,\delta$ — that shortfall is the damping, by
+# quadratic KL of $s^\top F s / s^\top(F+\xi I)s = 0.915\,\delta$ — that shortfall is the damping, by
 # construction, not an error of the model. The undamped-β column isolates the model error: the exact
 # KL is $0.99\,\delta$ at $\delta = 0.001$ and $0.85\,\delta$ at $\delta = 0.2$ (on this batch the quadratic model
 # over-estimates the KL of longer steps; elsewhere it can under-estimate it — that is what the line
 # search below is for). The package's exact KL combines both (0.91 → 0.79). The plain gradient step
-# of the same quadratic KL follows its model more closely on this batch (0.97-1.00). The $\lambda$ table: the shortening factor depends on $\lambda$ *and* on the
-# direction CG returns (0.85-0.92 for $\lambda$ between 0.01 and 1 here, not monotonic), and without
-# damping ($\lambda = 0$) CG on the singular $F$ returns a direction whose "δ-sized" step has an exact KL
+# of the same quadratic KL follows its model more closely on this batch (0.97-1.00). The $\xi$ table: the shortening factor depends on $\xi$ *and* on the
+# direction CG returns (0.85-0.92 for $\xi$ between 0.01 and 1 here, not monotonic), and without
+# damping ($\xi = 0$) CG on the singular $F$ returns a direction whose "δ-sized" step has an exact KL
 # 84 times $\delta$: damping is not optional.
 #
 #
@@ -346,11 +346,11 @@ for delta in [0.01, 0.2]:
 # > **Common mistake: no line search, or a line search that forgets to restore θ_old.** Taking the
 # > full step $\beta s$ trusts two approximations at once: the quadratic KL model and the CG solution.
 # > When CG's answer is bad, the step can be anything. The most direct way to get a bad answer is the
-# > one the $\lambda$ table above measured: conjugate gradient on the *undamped*, singular $F$ ($\lambda = 0$).
+# > one the $\xi$ table above measured: conjugate gradient on the *undamped*, singular $F$ ($\xi = 0$).
 # > The second mistake hides in the line search itself: when every candidate fails, it must put θ_old
 # > back (`vector_to_parameters(old, params)`); forgetting that line leaves the policy at the last
 # > candidate tried, $\theta_\text{old} + 0.8^9\beta s$ (`restore=False` runs that version). Below, on our batch
-# > with $\delta = 0.01$: (a) the $\lambda = 0$ step with and without the line search; (b) a direction that
+# > with $\delta = 0.01$: (a) the $\xi = 0$ step with and without the line search; (b) a direction that
 # > cannot improve the surrogate (the *negative* natural direction, as a sign bug would give), where
 # > every candidate fails, with and without the restore.
 
@@ -401,7 +401,7 @@ report("line search (restores)")
 #
 # **Does it matter over a whole run?** One batch is one draw. The file `assets/trpo_mistakes.json`
 # (made by `python -m lmrl_course.scripts.make_trpo_mistakes`) holds full TRPO runs on CartPole-v1,
-# five seeds per version, at the package defaults except a small damping $\lambda = 0.001$ (so that CG's
+# five seeds per version, at the package defaults except a small damping $\xi = 0.001$ (so that CG's
 # answer is less reliable) and a larger $\delta = 0.05$; these settings were picked on seed 200, the
 # runs shown are seeds 0-4. Left: the 20-episode mean return; right: the exact KL of every update's
 # step.
@@ -414,7 +414,7 @@ from lmrl_course.paths import ASSETS_DIR
 with open(f"{ASSETS_DIR}/trpo_mistakes.json") as f:
     mistakes = json.load(f)
 print(mistakes["description"])
-print(f"δ = {mistakes['max_kls']}, damping λ = {mistakes['damping']}, seeds {mistakes['seeds']}, "
+print(f"δ = {mistakes['max_kls']}, damping ξ = {mistakes['damping']}, seeds {mistakes['seeds']}, "
       f"{mistakes['total_timesteps']:,} env steps per run; made on {mistakes['machine']}")
 labels = {"backtracking": "TRPO (line search)", "none": "no line search", "no_restore": "forgets to restore θ_old"}
 colors = {"backtracking": "tab:green", "none": "tab:red", "no_restore": "tab:purple"}
@@ -439,7 +439,7 @@ for variant in mistakes["variants"]:
     print(f"{label:26s} {final.mean():6.1f} [{final.min():5.1f}, {final.max():5.1f}]{'':13s} "
           f"{(kls > 2 * max_kl).sum():>6d} of {len(kls):<5d}     {kls.max() / max_kl:11.1f} {rejected:>13d}")
 ax[0].set_xlabel("environment steps"); ax[0].set_ylabel("mean return (last 20 episodes)")
-ax[0].set_title(f"CartPole-v1, δ = {max_kl}, λ = {mistakes['damping']}: mean and min-max over {len(runs)} seeds", fontsize=9)
+ax[0].set_title(f"CartPole-v1, δ = {max_kl}, ξ = {mistakes['damping']}: mean and min-max over {len(runs)} seeds", fontsize=9)
 ax[0].legend(fontsize=8); ax[0].grid(alpha=0.3)
 ax[1].axhline(1.0, c="k", ls="--", lw=1, label="KL̄ = δ")
 ax[1].set_yscale("log"); ax[1].set_xlabel("environment steps"); ax[1].set_ylabel("exact KL̄ of the step / δ")
@@ -573,7 +573,7 @@ print(f"greedy evaluation: {evaluate_policy(history['policy'], 'CartPole-v1', n_
 # - Why is the KL between old and new policy a better measure of step size than $\lVert\Delta\theta\rVert$?
 # - Why does $\overline{\mathrm{KL}}$ have zero gradient at $\theta_\text{old}$, and what is its Hessian?
 # - Derive $\beta = \sqrt{2\delta/s^\top F s}$ from $\tfrac12(\beta s)^\top F(\beta s) = \delta$. With the damped
-#   $\beta = \sqrt{2\delta/s^\top(F+\lambda I)s}$, what is the quadratic KL of the step, and why is it below $\delta$?
+#   $\beta = \sqrt{2\delta/s^\top(F+\xi I)s}$, what is the quadratic KL of the step, and why is it below $\delta$?
 # - How is $Fv$ computed without forming $F$? How many such products does one TRPO update need?
 # - What two conditions must a step satisfy in the line search, and what happens if none does?
 #
