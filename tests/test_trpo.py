@@ -5,7 +5,7 @@ import numpy as np
 import pytest
 import torch
 from torch.func import functional_call
-from torch.nn.utils import parameters_to_vector
+from torch.nn.utils import parameters_to_vector, vector_to_parameters
 
 from lmrl_course.rl.envs import make_vector_env
 from lmrl_course.rl.policies import CategoricalPolicy, GaussianPolicy, ValueNetwork
@@ -181,6 +181,118 @@ def test_line_search_rejects_a_step_that_makes_the_surrogate_worse():
     assert torch.equal(parameters_to_vector(pi.parameters()), before)
     info = backtracking_line_search(pi, evaluate, 1e-3 * g / g.norm(), max_kl=0.01)    # uphill: accepted
     assert info["accepted"] and info["backtracks"] == 0
+
+
+def explicit_kl(old_logits, new_logits):
+    """Independent reference: mean_s Σ_a p_old (log p_old − log p_new), from the logits."""
+    lp_old, lp_new = torch.log_softmax(old_logits, -1), torch.log_softmax(new_logits, -1)
+    return (lp_old.exp() * (lp_old - lp_new)).sum(-1).mean().item()
+
+
+def kl_violating_batch(seed):
+    """A 3-8-3 float64 policy with spread-out weights, 64 states, sampled actions, random advantages."""
+    torch.manual_seed(seed)
+    pi = CategoricalPolicy(3, 3, hidden=(8,)).double()
+    for p in pi.parameters():
+        p.data.normal_(0, 0.7)
+    g = torch.Generator().manual_seed(seed)
+    obs = torch.randn(64, 3, generator=g, dtype=torch.float64)
+    with torch.no_grad():
+        logits = pi(obs)
+    actions = torch.multinomial(logits.softmax(-1), 1, generator=g)[:, 0]
+    return pi, obs, actions, torch.randn(64, generator=g, dtype=torch.float64)
+
+
+def surrogate_at(pi, theta, obs, actions, adv, logits_old):
+    """mean(π_θ(a|s)/π_old(a|s) · Â) and the exact KL̄ at the flat parameters ``theta``, from scratch."""
+    vector_to_parameters(theta, pi.parameters())
+    with torch.no_grad():
+        logits = pi(obs)
+    ratio = (torch.log_softmax(logits, -1) - torch.log_softmax(logits_old, -1)).gather(1, actions[:, None])[:, 0].exp()
+    return (ratio * adv).mean().item(), explicit_kl(logits_old, logits)
+
+
+@pytest.mark.parametrize("seed, max_kl", [(1, 0.05), (1, 0.2), (2, 0.05), (2, 0.5)])
+def test_line_search_backtracks_when_the_full_step_breaks_the_kl_constraint(seed, max_kl):
+    """Without damping the quadratic model under-predicts the KL here: the full natural step has an exact
+    KL̄ several times δ. The update must backtrack to the FIRST fraction 0.8ʲ whose exact KL̄ ≤ δ and whose
+    surrogate improved (brute force over j), and end with exact KL̄ ≤ δ."""
+    pi, obs, actions, adv = kl_violating_batch(seed)
+    with torch.no_grad():
+        logits_old = pi(obs)
+    theta0 = parameters_to_vector(pi.parameters()).detach().clone()
+    info = trpo_update(pi, obs, actions, adv, max_kl=max_kl, damping=0.0, cg_iters=10, backtrack_coef=0.8)
+    theta1 = parameters_to_vector(pi.parameters()).detach().clone()
+    assert info["accepted"] and info["backtracks"] >= 1, info
+    full_step = (theta1 - theta0) / info["step_frac"]                       # θ1 − θ0 = 0.8ʲ · full step
+    assert info["step_frac"] == pytest.approx(0.8 ** info["backtracks"])
+    surr0, _ = surrogate_at(pi, theta0, obs, actions, adv, logits_old)
+    trials = [surrogate_at(pi, theta0 + 0.8 ** j * full_step, obs, actions, adv, logits_old) for j in range(10)]
+    vector_to_parameters(theta1, pi.parameters())
+    assert trials[0][1] > 2 * max_kl, trials[0]                          # the full step really violates δ
+    first_ok = next(j for j, (surr, kl) in enumerate(trials) if kl <= max_kl and surr > surr0)
+    assert info["backtracks"] == first_ok
+    with torch.no_grad():
+        kl_taken = explicit_kl(logits_old, pi(obs))
+    assert kl_taken <= max_kl, (kl_taken, max_kl)
+    assert info["kl"] == pytest.approx(kl_taken, rel=1e-9)
+
+
+def test_backtracking_line_search_rejects_steps_outside_the_trust_region():
+    """A step along the policy gradient whose exact KL̄ is far above δ at every fraction is never accepted,
+    even though it improves the surrogate; θ_old is restored exactly."""
+    pi, obs, actions, adv = kl_violating_batch(1)
+    with torch.no_grad():
+        logits_old = pi(obs)
+    theta0 = parameters_to_vector(pi.parameters()).detach().clone()
+    dist = pi.distribution(obs)
+    lp_old = dist.log_prob(actions).detach()
+    g = flat_grad((torch.exp(dist.log_prob(actions) - lp_old) * adv).mean(), pi.parameters())
+    step = 30.0 * g / g.norm()
+
+    def evaluate():
+        surr, kl = surrogate_at(pi, parameters_to_vector(pi.parameters()).detach(), obs, actions, adv, logits_old)
+        return surr, kl
+
+    surr0, _ = surrogate_at(pi, theta0, obs, actions, adv, logits_old)
+    trials = [surrogate_at(pi, theta0 + 0.8 ** j * step, obs, actions, adv, logits_old) for j in range(4)]
+    vector_to_parameters(theta0, pi.parameters())
+    assert all(kl > 0.01 and surr > surr0 for surr, kl in trials), (surr0, trials)   # only the KL can reject
+    info = backtracking_line_search(pi, evaluate, step, max_kl=0.01, max_backtracks=4)
+    assert not info["accepted"], info
+    assert torch.equal(parameters_to_vector(pi.parameters()), theta0)
+
+
+def test_the_two_line_search_mistakes_do_what_notebook_06_says():
+    """"none" takes the full step βs (whatever its KL); "no_restore" ends at the last candidate 0.8⁹·βs when
+    every candidate fails. Reference: the step the correct version reconstructs, KL by explicit softmax."""
+    pi, obs, actions, adv = kl_violating_batch(1)
+    with torch.no_grad():
+        logits_old = pi(obs)
+    theta0 = parameters_to_vector(pi.parameters()).detach().clone()
+    ref = copy.deepcopy(pi)
+    info = trpo_update(ref, obs, actions, adv, max_kl=0.05, damping=0.0)
+    full_step = (parameters_to_vector(ref.parameters()).detach() - theta0) / info["step_frac"]
+    info = trpo_update(pi, obs, actions, adv, max_kl=0.05, damping=0.0, line_search="none")
+    torch.testing.assert_close(parameters_to_vector(pi.parameters()).detach(), theta0 + full_step)
+    with torch.no_grad():
+        assert info["kl"] == pytest.approx(explicit_kl(logits_old, pi(obs)), rel=1e-9) and info["kl"] > 0.1
+    # every candidate fails when the surrogate can only get worse: step downhill, max_kl generous
+    vector_to_parameters(theta0, pi.parameters())
+    _, kl_down = surrogate_at(pi, theta0 - 0.8 ** 9 * full_step, obs, actions, adv, logits_old)
+    vector_to_parameters(theta0, pi.parameters())
+
+    def evaluate():
+        return surrogate_at(pi, parameters_to_vector(pi.parameters()).detach(), obs, actions, adv, logits_old)
+
+    info = backtracking_line_search(pi, evaluate, -full_step, max_kl=1.0, restore=False)
+    assert not info["accepted"]
+    torch.testing.assert_close(parameters_to_vector(pi.parameters()).detach(), theta0 - 0.8 ** 9 * full_step)
+    assert info["kl"] == pytest.approx(kl_down, rel=1e-9)
+    with pytest.raises(ValueError, match="line_search"):
+        trpo_update(pi, obs, actions, adv, line_search="skip")
+    with pytest.raises(ValueError, match="line_search"):
+        TRPOConfig(line_search="off")
 
 
 def test_train_trpo_is_repeatable():

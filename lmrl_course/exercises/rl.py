@@ -458,9 +458,8 @@ register(Exercise(
         "kl = kl_divergence(old, dist).mean(). Its value and gradient at θ = θold are 0; its Hessian is F.",
         "First derivative WITH a graph: grads = torch.autograd.grad(kl, params, create_graph=True), "
         "flattened into one vector g_kl (torch.cat of .reshape(-1)). params = list(policy.parameters()).",
-        "Second derivative of the scalar (g_kl @ v): torch.autograd.grad(g_kl @ v, params), flattened (no "
-        "create_graph this time). Add damping * v. The checker also compares gradients: with this recipe "
-        "the output depends on v only through damping * v, as in the reference.",
+        "Second derivative of the scalar (g_kl @ v): torch.autograd.grad(g_kl @ v, params), flattened "
+        "(create_graph is not needed this time: only the value of F v is checked). Add damping * v.",
     ],
     solution='''import torch
 from torch.distributions import Categorical, kl_divergence
@@ -476,5 +475,7 @@ def fisher_vector_product(policy, obs, v, damping=0.0):
     Fv = torch.autograd.grad(g_kl @ v, params)                         # ∇(∇KL̄ᵀ v) = F v
     return torch.cat([g.reshape(-1) for g in Fv]) + damping * v
 ''',
-    atol=1e-5, rtol=1e-4, check_grad=True,
+    # Only the value (F + damping·I) v is asked for (TRPO's conjugate gradient consumes it as a number), so
+    # only the value is checked: a second create_graph=True, or an explicit Fisher matrix, is as right.
+    atol=1e-5, rtol=1e-4, check_grad=False,
 ))

@@ -10,7 +10,9 @@
 #   model choosing its next token is exactly such a loop.
 # - Derive $\nabla_\theta \mathbb{E}_{a\sim\pi_\theta}[R(a)] = \mathbb{E}[R(a)\,\nabla_\theta \log \pi_\theta(a)]$ and
 #   check that the sample estimate converges to the exact gradient at rate $1/\sqrt{n}$.
-# - Show that a baseline leaves the gradient's mean unchanged and shrinks its variance.
+# - Show that a baseline leaves the gradient's mean unchanged and shrinks its variance — and that a
+#   baseline computed from the same batch must leave each sample out (RLOO) to stay unbiased.
+# - Extend the derivation to whole episodes: $R(\tau)\sum_t\nabla\log\pi$, then reward-to-go by causality.
 # - Explain why a policy-gradient "loss" has no meaning beyond its gradient.
 #
 # **Prerequisites:** notebook 01 (cross-entropy, `log_softmax`), notebook 03 (a GPT's next-token
@@ -97,10 +99,34 @@ print("action :", repr(tokenizer.decode([action.item()])), f"  logp = {logp.item
 # the same "prediction minus target" vector as the gradient of cross-entropy in notebook 01, with the
 # opposite sign and weighted by the reward.
 #
-# > **You should know.** In a multi-step episode the same derivation, applied to the probability of a
-# > whole trajectory, gives $\nabla J = \mathbb{E}\big[\sum_t G_t\,\nabla\log\pi_\theta(a_t\mid s_t)\big]$: the
-# > environment's transition probabilities do not depend on $\theta$, so their logs drop out of the
-# > gradient. Notebook 05 uses this form.
+# ### From one action to a whole episode
+#
+# In a multi-step episode $\tau = (s_0, a_0, r_0, s_1, a_1, r_1, \dots)$ the objective is
+# $J(\theta) = \mathbb{E}_\tau[R(\tau)]$ with the discounted return $R(\tau) = \sum_t \gamma^t r_t$. The same
+# derivation, applied to the probability of the whole trajectory
+# $p_\theta(\tau) = p(s_0)\prod_t \pi_\theta(a_t\mid s_t)\,p(s_{t+1}\mid s_t, a_t)$, uses
+# $\nabla\log p_\theta(\tau) = \sum_t\nabla\log\pi_\theta(a_t\mid s_t)$ (the environment's transition
+# probabilities do not depend on $\theta$, so their logs drop out) and gives
+#
+# $$\nabla_\theta J = \mathbb{E}_\tau\Big[R(\tau)\sum_t \nabla_\theta\log\pi_\theta(a_t\mid s_t)\Big]:$$
+#
+# every action is weighted by the return of the *whole* episode, rewards before it included.
+#
+# **Reward-to-go needs one more argument: causality.** An action cannot change rewards that came
+# before it. For $k < t$, condition on everything up to $s_t$: then $r_k$ is fixed, and the score of
+# $a_t$ has mean zero, $\mathbb{E}_{a_t\sim\pi(\cdot\mid s_t)}[\nabla\log\pi_\theta(a_t\mid s_t)] = 0$ (shown in
+# section 3), so $\mathbb{E}[\gamma^k r_k\,\nabla\log\pi_\theta(a_t\mid s_t)] = 0$. Dropping these terms leaves
+# the same expectation with less noise:
+#
+# $$\nabla_\theta J = \mathbb{E}_\tau\Big[\sum_t \nabla_\theta\log\pi_\theta(a_t\mid s_t)\sum_{k\ge t}\gamma^k r_k\Big]
+#   = \mathbb{E}_\tau\Big[\sum_t \gamma^t\,G_t\,\nabla_\theta\log\pi_\theta(a_t\mid s_t)\Big],
+#   \qquad G_t = \sum_{k\ge t}\gamma^{k-t} r_k .$$
+#
+# **The $\gamma^t$ that practice drops.** Notebook 05, the package and almost every implementation use
+# $\sum_t G_t\,\nabla\log\pi_\theta(a_t\mid s_t)$, without the factor $\gamma^t$. That is *not* the gradient of the
+# discounted objective above: it weights a late action as much as an early one. Read it as the
+# (approximate) gradient of the undiscounted return, with $\gamma < 1$ inside $G_t$ used only to
+# cut the noise from far-away rewards. The name for this estimator is *REINFORCE with reward-to-go*.
 
 # %% [markdown]
 # ### The testbed: a three-armed bandit
@@ -200,7 +226,7 @@ g_exact = exact_gradient(z0, means)
 seed_everything(2)
 sizes = [4, 16, 64, 256, 1024, 4096]
 reps = 300
-err_mean, err_se, g_avg = [], [], []
+err_mean, err_se, g_avg, g_se = [], [], [], []
 for n in sizes:
     actions, rewards = sample_bandit(z0, means, n, reps)
     g_hat = torch.stack([score_fn(z0, a, r) for a, r in zip(actions, rewards)])   # (reps, k)
@@ -208,6 +234,7 @@ for n in sizes:
     err_mean.append(err.mean().item())
     err_se.append(err.std().item() / math.sqrt(reps))
     g_avg.append(g_hat.mean(dim=0))
+    g_se.append(g_hat.std(dim=0) / math.sqrt(reps))                                  # standard error of the mean
 err_mean, err_se = np.array(err_mean), np.array(err_se)
 
 fig, ax = plt.subplots(figsize=(5.5, 3.4))
@@ -220,13 +247,16 @@ ax.set_title("The score-function estimate converges to the exact gradient")
 ax.legend()
 plt.show()
 print("exact gradient            :", [round(v, 4) for v in g_exact.tolist()])
-print("mean of 300 estimates, n=4:", [round(v, 4) for v in g_avg[0].tolist()])
+print("mean of 300 estimates, n=4:", [round(v, 4) for v in g_avg[0].tolist()],
+      " standard errors:", [round(v, 4) for v in g_se[0].tolist()])
+print("|mean - exact| / standard error:", [round(v, 1) for v in ((g_avg[0] - g_exact).abs() / g_se[0]).tolist()])
 print("slope of log(error) vs log(n):", round(np.polyfit(np.log(sizes), np.log(err_mean), 1)[0], 2),
       "(1/sqrt(n) would be -0.5)")
 
 # %% [markdown]
 # The error falls on the $1/\sqrt n$ line, and even the estimates from only 4 samples average to the
-# exact gradient: the estimator is **unbiased** but **noisy**. Noise is the enemy of everything that
+# exact gradient, within about one standard error of the mean in each component: the estimator is
+# **unbiased** but **noisy**. Noise is the enemy of everything that
 # follows.
 
 # %% [markdown]
@@ -272,11 +302,12 @@ rows = []
 for name, b in [("none (b = 0)", 0.0), ("b = E[R] (exact)", J0), ("b = 1 (too large)", 1.0), ("b = -1 (wrong sign)", -1.0)]:
     g_hat = torch.stack([baseline_fn(z0, a, r, torch.tensor(b)) for a, r in zip(actions, rewards)])  # (2000, k)
     var = (g_hat - g_hat.mean(0)).pow(2).sum(-1).mean().item()
-    rows.append((name, g_hat.mean(0), var))
-print(f"{'baseline':22s} {'mean of estimates':28s} total variance")
+    z_err = ((g_hat.mean(0) - g_exact).abs() / (g_hat.std(0) / math.sqrt(len(g_hat)))).max().item()
+    rows.append((name, g_hat.mean(0), var, z_err))
+print(f"{'baseline':22s} {'mean of estimates':28s} {'total variance':15s} max |mean − exact| / std. error")
 print(f"{'exact gradient':22s} {str([round(v, 3) for v in g_exact.tolist()]):28s}")
-for name, m, var in rows:
-    print(f"{name:22s} {str([round(v, 3) for v in m.tolist()]):28s} {var:.5f}")
+for name, m, var, z_err in rows:
+    print(f"{name:22s} {str([round(v, 3) for v in m.tolist()]):28s} {var:<15.5f} {z_err:.1f}")
 print(f"variance reduction with b = E[R]: {rows[0][2] / rows[1][2]:.1f}x")
 
 fig, ax = plt.subplots(figsize=(5.5, 3))
@@ -287,10 +318,61 @@ ax.tick_params(axis="x", labelsize=8)
 plt.show()
 
 # %% [markdown]
-# Every baseline leaves the mean on the exact gradient (up to sampling noise of about ±0.003), but the
-# variance changes several-fold: a baseline near the average reward is best, a bad one can be worse than
-# none. Equal means, different noise: with the same number of samples, the baselined estimator points
-# in the right direction much more often.
+# Every baseline leaves the mean on the exact gradient (each component within about two standard
+# errors of the mean, last column), but the variance changes several-fold: a baseline near the
+# average reward is best, a bad one can be worse than none. Equal means, different noise: with the
+# same number of samples, the baselined estimator points in the right direction much more often.
+
+# %% [markdown]
+# ### A baseline from the same batch: leave each sample out (RLOO)
+#
+# We rarely know $J$, so the obvious move is to use the batch's own average reward
+# $\bar r = \frac1n\sum_j r_j$ as the baseline. That is **not** a constant: $\bar r$ contains $r_i$, the
+# reward of the very sample it is subtracted from. Split it: for $j \ne i$ the pull $j$ is independent
+# of $a_i$, so $\mathbb{E}[r_j\nabla\log\pi(a_i)] = \mathbb{E}[r_j]\,\mathbb{E}[\nabla\log\pi(a_i)] = 0$; only the
+# $r_i/n$ part survives, and
+#
+# $$\mathbb{E}\big[(r_i - \bar r)\,\nabla\log\pi(a_i)\big] = \Big(1 - \frac1n\Big)\,\nabla J .$$
+#
+# The batch-mean estimate is biased: it points the right way but is $1/n$ too short (25 % with $n = 4$).
+# The fix keeps the idea and removes the dependence: give sample $i$ the average of the *other*
+# $n-1$ rewards, $b_i = \frac{1}{n-1}\sum_{j\ne i} r_j$, which is independent of $a_i$. This is the
+# **leave-one-out baseline**, and the estimator is called **RLOO** (REINFORCE leave-one-out; notebook 09
+# uses it to fine-tune a language model). Algebra makes it cheap: $r_i - b_i = \frac{n}{n-1}(r_i - \bar r)$.
+#
+# Measured below: the mean of 200,000 estimates with $n = 4$ for each choice, against the exact
+# gradient, with standard errors.
+
+# %%
+def batch_mean_advantages(rewards):
+    """r_i − mean_j r_j over the last dim: the batch average includes r_i itself (biased by 1 − 1/n)."""
+    return rewards - rewards.mean(-1, keepdim=True)
+
+
+def leave_one_out_advantages(rewards):
+    """r_i − mean_{j≠i} r_j = n/(n−1) · (r_i − mean_j r_j): the RLOO baseline (unbiased)."""
+    n = rewards.shape[-1]
+    return rewards - (rewards.sum(-1, keepdim=True) - rewards) / (n - 1)
+
+
+seed_everything(9)
+reps, n = 200_000, 4
+actions, rewards = sample_bandit(z0, means, n, reps)                          # (reps, n)
+score = F.one_hot(actions, 3).float() - torch.softmax(z0, -1)                 # ∇_z log π(a_i), (reps, n, k)
+print(f"exact gradient ∇J                   : {[round(v, 4) for v in g_exact.tolist()]}")
+for name, adv_fn in [("no baseline", lambda r: r), ("batch mean, includes r_i", batch_mean_advantages),
+                     ("leave-one-out (RLOO)", leave_one_out_advantages)]:
+    g_hat = (adv_fn(rewards).unsqueeze(-1) * score).mean(1)                   # ĝ of each batch, (reps, k)
+    mean, se = g_hat.mean(0), g_hat.std(0) / math.sqrt(reps)
+    ratio = (mean @ g_exact / (g_exact @ g_exact)).item()                     # projection of the mean on ∇J
+    print(f"{name:25s}: mean {[round(v, 4) for v in mean.tolist()]} ± {[round(v, 4) for v in se.tolist()]}"
+          f"  -> {ratio:.3f} × ∇J")
+print(f"1 − 1/n = {1 - 1 / n:.3f}")
+
+# %% [markdown]
+# The batch-mean baseline lands at about $0.75\,\nabla J$, many standard errors away from the exact
+# gradient; leave-one-out and no baseline land on it. With $n = 16$ the shrinkage is 6 %, with $n = 64$
+# under 2 % — small, but a systematic error that more data never removes. Sections 4-6 use RLOO.
 
 # %% [markdown]
 # ## 4 · The loss means nothing (beyond its gradient)
@@ -318,24 +400,30 @@ def train_bandit(means, lr=0.5, steps=150, batch=16, baseline=False, seed=0):
         p = torch.softmax(z, -1)
         actions = torch.multinomial(p, batch, replacement=True, generator=gen)   # (batch,)
         rewards = torch.bernoulli(means[actions], generator=gen)                  # (batch,)
-        b = rewards.mean() if baseline else torch.tensor(0.0)                     # batch-average baseline
-        loss = -((rewards - b) * torch.log_softmax(z, -1)[actions]).mean()        # the surrogate (monitoring only)
-        z = z + lr * score_fn(z, actions, rewards - b)                            # ascent step with ĝ
+        adv = leave_one_out_advantages(rewards) if baseline else rewards          # RLOO baseline, or none
+        loss = -(adv * torch.log_softmax(z, -1)[actions]).mean()                  # the surrogate (monitoring only)
+        z = z + lr * score_fn(z, actions, adv)                                    # ascent step with ĝ
         probs_hist.append(p); J_hist.append((p * means).sum().item()); loss_hist.append(loss.item())
     return torch.stack(probs_hist), np.array(J_hist), np.array(loss_hist)
 
 
-_, J_plain, loss_plain = train_bandit(means, baseline=False, seed=4)
-_, J_base, loss_base = train_bandit(means, baseline=True, seed=4)
+seeds = [4, 5, 6, 7, 8]
+curves = {}
+for name, baseline in [("no baseline", False), ("RLOO baseline", True)]:
+    runs = [train_bandit(means, baseline=baseline, seed=sd) for sd in seeds]
+    curves[name] = (np.stack([r[1] for r in runs]), np.stack([r[2] for r in runs]))   # J, loss: (seeds, steps)
 fig, ax = plt.subplots(1, 2, figsize=(9, 3))
-ax[0].plot(J_plain, label="no baseline"); ax[0].plot(J_base, label="baseline")
-ax[0].set_title("expected reward J (what we want)"); ax[0].set_xlabel("step"); ax[0].legend()
-ax[1].plot(loss_plain, label="no baseline"); ax[1].plot(loss_base, label="baseline")
-ax[1].set_title("surrogate loss (what the optimiser sees)"); ax[1].set_xlabel("step"); ax[1].legend()
+for name, (J, L) in curves.items():
+    for a, y in zip(ax, (J, L)):
+        a.plot(y.mean(0), label=name)
+        a.fill_between(np.arange(y.shape[1]), y.min(0), y.max(0), alpha=0.25)
+ax[0].set_title("expected reward J (what we want)"); ax[0].set_xlabel("step")
+ax[0].legend(title=f"mean, min-max over {len(seeds)} seeds", fontsize=8, title_fontsize=8)
+ax[1].set_title("surrogate loss (what the optimiser sees)"); ax[1].set_xlabel("step"); ax[1].legend(fontsize=8)
 plt.show()
-for name, J, L in [("no baseline", J_plain, loss_plain), ("baseline   ", J_base, loss_base)]:
-    print(f"{name}: J {J[0]:.3f} -> {J[-1]:.3f};  surrogate loss {L[:10].mean():.3f} (first 10 steps) -> "
-          f"{L[-10:].mean():.3f} (last 10)")
+for name, (J, L) in curves.items():
+    print(f"{name:13s}: J {J[:, 0].mean():.3f} -> {J[:, -1].mean():.3f} (seeds {J[:, -1].min():.3f}-{J[:, -1].max():.3f}); "
+          f"surrogate loss {L[:, :10].mean():.3f} (first 10 steps) -> {L[:, -10:].mean():.3f} (last 10)")
 seed_everything(5)
 a16 = torch.multinomial(torch.ones(3) / 3, 16, replacement=True)
 r16 = torch.bernoulli(means[a16])
@@ -344,9 +432,10 @@ print(f"same samples, rewards r   : loss = {-(r16 * lp).mean().item():.3f}")
 print(f"same samples, rewards r+10: loss = {-((r16 + 10) * lp).mean().item():.3f}  (same expected gradient)")
 
 # %% [markdown]
-# Both runs improve the policy about equally, yet their loss curves have nothing in common: without a
-# baseline the loss shrinks (only because a confident policy has $\log\pi \to 0$, not because it is
-# "fitting" anything), with the baseline it hovers around zero from start to finish. Shifting every
+# On all five seeds both versions improve the policy about equally (final $J$ between 0.78 and 0.79),
+# yet their loss curves have nothing in common: without a baseline the loss shrinks (only because a
+# confident policy has $\log\pi \to 0$, not because it is "fitting" anything), with the baseline it
+# stays near zero (from about −0.03 to −0.07). Shifting every
 # reward by 10 moves the loss from about 0.4 to about 11.4 and the expected gradient not at all. Track returns,
 # not the surrogate. (PPO's diagnostics in notebook 07 — KL, clip fraction, explained variance — exist for
 # exactly this reason.)
@@ -384,7 +473,7 @@ print("with π     (mistake) :", [round(v, 4) for v in (-g_wrong).tolist()], f" 
 # %% [markdown]
 # ## 5 · Play: the bandit explorer
 #
-# Set the arm means, the learning rate and whether a baseline is used (the batch-average reward), and
+# Set the arm means, the learning rate and whether a baseline is used (RLOO, leave-one-out), and
 # watch the policy's probabilities move over 150 steps of plain score-function ascent (16 pulls per
 # step, same random seed every time). Things to try: make two arms nearly equal; raise the learning
 # rate until the policy commits to the wrong arm; compare the wobble with and without the baseline
@@ -434,7 +523,7 @@ for step in range(40):
     policy = torch.distributions.Categorical(logits=logits)
     actions = policy.sample((32,))                                       # 32 sampled next characters
     rewards = is_vowel[actions]                                          # the reward of each
-    advantages = rewards - rewards.mean()                                # baseline: the batch average
+    advantages = leave_one_out_advantages(rewards)                       # RLOO: the others' average reward
     loss = -(advantages * policy.log_prob(actions)).mean()               # the surrogate: only its gradient matters
     optimizer.zero_grad(); loss.backward(); optimizer.step()
     p_vowel.append(policy.probs[vowels].sum().item())
@@ -454,6 +543,10 @@ print(f"P(vowel | 'to be or no'): {p_vowel[0]:.3f} -> {p_vowel[-1]:.3f}")
 # - For a softmax policy, what is $\nabla_z\log\pi(a)$? Where have you met that vector before?
 # - Why is $\mathbb{E}_a[\nabla\log\pi_\theta(a)] = 0$, and why does that make any constant baseline
 #   unbiased? Which baseline minimised the variance in section 3?
+# - Why does the batch-mean baseline shrink the expected gradient by $1 - 1/n$, and how does the
+#   leave-one-out baseline (RLOO) avoid it?
+# - Which argument turns $R(\tau)\sum_t\nabla\log\pi(a_t\mid s_t)$ into $\sum_t G_t\nabla\log\pi(a_t\mid s_t)$, and which
+#   factor do implementations drop on the way?
 # - Why is a rising surrogate loss not a sign that training is failing?
 # - What goes wrong if the loss uses $\pi_\theta(a)$ instead of $\log\pi_\theta(a)$?
 #

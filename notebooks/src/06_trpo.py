@@ -11,7 +11,7 @@
 #
 # **Learning goals**
 # - See a large plain policy-gradient step collapse the return, and the KL predict it.
-# - State TRPO's constrained problem and derive the natural-gradient step $\beta F^{-1}g$ with $\beta = \sqrt{2\delta/s^\top F s}$.
+# - State TRPO's constrained problem and derive the natural-gradient step $\beta F^{-1}g$ with $\beta = \sqrt{2\delta/s^\top F s}$, and measure what damping $F + \xi I$ does to it.
 # - Compute Fisher-vector products by double backprop and check them against the explicit Fisher matrix.
 # - Solve $Fs = g$ by conjugate gradient and check against a direct solve.
 # - Explain why the line search is needed, and run TRPO on CartPole-v1 with GAE and a value baseline.
@@ -73,28 +73,39 @@ def flat_policy_gradient(policy):
     return torch.cat([g.reshape(-1) for g in torch.autograd.grad(surrogate, list(policy.parameters()))])
 
 
-def try_step(step):
-    """Move θ_old by `step`, measure KL̄ and return; then restore θ_old."""
+def kl_of_step(step):
+    """Exact KL̄(π_θold ‖ π_θold+step) on the batch's states (θ_old is restored)."""
     vector_to_parameters(theta_old + step, params)
     with torch.no_grad():
         kl = kl_divergence(old_dist, policy.distribution(obs)).mean().item()
-    ret = evaluate_policy(policy, "CartPole-v1", n_episodes=5, greedy=False, seed=100)["mean"]
     vector_to_parameters(theta_old, params)
-    return kl, ret
+    return kl
+
+
+def try_step(step, n_episodes=10):
+    """Move θ_old by `step`; measure KL̄ and the return of `n_episodes` episodes (mean, standard error)."""
+    vector_to_parameters(theta_old + step, params)
+    ev = evaluate_policy(policy, "CartPole-v1", n_episodes=n_episodes, greedy=False, seed=100)
+    vector_to_parameters(theta_old, params)
+    return kl_of_step(step), ev["mean"], ev["std"] / math.sqrt(n_episodes)
 
 
 g = flat_policy_gradient(policy)
 print(f"{len(obs)} states, {g.numel()} parameters, |g| = {g.norm().item():.3f}")
-alphas = [0.0, 0.3, 1.0, 3.0, 10.0, 30.0]
+alphas = [0.0, 0.03, 0.1, 0.2, 0.3, 0.5, 1.0, 3.0]
 plain = [try_step(a * g / g.norm()) for a in alphas]
-for a, (kl, ret) in zip(alphas, plain):
-    print(f"step length α = {a:5.1f}: KL̄ = {kl:8.4f}, return = {ret:6.1f}")
+for a, (kl, ret, se) in zip(alphas, plain):
+    print(f"step length α = {a:5.2f}: KL̄ = {kl:7.4f}, return = {ret:5.1f} ± {se:4.1f} (10 episodes)")
 
 # %% [markdown]
-# Up to a point, the step does little; then the return collapses. The parameter distance $\alpha$ is a
-# poor guide (how far is "3"? it depends on the layer, the scale of the weights, the states), while the
-# KL measures exactly what changed: the behaviour. A KL of a few hundredths is harmless; a KL near 1
-# means the policy now does something else, and the data it was trained on no longer describe it.
+# Up to a point, the step does little; then the return collapses. On this batch, every step up to a
+# KL of about 0.4 leaves the return within the noise of a 10-episode evaluation (the α = 0.03 row,
+# 397 ± 52 at a KL of 0.005, shows how large that noise is); at a KL of 1.0 the
+# return has dropped to about 270, at 2.5 to 13. (One policy, one batch: where exactly the cliff is
+# depends on both; that a KL of order 1 is past it does not.) The parameter distance $\alpha$ is a
+# poor guide (how far is "0.5"? it depends on the layer, the scale of the weights, the states), while
+# the KL measures exactly what changed: the behaviour. A KL near 1 means the policy now does something
+# else, and the data it was trained on no longer describe it.
 # With a fixed learning rate, nothing prevents one unlucky batch from taking such a step. Worse, a
 # collapsed policy collects bad data, so there may be no way back.
 
@@ -121,8 +132,10 @@ for a, (kl, ret) in zip(alphas, plain):
 #
 # **Make it computable.** A network with $P$ parameters has a $P\times P$ Fisher matrix (here
 # $P \approx 4{,}600$; for a language model, billions): never form it. Conjugate gradient solves $Fs = g$
-# using only products $Fv$, and each product costs two backward passes ("double backprop"). Then,
-# because both approximations can be wrong, a **line search** checks the *exact* KL and surrogate.
+# using only products $Fv$, and each product costs two backward passes ("double backprop"). $F$ is
+# singular, so in practice CG solves $(F + \xi I)s = g$ with a small damping $\xi$, and the step is
+# sized with the same matrix (section 5 measures what that does). Then, because the approximations
+# can be wrong, a **line search** checks the *exact* KL and surrogate.
 #
 # ### Pseudocode
 #
@@ -130,8 +143,8 @@ for a, (kl, ret) in zip(alphas, plain):
 # 1  for update = 1, 2, ...:
 # 2      collect a batch with π_θold; Â by GAE(γ, λ); normalise Â
 # 3      g = ∇_θ L(θ) at θ_old
-# 4      s ≈ F⁻¹ g by conjugate gradient, using v ↦ (F + damping·I) v       (Fisher-vector products)
-# 5      β = √(2δ / sᵀFs)
+# 4      s ≈ (F + ξI)⁻¹ g by conjugate gradient, using v ↦ (F + ξI) v     (ξ = damping; Fisher-vector products)
+# 5      β = √(2δ / sᵀ(F + ξI)s)                                             (section 5: why the damped product)
 # 6      for j = 0, 1, ..., max_backtracks−1:  θ = θ_old + 0.8ʲ·β·s;  accept if KL̄ ≤ δ and L(θ) > L(θ_old)
 # 7      if nothing was accepted: keep θ = θ_old
 # 8      fit V_φ to the returns (a few epochs of Adam)
@@ -210,7 +223,8 @@ print(f"eigenvalues of F: min {eig.min().item():.1e}, max {eig.max().item():.1e}
 # %% [markdown]
 # $F$ is positive *semi*-definite and typically singular (directions of parameter space that do not
 # change any action probability on these states). TRPO solves with $F + \text{damping}\cdot I$
-# (`damping = 0.1`) to keep conjugate gradient well-behaved.
+# (`damping = 0.1`) to keep conjugate gradient well-behaved; section 5 measures what happens without it,
+# and what it does to the length of the step.
 
 # %% [markdown]
 # ## 4 · Conjugate gradient
@@ -259,34 +273,61 @@ print("package CG with the explicit matrix agrees:", torch.allclose(x_pkg, x_dir
 # %% [markdown]
 # ## 5 · The step size, and the line search
 #
-# Back to the CartPole policy of section 1. Natural direction $s \approx (F+\text{damping}\,I)^{-1}g$ by 10 CG
-# iterations; $\beta = \sqrt{2\delta/s^\top F s}$ puts the quadratic KL model exactly on $\delta$. Is the real KL
-# close? Compare with the plain step of the same *predicted* KL, for several $\delta$:
+# Back to the CartPole policy of section 1. $F$ is singular, so TRPO solves the *damped* system
+# $(F + \xi I)\,s = g$ ($\xi$ = `damping` = 0.1) by 10 CG iterations, and sizes the step with the same
+# matrix, as the package and the reference implementations (Schulman's, Spinning Up, SB3-contrib) do:
+#
+# $$\beta = \sqrt{\frac{2\delta}{s^\top(F+\xi I)s}}, \qquad
+#   \tfrac12(\beta s)^\top F(\beta s) = \delta\cdot\frac{s^\top F s}{s^\top F s + \xi\lVert s\rVert^2} \le \delta .$$
+#
+# $\beta s$ is the exact best step inside the damped ellipse $\tfrac12\Delta\theta^\top(F+\xi I)\Delta\theta\le\delta$,
+# which lies inside the KL ellipse: damping makes every step a little shorter than the quadratic KL
+# model allows, by the same factor for every $\delta$. Two questions, then: how large is that factor,
+# and how far is the *exact* KL from the quadratic model? The table separates the two: the package's
+# step (damped $\beta$), the same direction sized with the undamped $\beta = \sqrt{2\delta/s^\top F s}$
+# (quadratic KL exactly $\delta$, so any gap is model error), and the plain gradient step sized to the
+# same quadratic KL.
 
 # %%
 from lmrl_course.rl.trpo import make_fisher_vector_product, trust_region_step_size
 
-fvp_big = make_fisher_vector_product(policy, obs, damping=0.1)
-s = cg(fvp_big, g, iters=10)
-sFs = (s @ fvp_big(s)).item()
-gFg = (g @ fvp_big(g)).item()
-print(f"{'δ':>6s} | {'natural: exact KL̄':>18s} {'return':>7s} | {'plain, same ½ΔᵀFΔ: exact KL̄':>28s} {'return':>7s}")
-natural, vanilla = [], []
+damping = 0.1
+fvp_big = make_fisher_vector_product(policy, obs, damping=damping)       # v ↦ (F + ξI) v
+s = cg(fvp_big, g, iters=10)                                            # s ≈ (F + ξI)⁻¹ g
+As = fvp_big(s)
+sFs = (s @ As - damping * s @ s).item()                                 # sᵀFs = sᵀ(F + ξI)s − ξ‖s‖²
+gFg = (g @ fvp_big(g) - damping * g @ g).item()
+print(f"sᵀFs / sᵀ(F+ξI)s = {sFs / (s @ As).item():.3f}  (ξ = {damping})")
+print(f"{'δ':>6s} | {'package β: ½βsᵀFβs / δ':>23s} {'exact KL̄ / δ':>13s} | {'undamped β: exact KL̄ / δ':>25s} "
+      f"| {'plain step: exact KL̄ / δ':>24s}")
 for delta in [0.001, 0.01, 0.05, 0.2]:
-    beta = trust_region_step_size(s, fvp_big(s), delta)              # √(2δ / sᵀFs)
+    beta = trust_region_step_size(s, As, delta)                          # √(2δ / sᵀ(F + ξI)s), the package's
+    beta_undamped = math.sqrt(2 * delta / sFs)
     beta_plain = math.sqrt(2 * delta / gFg)
-    kl_n, ret_n = try_step(beta * s)
-    kl_p, ret_p = try_step(beta_plain * g)
-    natural.append((delta, kl_n, ret_n)); vanilla.append((delta, kl_p, ret_p))
-    print(f"{delta:6.3f} | {kl_n:18.4f} {ret_n:7.1f} | {kl_p:28.4f} {ret_p:7.1f}")
+    print(f"{delta:6.3f} | {0.5 * beta ** 2 * sFs / delta:23.3f} {kl_of_step(beta * s) / delta:13.3f} | "
+          f"{kl_of_step(beta_undamped * s) / delta:25.3f} | {kl_of_step(beta_plain * g) / delta:24.3f}")
+print(f"\n{'ξ':>6s}  sᵀFs / sᵀ(F+ξI)s   exact KL̄ / δ of the package's step at δ = 0.01")
+for lam in [0.0, 0.01, 0.1, 1.0]:
+    fvp_lam = make_fisher_vector_product(policy, obs, damping=lam)
+    s_lam = cg(fvp_lam, g, iters=10)
+    A_lam = fvp_lam(s_lam)
+    ratio = 1 - lam * (s_lam @ s_lam).item() / (s_lam @ A_lam).item()
+    print(f"{lam:6.2f}  {ratio:17.3f}   {kl_of_step(trust_region_step_size(s_lam, A_lam, 0.01) * s_lam) / 0.01:.3f}")
 
 # %% [markdown]
-# For small $\delta$ the exact KL of both steps sits close to the predicted $\delta$: the quadratic model is
-# good near $\theta_\text{old}$. For larger $\delta$ the model error grows (at $\delta = 0.2$ the natural step's
-# exact KL is well below the prediction; in other regions it can be above). And the return: this
-# policy is already close to perfect, so a step on one noisy batch has little to gain and much to
-# lose — a $\delta$ of 0.01 changes nothing that matters, 0.2 can cost a lot. That is why $\delta$ is
-# small (0.01-0.02) and why TRPO never trusts the model blindly. The **backtracking line search** tries $\theta_\text{old} + 0.8^j\beta s$ for $j = 0, 1, \dots$ and
+# Read the table column by column. The first is the same at every $\delta$: the package's step has a
+# quadratic KL of $s^\top F s / s^\top(F+\xi I)s = 0.915\,\delta$ — that shortfall is the damping, by
+# construction, not an error of the model. The undamped-β column isolates the model error: the exact
+# KL is $0.99\,\delta$ at $\delta = 0.001$ and $0.85\,\delta$ at $\delta = 0.2$ (on this batch the quadratic model
+# over-estimates the KL of longer steps; elsewhere it can under-estimate it — that is what the line
+# search below is for). The package's exact KL combines both (0.91 → 0.79). The plain gradient step
+# of the same quadratic KL follows its model more closely on this batch (0.97-1.00). The $\xi$ table: the shortening factor depends on $\xi$ *and* on the
+# direction CG returns (0.85-0.92 for $\xi$ between 0.01 and 1 here, not monotonic), and without
+# damping ($\xi = 0$) CG on the singular $F$ returns a direction whose "δ-sized" step has an exact KL
+# 84 times $\delta$: damping is not optional.
+#
+#
+# The **backtracking line search** tries $\theta_\text{old} + 0.8^j\beta s$ for $j = 0, 1, \dots$ and
 # accepts the first step whose *exact* KL is $\le\delta$ **and** whose surrogate $L$ actually improved; if no
 # step passes, the update is skipped (θ stays θ_old). The package's `trpo_update` does steps 3-7:
 
@@ -302,12 +343,16 @@ for delta in [0.01, 0.2]:
     vector_to_parameters(theta_old, params)                           # undo, for the next experiment
 
 # %% [markdown]
-# > **Common mistake: no line search (or a line search that forgets to restore θ_old).** Taking the
-# > full step $\beta s$ trusts two approximations at once. Below, a direction that cannot improve the
-# > surrogate (the *negative* natural gradient, as a stand-in for a CG solution gone bad): the version
-# > without a line search applies it anyway; the line search rejects every candidate and restores θ_old.
-# > Judge the step by the surrogate, which it was meant to improve: the return of a few evaluation
-# > episodes moves by a few percent either way after a step this small.
+# > **Common mistake: no line search, or a line search that forgets to restore θ_old.** Taking the
+# > full step $\beta s$ trusts two approximations at once: the quadratic KL model and the CG solution.
+# > When CG's answer is bad, the step can be anything. The most direct way to get a bad answer is the
+# > one the $\xi$ table above measured: conjugate gradient on the *undamped*, singular $F$ ($\xi = 0$).
+# > The second mistake hides in the line search itself: when every candidate fails, it must put θ_old
+# > back (`vector_to_parameters(old, params)`); forgetting that line leaves the policy at the last
+# > candidate tried, $\theta_\text{old} + 0.8^9\beta s$ (`restore=False` runs that version). Below, on our batch
+# > with $\delta = 0.01$: (a) the $\xi = 0$ step with and without the line search; (b) a direction that
+# > cannot improve the surrogate (the *negative* natural direction, as a sign bug would give), where
+# > every candidate fails, with and without the restore.
 
 # %%
 def evaluate_surrogate_and_kl():
@@ -316,21 +361,102 @@ def evaluate_surrogate_and_kl():
     return surr.item(), kl_divergence(old_dist, d).mean().item()
 
 
+def report(name):
+    """Surrogate change, exact KL̄ and return (10 episodes) at the current θ; then put θ_old back."""
+    surr, kl = evaluate_surrogate_and_kl()
+    ev = evaluate_policy(policy, "CartPole-v1", n_episodes=10, greedy=False, seed=100)
+    moved = (parameters_to_vector(params) - theta_old).norm().item()
+    print(f"  {name:26s}: |θ − θ_old| = {moved:6.3f}, surrogate {surr - surr_old:+.4f}, KL̄ = {kl:7.4f} "
+          f"({kl / delta:5.1f} δ), return {ev['mean']:5.1f} ± {ev['std'] / math.sqrt(10):4.1f}")
+    vector_to_parameters(theta_old, params)
+
+
 delta = 0.01
-bad_step = -trust_region_step_size(s, fvp_big(s), delta) * s
 surr_old, _ = evaluate_surrogate_and_kl()
-# mistaken: apply the full step, no checks
-vector_to_parameters(theta_old + bad_step, params)
-surr_bad, kl_bad = evaluate_surrogate_and_kl()
-ret_bad = evaluate_policy(policy, "CartPole-v1", n_episodes=5, greedy=False, seed=100)["mean"]
-vector_to_parameters(theta_old, params)
-# right: the line search
-info = backtracking_line_search(policy, evaluate_surrogate_and_kl, bad_step, max_kl=delta)
-ret_ls = evaluate_policy(policy, "CartPole-v1", n_episodes=5, greedy=False, seed=100)["mean"]
-moved = (parameters_to_vector(params) - theta_old).abs().max().item()
-print(f"no line search : surrogate {surr_old:+.4f} -> {surr_bad:+.4f}, KL̄ {kl_bad:.4f}, return {ret_bad:.1f}")
-print(f"line search    : accepted = {info['accepted']} after {info['backtracks']} tries; "
-      f"parameters moved by {moved:.1e}; return {ret_ls:.1f}")
+fvp_undamped = make_fisher_vector_product(policy, obs, damping=0.0)
+s_bad = cg(fvp_undamped, g, iters=10)                                  # CG on a singular matrix
+step_bad = trust_region_step_size(s_bad, fvp_undamped(s_bad), delta) * s_bad
+print("(a) CG without damping")
+vector_to_parameters(theta_old + step_bad, params)                     # mistake 1: no line search
+report("no line search")
+info = backtracking_line_search(policy, evaluate_surrogate_and_kl, step_bad, max_kl=delta)
+print(f"  line search: accepted = {info['accepted']} after {info['backtracks']} backtracks, step fraction {info['step_frac']:.3f}")
+report("line search")
+print("(b) a direction that cannot improve the surrogate")
+step_wrong = -trust_region_step_size(s, As, delta) * s                 # −βs: the sign bug
+info = backtracking_line_search(policy, evaluate_surrogate_and_kl, step_wrong, max_kl=delta, restore=False)
+print(f"  line search: accepted = {info['accepted']} after {info['backtracks']} tries")
+report("forgets to restore θ_old")                                      # mistake 2
+info = backtracking_line_search(policy, evaluate_surrogate_and_kl, step_wrong, max_kl=delta)
+report("line search (restores)")
+
+# %% [markdown]
+# (a) Without damping the full step has a KL 84 times $\delta$ and the return falls to about 80; the line
+# search backtracks 8 times, to 17 % of the step, whose exact KL is $0.7\,\delta$ and whose return stays
+# within the evaluation noise. (b) Along the wrong direction every candidate fails; the correct
+# version puts θ_old back exactly (|θ − θ_old| = 0), the forgetful one keeps $0.8^9 \approx 13\,\%$ of the
+# wrong step: the surrogate it was meant to improve gets *worse* (−0.0005). On one update that harm
+# is small — the last candidate is the shortest one — but it is applied every time the line search
+# rejects, which is exactly when something is already wrong.
+#
+# **Does it matter over a whole run?** One batch is one draw. The file `assets/trpo_mistakes.json`
+# (made by `python -m lmrl_course.scripts.make_trpo_mistakes`) holds full TRPO runs on CartPole-v1,
+# five seeds per version, at the package defaults except a small damping $\xi = 0.001$ (so that CG's
+# answer is less reliable) and a larger $\delta = 0.05$; these settings were picked on seed 200, the
+# runs shown are seeds 0-4. Left: the 20-episode mean return; right: the exact KL of every update's
+# step.
+
+# %%
+import json
+
+from lmrl_course.paths import ASSETS_DIR
+
+with open(f"{ASSETS_DIR}/trpo_mistakes.json") as f:
+    mistakes = json.load(f)
+print(mistakes["description"])
+print(f"δ = {mistakes['max_kls']}, damping ξ = {mistakes['damping']}, seeds {mistakes['seeds']}, "
+      f"{mistakes['total_timesteps']:,} env steps per run; made on {mistakes['machine']}")
+labels = {"backtracking": "TRPO (line search)", "none": "no line search", "no_restore": "forgets to restore θ_old"}
+colors = {"backtracking": "tab:green", "none": "tab:red", "no_restore": "tab:purple"}
+grid = np.linspace(0, mistakes["total_timesteps"], 61)
+max_kl = mistakes["max_kls"][-1]
+finals = {}
+fig, ax = plt.subplots(1, 2, figsize=(10, 3.3))
+print(f"\n{'version':26s} {'final return, mean [min, max]':31s} {'updates with KL̄ > 2δ':>21s} "
+      f"{'largest KL̄ / δ':>15s} {'rejected updates':>17s}")
+for variant in mistakes["variants"]:
+    label = labels[variant]
+    runs = [r for r in mistakes["runs"] if r["line_search"] == variant and r["max_kl"] == max_kl]
+    curves = np.stack([np.interp(grid, r["env_steps"], r["mean_return"]) for r in runs])   # (seeds, points)
+    ax[0].plot(grid, curves.mean(0), c=colors[variant], label=label)
+    ax[0].fill_between(grid, curves.min(0), curves.max(0), color=colors[variant], alpha=0.2)
+    kls = np.concatenate([r["kl"] for r in runs])
+    steps = np.concatenate([r["env_steps"] for r in runs])
+    ax[1].scatter(steps, np.maximum(kls, 1e-4) / max_kl, s=6, color=colors[variant], label=label, alpha=0.6)
+    final = np.array([r["mean_return"][-1] for r in runs])
+    finals[variant] = dict(zip([r["seed"] for r in runs], final))
+    rejected = sum(r["accepted"].count(False) for r in runs)
+    print(f"{label:26s} {final.mean():6.1f} [{final.min():5.1f}, {final.max():5.1f}]{'':13s} "
+          f"{(kls > 2 * max_kl).sum():>6d} of {len(kls):<5d}     {kls.max() / max_kl:11.1f} {rejected:>13d}")
+ax[0].set_xlabel("environment steps"); ax[0].set_ylabel("mean return (last 20 episodes)")
+ax[0].set_title(f"CartPole-v1, δ = {max_kl}, ξ = {mistakes['damping']}: mean and min-max over {len(runs)} seeds", fontsize=9)
+ax[0].legend(fontsize=8); ax[0].grid(alpha=0.3)
+ax[1].axhline(1.0, c="k", ls="--", lw=1, label="KL̄ = δ")
+ax[1].set_yscale("log"); ax[1].set_xlabel("environment steps"); ax[1].set_ylabel("exact KL̄ of the step / δ")
+ax[1].set_title("every update of every seed", fontsize=9); ax[1].legend(fontsize=8); ax[1].grid(alpha=0.3)
+plt.show()
+for seed in mistakes["seeds"]:
+    print(f"seed {seed}: final return " + ", ".join(f"{labels[v]} {finals[v][seed]:5.1f}" for v in finals))
+
+# %% [markdown]
+# Without the line search, 48 of the 200 updates (five seeds × 40) move the policy by more than
+# $2\delta$ — up to 27 $\delta$ — while TRPO's steps never exceed $\delta$. The returns: the mean final return
+# is 214 against 379, and 4 of the 5 seeds end lower (seed 1 is the exception: 346 against 140; the
+# bands overlap; seed 0 without the line search ends at a return of 10).
+# The same runs say something about the second mistake: TRPO rejected none of the 200 updates (last
+# column), so a line search without the restore would have changed nothing here. Such a bug stays
+# invisible until the line search first rejects a step, as in (b) — tests that force a rejection
+# (see `tests/test_trpo.py`) are the way to catch it.
 
 # %% [markdown]
 # ## 6 · Play: the trust region of a two-parameter policy
@@ -419,6 +545,8 @@ history = train_trpo("CartPole-v1", TRPOConfig(total_timesteps=40_000), seed=0, 
 print(f"took {time.perf_counter() - start:.2f} s")
 print(f"solved at {history['solved_at_env_steps']} env steps; updates: {len(history['kl'])}, "
       f"accepted: {int(sum(history['accepted']))}, mean backtracks: {np.mean(history['backtracks']):.2f}")
+kl_ratio = np.array(history["kl"]) / 0.02
+print(f"exact KL̄ / δ of the steps taken: mean {kl_ratio.mean():.2f}, range {kl_ratio.min():.2f}-{kl_ratio.max():.2f}")
 fig, ax = plt.subplots(1, 2, figsize=(10, 3.3))
 plot_learning_curves({"TRPO": history}, ax=ax[0], title="CartPole-v1")
 ax[1].plot(history["env_steps"], history["kl"], "o-", ms=3, label="exact KL̄ of the accepted step")
@@ -428,9 +556,11 @@ plt.show()
 print(f"greedy evaluation: {evaluate_policy(history['policy'], 'CartPole-v1', n_episodes=10, seed=100)['mean']:.1f}")
 
 # %% [markdown]
-# Every accepted update moves the policy by a KL just under $\delta$: the step size is set by how much
-# the *behaviour* may change, not by a learning rate. No update can collapse the policy the way the
-# large steps of section 1 did.
+# Every accepted update moves the policy by an exact KL below $\delta$ — on average $0.74\,\delta$, between
+# $0.50\,\delta$ and $0.97\,\delta$: shorter than $\delta$ by the damping factor and the model error that section 5
+# measured, and exactly what the line search allows. The step size is set by how much
+# the *behaviour* may change, not by a learning rate. No update can move the action distributions on
+# the batch's states by more than $\delta$ — far from the KL above 1 that collapsed the return in section 1.
 #
 # > **You should know.** TRPO's guarantees come at a price: second-order machinery (CG, Fisher products)
 # > per update, a hard-to-combine-with-Adam update rule, and awkwardness with shared actor-critic
@@ -442,7 +572,8 @@ print(f"greedy evaluation: {evaluate_policy(history['policy'], 'CartPole-v1', n_
 #
 # - Why is the KL between old and new policy a better measure of step size than $\lVert\Delta\theta\rVert$?
 # - Why does $\overline{\mathrm{KL}}$ have zero gradient at $\theta_\text{old}$, and what is its Hessian?
-# - Derive $\beta = \sqrt{2\delta/s^\top F s}$ from $\tfrac12(\beta s)^\top F(\beta s) = \delta$.
+# - Derive $\beta = \sqrt{2\delta/s^\top F s}$ from $\tfrac12(\beta s)^\top F(\beta s) = \delta$. With the damped
+#   $\beta = \sqrt{2\delta/s^\top(F+\xi I)s}$, what is the quadratic KL of the step, and why is it below $\delta$?
 # - How is $Fv$ computed without forming $F$? How many such products does one TRPO update need?
 # - What two conditions must a step satisfy in the line search, and what happens if none does?
 #
