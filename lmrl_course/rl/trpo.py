@@ -119,6 +119,7 @@ def conjugate_gradient(Avp: Callable[[torch.Tensor], torch.Tensor], b: torch.Ten
     Exact in at most dim(b) steps (in exact arithmetic).
     """
     require_tensor(b, "b", ndim=1, kind="float")
+    require_in_range(tol, "tol", 0.0, None)
     if isinstance(iters, bool) or not isinstance(iters, int) or iters < 1:
         raise ValueError(f"iters must be a positive int, got {iters!r}")
     x = torch.zeros_like(b)
@@ -140,6 +141,7 @@ def conjugate_gradient(Avp: Callable[[torch.Tensor], torch.Tensor], b: torch.Ten
 
 def trust_region_step_size(s: torch.Tensor, Fs: torch.Tensor, max_kl: float) -> float:
     """β such that the quadratic KL model ½ (βs)ᵀF(βs) equals δ:  β = √(2δ / sᵀFs)."""
+    require_in_range(max_kl, "max_kl", 0.0, None, low_inclusive=False)
     sFs = float(s @ Fs)
     if not sFs > 0:
         return 0.0

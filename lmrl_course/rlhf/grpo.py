@@ -48,6 +48,7 @@ def group_advantages(rewards: torch.Tensor, scale: bool = True, eps: float = 1e-
     (Dr. GRPO). A group whose rewards are all equal gets Â = 0: it carries no signal.
     """
     _check_groups(rewards)
+    require_in_range(eps, "eps", 0.0, None, low_inclusive=False)
     centred = rewards - rewards.mean(dim=1, keepdim=True)  # (G, k)
     if not scale:
         return centred
