@@ -118,6 +118,7 @@ def kl_divergence(p_logits: torch.Tensor, q_logits: torch.Tensor, dim: int = -1)
     if p_logits.shape != q_logits.shape:
         raise ValueError(f"p_logits and q_logits must have the same shape, got {tuple(p_logits.shape)} and "
                          f"{tuple(q_logits.shape)}")
+    _check_dim(p_logits, dim, "p_logits")
     logp = log_softmax(p_logits, dim=dim)
     logq = log_softmax(q_logits, dim=dim)
     p = torch.exp(logp)

@@ -112,6 +112,7 @@ def lm_gae(rewards: torch.Tensor, values: torch.Tensor, mask: torch.Tensor, gamm
     """
     require_tensor(rewards, "rewards", ndim=2, kind="float", dims="(B, N)")
     require_same_shape(values, rewards, "values", "rewards")
+    require_mask(mask, "mask")
     require_same_shape(mask, rewards, "mask", "rewards")
     m = mask.bool()
     last = last_token_index(m)  # (B,)
