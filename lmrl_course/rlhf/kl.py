@@ -16,7 +16,6 @@ from typing import Optional
 
 import torch
 
-from ..losses import kl_divergence
 from ..validation import require_in_range, require_mask, require_same_shape, require_tensor
 
 __all__ = ["kl_k1", "kl_k2", "kl_k3", "exact_kl"]
@@ -67,5 +66,12 @@ def exact_kl(logits: torch.Tensor, ref_logits: torch.Tensor, temperature: float 
     require_tensor(ref_logits, "ref_logits", kind="float")
     require_same_shape(logits, ref_logits, "logits", "ref_logits")
     require_in_range(temperature, "temperature", 0.0, None, low_inclusive=False)
+    if logits.dim() == 0 or logits.shape[-1] == 0:
+        raise ValueError(f"logits has size 0 along dim=-1 (shape {tuple(logits.shape)}): a distribution needs at "
+                         f"least one option")
     dtype = torch.promote_types(torch.promote_types(logits.dtype, ref_logits.dtype), torch.float32)
-    return kl_divergence(logits.to(dtype) / temperature, ref_logits.to(dtype) / temperature, dim=-1)  # (...)
+    logp = torch.log_softmax(logits.to(dtype) / temperature, dim=-1)  # (..., V)
+    logq = torch.log_softmax(ref_logits.to(dtype) / temperature, dim=-1)  # (..., V)
+    p = logp.exp()
+    diff = torch.where(p > 0, logp - logq, torch.zeros_like(logp))  # 0·log 0 = 0: no NaN from −inf − (−inf)
+    return (p * diff).sum(dim=-1)  # (...)
