@@ -19,12 +19,13 @@ from lmrl_course.data import CharTokenizer
 from lmrl_course.gpt import GPT, GPTConfig, sample_next_token, top_k_filter, top_p_filter
 from lmrl_course.lm_trainer import TrainConfig
 from lmrl_course.losses import cross_entropy, entropy, kl_divergence, log_softmax, perplexity, softmax
-from lmrl_course.rl.ppo import PPOConfig, clip_fraction, clipped_surrogate_loss, masked_mean, value_loss
+from lmrl_course.rl.ppo import PPOConfig, clip_fraction, clipped_surrogate_loss, explained_variance, masked_mean, value_loss
 from lmrl_course.rl.returns import discounted_returns, gae, normalize_advantages
 from lmrl_course.rl.trpo import conjugate_gradient, trust_region_step_size
-from lmrl_course.rlhf.grpo import group_advantages
+from lmrl_course.rlhf.grpo import group_advantages, rloo_advantages
 from lmrl_course.rlhf.kl import exact_kl, kl_k1, kl_k3
 from lmrl_course.rlhf.lm_ppo import LMPPOConfig, lm_gae, masked_whiten
+from lmrl_course.rlhf.reward_model import bradley_terry_loss
 from lmrl_course.rlhf.rollout import last_token_index, response_logprobs
 
 NAN, INF = float("nan"), float("inf")
@@ -126,6 +127,10 @@ BAD = [
     ("entropy over zero options", lambda: entropy(torch.zeros(2, 0)), ValueError, r"logits has size 0"),
     ("kl_divergence over zero options", lambda: kl_divergence(torch.zeros(2, 0), torch.zeros(2, 0)), ValueError, r"p_logits has size 0"),
     ("exact_kl over zero options", lambda: exact_kl(torch.zeros(2, 0), torch.zeros(2, 0)), ValueError, r"logits has size 0"),
+    ("explained_variance of nothing", lambda: explained_variance(torch.zeros(0), torch.zeros(0)), ValueError, r"y_true is empty"),
+    ("group_advantages of no group", lambda: group_advantages(torch.zeros(0, 3)), ValueError, r"rewards holds no group"),
+    ("rloo_advantages of no group", lambda: rloo_advantages(torch.zeros(0, 3)), ValueError, r"rewards holds no group"),
+    ("bradley_terry_loss of no pair", lambda: bradley_terry_loss(torch.zeros(0), torch.zeros(0)), ValueError, r"r_chosen and r_rejected are empty"),
     # perplexity of a negative NLL is not a perplexity
     ("perplexity(-1.0)", lambda: perplexity(-1.0), ValueError, r"mean_nll must be >= 0"),
 ]

@@ -152,6 +152,8 @@ def explained_variance(y_pred: torch.Tensor, y_true: torch.Tensor) -> float:
     require_tensor(y_pred, "y_pred", kind="float")
     require_tensor(y_true, "y_true", kind="float")
     require_same_shape(y_pred, y_true, "y_pred", "y_true")
+    if y_true.numel() == 0:
+        raise ValueError("y_true is empty: explained variance needs at least one sample")
     var_y = torch.var(y_true.detach(), correction=0)
     if var_y.item() == 0:
         return float("nan")
