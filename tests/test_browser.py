@@ -7,7 +7,8 @@
    committed notebooks (01 softmax/cross-entropy sliders, 07 PPO clip objective, 08 RLHF β sweep),
    is run; each widget is moved once with the keyboard, as a learner would, and must redraw: its image
    changes and its caption shows the value computed here independently (softmax by hand, the clipped
-   region of the ratio grid, the samples stored in the sweep's JSON).
+   region of the ratio grid, the samples stored in the sweep's JSON). The sampling widget of 03 gets a
+   new seed and length and a click on Generate, and must show a new sample of the asked length.
 
 Both share one JupyterLab server. Screenshots go to test-artifacts/ (browser_00_*.png, browser_NN_*.png).
 
@@ -64,9 +65,13 @@ def _free_port() -> int:
 # (the notebook's first cell, its imports and device setup, always comes along).
 TRACK_WIDGET_CELLS = {
     "01_cross_entropy": ["PlotWidget(draw_logits"],
+    "03_gpt": ["class SampleWidget"],
     "07_ppo": ["def surrogate_and_grad", "PlotWidget(draw_clip"],
     "08_rlhf_ppo": ["rlhf_beta_sweep.json", "PlotWidget(draw_run"],
 }
+# what a widget cell needs from earlier cells that do much more (train a model, ...), written out
+GLUE = {"03_gpt": "from lmrl_course.gpt import load_pretrained\nfrom lmrl_course.paths import GPT_CHECKPOINT_PATH\n"
+                  "model = tok = None  # the widget samples from the shipped checkpoint"}
 WIDGETS_NOTEBOOK = "track_widgets.ipynb"
 
 
@@ -84,6 +89,8 @@ def _track_widgets_notebook() -> dict:
         if out is None:
             out = {"cells": [], "metadata": nb["metadata"], "nbformat": nb["nbformat"], "nbformat_minor": nb["nbformat_minor"]}
         out["cells"].append({"cell_type": "markdown", "metadata": {}, "source": [f"## from {name}"]})
+        if name in GLUE:
+            chosen.insert(1, {"source": [GLUE[name]]})
         for c in chosen:
             out["cells"].append({"cell_type": "code", "metadata": {}, "source": c["source"], "outputs": [],
                                  "execution_count": None})
@@ -206,7 +213,7 @@ def _press_on_slider(widget, description: str, key: str, times: int) -> None:
 
 
 def test_one_widget_per_track_reacts_in_a_real_browser(jupyter_lab):
-    """01 (language models), 07 (RL), 08 (RLHF): each widget renders and visibly redraws after one interaction."""
+    """01 and 03 (language models), 07 (RL), 08 (RLHF): each widget renders and visibly changes after one interaction."""
     from playwright.sync_api import expect, sync_playwright
 
     url, token = jupyter_lab
@@ -238,11 +245,14 @@ def test_one_widget_per_track_reacts_in_a_real_browser(jupyter_lab):
         tag = "start"
         try:
             _open_and_run_all(page, url, token, WIDGETS_NOTEBOOK)
+            # interact only once every cell has run: a busy kernel queues the widgets' messages
+            last_prompt = page.locator(".jp-CodeCell").last.locator(".jp-InputPrompt").first
+            expect(last_prompt).to_have_text(re.compile(r"\[\d+\]"), timeout=180_000)
             for tag, marker, description, key, presses, before, after in cases:
                 widget = _widget_of(page, marker)
                 caption = widget.locator(".widget-html").last
                 image = widget.locator("img").first
-                expect(caption).to_contain_text(before, timeout=120_000)
+                expect(caption).to_contain_text(before, timeout=30_000)
                 widget.scroll_into_view_if_needed()
                 src_before = image.get_attribute("src")
                 widget.screenshot(path=str(ARTIFACTS / f"browser_{tag}_before.png"))
@@ -250,6 +260,25 @@ def test_one_widget_per_track_reacts_in_a_real_browser(jupyter_lab):
                 expect(caption).to_contain_text(after, timeout=30_000)
                 expect(image).not_to_have_attribute("src", src_before, timeout=30_000)  # the figure was redrawn
                 widget.screenshot(path=str(ARTIFACTS / f"browser_{tag}_after.png"))
+
+            # 03: the sampling widget; a new seed, a click on Generate, a new sample
+            tag = "03_sampling"
+            widget = _widget_of(page, "class SampleWidget")
+            text = widget.locator("textarea").first
+            expect(text).to_have_value(re.compile(r"^ROMEO:\n"), timeout=30_000)
+            widget.scroll_into_view_if_needed()
+            before = text.input_value()
+            assert len(before) == len("ROMEO:\n") + 300, f"the opening sample has {len(before)} characters"
+            widget.screenshot(path=str(ARTIFACTS / f"browser_{tag}_before.png"))
+            seed = widget.locator(".widget-text").filter(has=page.get_by_text("seed", exact=True)).locator("input").first
+            seed.fill("1")
+            seed.press("Enter")
+            _press_on_slider(widget, "characters", "Home", 1)  # the shortest sample, 20 characters
+            widget.get_by_role("button", name="Generate").click()
+            expect(text).not_to_have_value(before, timeout=60_000)
+            after = text.input_value()
+            assert after.startswith("ROMEO:\n") and len(after) == len("ROMEO:\n") + 20, repr(after)
+            widget.screenshot(path=str(ARTIFACTS / f"browser_{tag}_after.png"))
         except Exception:
             page.screenshot(path=str(ARTIFACTS / f"browser_{tag}_failure.png"))
             raise
