@@ -36,7 +36,8 @@ def scaled_dot_product_attention(q: torch.Tensor, k: torch.Tensor, v: torch.Tens
     mask ``j <= i``. Both may be given; a key is then allowed only where both allow it.
 
     A query whose whole row is masked attends to nothing: its weights are all 0 and its output is the
-    zero vector (not NaN), and its gradient is zero.
+    zero vector (not NaN), and its gradient is zero. So does every query when there are no keys (Tk = 0);
+    no queries (Tq = 0) give an empty output. q, k, v must share dtype and device.
 
     Returns ``out`` (..., Tq, hv), or ``(out, weights)`` with weights (..., Tq, Tk) when
     ``return_weights``. ``dropout_p > 0`` drops attention weights (training only; the returned weights
@@ -48,8 +49,15 @@ def scaled_dot_product_attention(q: torch.Tensor, k: torch.Tensor, v: torch.Tens
     if q.dim() < 2 or k.dim() < 2 or v.dim() < 2:
         raise ValueError(f"q, k, v must have at least 2 dimensions (..., T, hs), got {tuple(q.shape)}, "
                          f"{tuple(k.shape)}, {tuple(v.shape)}")
+    if not q.dtype == k.dtype == v.dtype:
+        raise TypeError(f"q, k and v must have the same dtype, got {q.dtype}, {k.dtype} and {v.dtype}")
+    if not q.device == k.device == v.device:
+        raise ValueError(f"q, k and v must be on the same device, got {q.device}, {k.device} and {v.device}")
     if q.shape[-1] != k.shape[-1]:
         raise ValueError(f"q and k must have the same head size, got {q.shape[-1]} and {k.shape[-1]}")
+    if q.shape[-1] == 0:
+        raise ValueError(f"q and k must have a head size hs >= 1 (the scores divide by √hs), got shape "
+                         f"{tuple(q.shape)}")
     if k.shape[-2] != v.shape[-2]:
         raise ValueError(f"k and v must have the same length Tk, got {k.shape[-2]} and {v.shape[-2]}")
     if not 0.0 <= dropout_p < 1.0:
@@ -72,6 +80,10 @@ def scaled_dot_product_attention(q: torch.Tensor, k: torch.Tensor, v: torch.Tens
     if allowed is not None:
         scores = scores.masked_fill(~allowed, float("-inf"))  # (..., Tq, Tk)
 
+    if Tk == 0:  # no key at all: every query attends to nothing (the fully masked case below)
+        weights = scores  # (..., Tq, 0)
+        out = scores @ v  # (..., Tq, hv): a sum over zero keys, i.e. zeros
+        return (out, weights) if return_weights else out
     # softmax along the keys, with max subtraction; a fully masked row has max -inf -> use 0 instead,
     # so that every exp() is exp(-inf) = 0 and the row's weights are 0 / 1 = 0.
     row_max = scores.amax(dim=-1, keepdim=True).detach()  # (..., Tq, 1)

@@ -6,6 +6,7 @@ same window shifted by one, the targets y_t = x_{t+1}.
 """
 from __future__ import annotations
 
+import numbers
 from pathlib import Path
 from typing import Optional, Sequence, Union
 
@@ -68,12 +69,16 @@ class CharTokenizer:
             raise ValueError(f"character {exc.args[0]!r} is not in the vocabulary ({self.vocab_size} chars)") from None
 
     def decode(self, ids) -> str:
-        """The string for ``ids`` (a list of ints or a 1-D integer tensor)."""
+        """The string for ``ids`` (a list of ints or a 1-D integer tensor); a float or bool id raises ``TypeError``."""
         if isinstance(ids, torch.Tensor):
             require_tensor(ids, "ids", ndim=(0, 1), kind="int", dims="(T,)")
             ids = ids.reshape(-1).tolist()
         out = []
         for i in ids:
+            if isinstance(i, torch.Tensor) and i.dim() == 0 and not i.dtype.is_floating_point and i.dtype != torch.bool:
+                i = int(i)  # a 0-d integer tensor, e.g. from iterating over a tensor
+            if isinstance(i, bool) or not isinstance(i, numbers.Integral):
+                raise TypeError(f"ids must hold integer token ids, got {i!r} ({type(i).__name__})")
             i = int(i)
             if not 0 <= i < self.vocab_size:
                 raise ValueError(f"token id {i} is out of range [0, {self.vocab_size})")

@@ -19,7 +19,7 @@ import torch.nn as nn
 import torch.nn.functional as F
 
 from .attention import CausalSelfAttention
-from .validation import require_tensor
+from .validation import on_host, require_ids_in_range, require_tensor
 
 
 @dataclass
@@ -145,15 +145,15 @@ class GPT(nn.Module):
                              f"crop it to the last {self.config.block_size} tokens")
         if T == 0:
             raise ValueError(f"{name} must contain at least one token, got shape {tuple(idx.shape)}")
-        V = self.config.vocab_size
-        if bool(((idx < 0) | (idx >= V)).any()):
-            raise ValueError(f"{name} contains token ids outside [0, {V}): "
-                             f"min {int(idx.min())}, max {int(idx.max())}")
+        # ids in [0, V): checked on the CPU only, so that a GPU forward pass never waits for the host
+        require_ids_in_range(idx, name, self.config.vocab_size)
 
     # ------------------------------------------------------------------ forward passes
     def _embed(self, idx: torch.Tensor) -> torch.Tensor:
         T = idx.shape[1]
         pos = torch.arange(T, device=idx.device)  # (T,)
+        if idx.dtype not in (torch.int32, torch.int64):  # nn.Embedding reads int32/int64 ids only (e.g. not uint8)
+            idx = idx.long()
         tok_emb = self.transformer.wte(idx)  # (B, T, C)
         pos_emb = self.transformer.wpe(pos)  # (T, C)
         return self.transformer.drop(tok_emb + pos_emb)  # (B, T, C)
@@ -169,7 +169,10 @@ class GPT(nn.Module):
 
     def forward(self, idx: torch.Tensor, targets: Optional[torch.Tensor] = None):
         """Logits z (B, T, V) and, when ``targets`` (B, T) are given, the mean cross-entropy
-        -1/(B·T) Σ log p_θ(y_t | x_≤t) (targets equal to -100 are ignored); else loss is None."""
+        -1/(B·T) Σ log p_θ(y_t | x_≤t) (targets equal to -100 are ignored); else loss is None.
+
+        Token ids (and targets) outside [0, V) raise ``ValueError`` for CPU tensors; on a GPU only the
+        dtype and shape are checked, so that no step waits on a host synchronisation."""
         h = self.hidden_states(idx)  # (B, T, C)
         logits = self.lm_head(h)  # (B, T, V)
         loss = None
@@ -177,6 +180,7 @@ class GPT(nn.Module):
             require_tensor(targets, "targets", ndim=2, kind="int", dims="(B, T)")
             if targets.shape != idx.shape:
                 raise ValueError(f"targets must have the shape of idx {tuple(idx.shape)}, got {tuple(targets.shape)}")
+            require_ids_in_range(targets, "targets", self.config.vocab_size, ignore_index=-100)  # CPU only
             loss = F.cross_entropy(logits.view(-1, logits.size(-1)), targets.reshape(-1).long(), ignore_index=-100)
         return logits, loss
 
@@ -251,24 +255,25 @@ def top_k_filter(logits: torch.Tensor, k: int) -> torch.Tensor:
     """Keep the k largest logits of each row, set the others to -inf. (..., V) -> (..., V).
 
     Logits tied with the k-th largest are kept too, so a row may keep more than k entries on ties.
+    Always returns a new tensor (never ``logits`` itself).
     """
     require_tensor(logits, "logits", kind="float")
     if isinstance(k, bool) or not isinstance(k, int) or k < 1:
         raise ValueError(f"k must be a positive int, got {k!r}")
     if k >= logits.shape[-1]:
-        return logits
+        return logits.clone()  # a new tensor either way: writing into the result never changes the input
     kth = torch.topk(logits, k, dim=-1).values[..., -1:]  # (..., 1)
     return logits.masked_fill(logits < kth, float("-inf"))  # (..., V)
 
 
 def top_p_filter(logits: torch.Tensor, p: float) -> torch.Tensor:
     """Nucleus filter: keep the smallest set of most likely tokens whose total probability is ≥ p,
-    set the others to -inf. The most likely token is always kept. (..., V) -> (..., V)."""
+    set the others to -inf. The most likely token is always kept. (..., V) -> (..., V); a new tensor."""
     require_tensor(logits, "logits", kind="float")
     if isinstance(p, bool) or not isinstance(p, (int, float)) or not 0.0 < p <= 1.0:
         raise ValueError(f"p must be a number in (0, 1], got {p!r}")
     if p >= 1.0:
-        return logits
+        return logits.clone()  # a new tensor either way
     sorted_logits, order = torch.sort(logits, dim=-1, descending=True)  # (..., V)
     probs = torch.softmax(sorted_logits.float(), dim=-1)  # (..., V)
     mass_before = torch.cumsum(probs, dim=-1) - probs  # probability of the tokens ranked above each one
@@ -281,12 +286,22 @@ def sample_next_token(logits: torch.Tensor, temperature: float = 1.0, top_k: Opt
                       top_p: Optional[float] = None, generator: Optional[torch.Generator] = None) -> torch.Tensor:
     """Sample one token per row from softmax(z / temperature) after the top-k and top-p filters.
 
-    logits: (B, V) -> ids (B, 1) int64. ``temperature=0`` returns the argmax. If ``generator`` lives on
+    logits: (B, V) -> ids (B, 1) int64. ``temperature=0`` returns the argmax. A row that is all -inf
+    or holds a NaN or +inf has no distribution to sample from and raises ``ValueError`` (checked for
+    CPU tensors; on a GPU torch's own check in ``multinomial`` applies). If ``generator`` lives on
     another device than ``logits`` (e.g. a CPU generator with CUDA logits) the draw is made on the
     generator's device, so a seed gives the same tokens everywhere.
     """
     require_tensor(logits, "logits", ndim=2, kind="float", dims="(B, V)")
     _check_sampling_args(temperature, top_k, top_p)
+    if logits.shape[1] == 0:
+        raise ValueError(f"logits must have at least one token per row (V >= 1), got shape {tuple(logits.shape)}")
+    if on_host(logits):  # values checked on the CPU only (no GPU sync per generated token)
+        bad = torch.isnan(logits).any(dim=-1) | (logits == float("-inf")).all(dim=-1) | (logits == float("inf")).any(dim=-1)
+        if bool(bad.any()):
+            rows = bad.nonzero()[:5, 0].tolist()
+            raise ValueError(f"logits rows {rows} cannot be sampled from: each row needs at least one logit "
+                             f"> -inf and no NaN or +inf")
     if temperature == 0:
         return logits.argmax(dim=-1, keepdim=True)  # (B, 1)
     z = logits.float() / temperature  # (B, V)

@@ -31,7 +31,7 @@ from .data import CharTokenizer, get_batch
 from .device import get_device, synchronize
 from .distributed import all_reduce_sum, rank_and_world_size
 from .gpt import GPT, GPTConfig
-from .validation import require_tensor
+from .validation import require_in_range, require_tensor
 
 
 @dataclass
@@ -75,8 +75,8 @@ class TrainConfig:
         if not (self.learning_rate > 0 and 0 <= self.min_lr <= self.learning_rate):
             raise ValueError(f"TrainConfig needs learning_rate > 0 and 0 <= min_lr <= learning_rate, got "
                              f"{self.learning_rate} and {self.min_lr}")
-        if self.weight_decay < 0 or self.grad_clip < 0:
-            raise ValueError("TrainConfig.weight_decay and grad_clip must be >= 0")
+        require_in_range(self.weight_decay, "TrainConfig.weight_decay", 0.0, None)  # rejects NaN too
+        require_in_range(self.grad_clip, "TrainConfig.grad_clip", 0.0, None)
         if not (0 <= self.beta1 < 1 and 0 <= self.beta2 < 1):
             raise ValueError(f"TrainConfig betas must be in [0, 1), got ({self.beta1}, {self.beta2})")
 

@@ -16,7 +16,7 @@ from typing import Union
 
 import torch
 
-from .validation import require_tensor
+from .validation import require_ids_in_range, require_tensor
 
 Number = Union[float, int, torch.Tensor]
 
@@ -24,6 +24,9 @@ Number = Union[float, int, torch.Tensor]
 def _check_dim(x: torch.Tensor, dim: int, name: str) -> None:
     if isinstance(dim, bool) or not isinstance(dim, int) or not -x.dim() <= dim < max(x.dim(), 1):
         raise ValueError(f"dim={dim!r} is out of range for {name} of shape {tuple(x.shape)}")
+    if x.dim() and x.shape[dim] == 0:
+        raise ValueError(f"{name} has size 0 along dim={dim} (shape {tuple(x.shape)}): a distribution needs at "
+                         f"least one option")
 
 
 def log_softmax(logits: torch.Tensor, dim: int = -1) -> torch.Tensor:
@@ -62,6 +65,8 @@ def cross_entropy(logits: torch.Tensor, targets: torch.Tensor, ignore_index: int
     i.e. H(p, q) with target distribution p = (1 - ε)·onehot(y) + ε/V. Positions whose target equals
     ``ignore_index`` contribute 0 and are not counted. ``reduction``: "none" (shape of targets),
     "sum", or "mean" = sum / number of non-ignored positions (NaN if all are ignored, as torch).
+    Targets outside [0, V) raise ``ValueError`` for CPU tensors; on a GPU they are not checked (that
+    would synchronise every step) and torch's gather raises instead.
     """
     require_tensor(logits, "logits", ndim=(2, 3), kind="float", dims="(N, V) or (B, T, V)")
     require_tensor(targets, "targets", ndim=logits.dim() - 1, kind="int",
@@ -77,10 +82,7 @@ def cross_entropy(logits: torch.Tensor, targets: torch.Tensor, ignore_index: int
     V = logits.shape[-1]
     targets = targets.long()
     valid = targets != ignore_index  # shape of targets
-    bad = valid & ((targets < 0) | (targets >= V))
-    if bool(bad.any()):
-        raise ValueError(f"targets must be in [0, {V}) or equal ignore_index={ignore_index}; "
-                         f"got {targets[bad].reshape(-1)[:5].tolist()}")
+    require_ids_in_range(targets, "targets", V, ignore_index=ignore_index)  # on the CPU only: no GPU sync
 
     logq = log_softmax(logits, dim=-1)  # (..., V)
     safe_targets = torch.where(valid, targets, torch.zeros_like(targets))  # any valid index for the gather
@@ -116,6 +118,7 @@ def kl_divergence(p_logits: torch.Tensor, q_logits: torch.Tensor, dim: int = -1)
     if p_logits.shape != q_logits.shape:
         raise ValueError(f"p_logits and q_logits must have the same shape, got {tuple(p_logits.shape)} and "
                          f"{tuple(q_logits.shape)}")
+    _check_dim(p_logits, dim, "p_logits")
     logp = log_softmax(p_logits, dim=dim)
     logq = log_softmax(q_logits, dim=dim)
     p = torch.exp(logp)
@@ -125,12 +128,20 @@ def kl_divergence(p_logits: torch.Tensor, q_logits: torch.Tensor, dim: int = -1)
 
 
 def perplexity(mean_nll: Number) -> Number:
-    """exp(mean NLL): the effective number of equally likely choices per token."""
+    """exp(mean NLL): the effective number of equally likely choices per token.
+
+    A mean NLL too large for a float (above ~709.78 nats) gives ``inf``, as ``torch.exp`` does.
+    """
     if isinstance(mean_nll, torch.Tensor):
         return torch.exp(mean_nll)
     if isinstance(mean_nll, bool) or not isinstance(mean_nll, (int, float)):
         raise TypeError(f"mean_nll must be a number or tensor, got {type(mean_nll).__name__}")
-    return math.exp(mean_nll)
+    if mean_nll < 0:
+        raise ValueError(f"mean_nll must be >= 0 (a negative log-likelihood of discrete tokens), got {mean_nll}")
+    try:
+        return math.exp(mean_nll)
+    except OverflowError:
+        return math.inf
 
 
 def bits_per_char(mean_nll: Number) -> Number:

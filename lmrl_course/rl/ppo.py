@@ -35,7 +35,7 @@ from lmrl_course.rl.policies import ValueNetwork, make_policy
 from lmrl_course.rl.returns import normalize_advantages
 from lmrl_course.rl.rollout import RolloutCollector
 from lmrl_course.rl.training import make_progress, new_history, record_update, end_of_update, finish_training
-from lmrl_course.validation import require_in_range, require_same_shape, require_tensor
+from lmrl_course.validation import require_in_range, require_mask, require_same_shape, require_tensor
 
 __all__ = ["masked_mean", "clipped_surrogate_loss", "value_loss", "approx_kl_k3", "clip_fraction",
            "explained_variance", "PPOConfig", "train_ppo"]
@@ -46,9 +46,12 @@ __all__ = ["masked_mean", "clipped_surrogate_loss", "value_loss", "approx_kl_k3"
 # ----------------------------------------------------------------------------------------------
 
 def masked_mean(x: torch.Tensor, mask: Optional[torch.Tensor] = None) -> torch.Tensor:
-    """``mean(x)`` over all elements, or over those where ``mask`` is true: Σ mask·x / Σ mask."""
+    """``mean(x)`` over all elements, or over those where ``mask`` is true: Σ mask·x / Σ mask.
+
+    ``mask`` is bool or 0/1 (a 2 would count a sample twice: ``ValueError``, checked on the CPU)."""
     if mask is None:
         return x.mean()
+    require_mask(mask, "mask")
     require_same_shape(mask, x, "mask", "x")
     m = mask.to(x.dtype)
     return (x * m).sum() / m.sum().clamp(min=1.0)
@@ -149,6 +152,8 @@ def explained_variance(y_pred: torch.Tensor, y_true: torch.Tensor) -> float:
     require_tensor(y_pred, "y_pred", kind="float")
     require_tensor(y_true, "y_true", kind="float")
     require_same_shape(y_pred, y_true, "y_pred", "y_true")
+    if y_true.numel() == 0:
+        raise ValueError("y_true is empty: explained variance needs at least one sample")
     var_y = torch.var(y_true.detach(), correction=0)
     if var_y.item() == 0:
         return float("nan")

@@ -18,13 +18,13 @@ from typing import Optional, Tuple
 
 import torch
 
-from lmrl_course.validation import require_in_range, require_same_shape, require_tensor
+from lmrl_course.validation import require_in_range, require_mask, require_same_shape, require_tensor
 
 __all__ = ["discounted_returns", "gae", "normalize_advantages"]
 
 
 def _as_float_mask(x: torch.Tensor, like: torch.Tensor, name: str) -> torch.Tensor:
-    require_tensor(x, name)
+    require_mask(x, name)  # bool or 0/1: a "done" of 2 would multiply the future by 1 − 2 = −1
     require_same_shape(x, like, name, "rewards")
     return x.to(dtype=like.dtype, device=like.device)
 
@@ -43,7 +43,7 @@ def discounted_returns(rewards: torch.Tensor, dones: torch.Tensor, gamma: float 
 
     Args:
         rewards: ``(N,)`` or ``(N, B)`` float tensor.
-        dones: same shape; bool or 0/1 float.
+        dones: same shape; bool, or 0/1 (anything else raises ``ValueError``; checked on the CPU).
         gamma: discount γ in [0, 1].
         last_value: optional ``V(s_N)``.
     Returns:
@@ -53,11 +53,11 @@ def discounted_returns(rewards: torch.Tensor, dones: torch.Tensor, gamma: float 
     done = _as_float_mask(dones, rewards, "dones")
     require_in_range(gamma, "gamma", 0.0, 1.0)
     if last_value is None:
-        running = torch.zeros_like(rewards[0])
+        running = rewards.new_zeros(rewards.shape[1:])  # (,) or (B,); N = 0 steps gives empty returns
     else:
         require_tensor(last_value, "last_value", kind="float")
-        if last_value.shape != rewards[0].shape:
-            raise ValueError(f"last_value must have shape {tuple(rewards[0].shape)} (one value per environment), "
+        if last_value.shape != rewards.shape[1:]:
+            raise ValueError(f"last_value must have shape {tuple(rewards.shape[1:])} (one value per environment), "
                              f"got {tuple(last_value.shape)}")
         running = last_value.to(rewards.dtype).detach()
     returns = torch.zeros_like(rewards)
@@ -89,7 +89,8 @@ def gae(rewards: torch.Tensor, values: torch.Tensor, terminated: torch.Tensor, t
     the final observation of an episode at step ``t+1``), so there you pass ``last_value`` only.
 
     Args:
-        rewards, values, terminated, truncated: ``(N,)`` or ``(N, B)``; masks bool or 0/1.
+        rewards, values, terminated, truncated: ``(N,)`` or ``(N, B)``; masks bool or 0/1
+            (anything else raises ``ValueError``; checked on the CPU). N = 0 gives empty outputs.
         next_values: ``V(s_{t+1})`` per step, same shape; or None (then ``last_value`` is required).
         last_value: ``V(s_N)``, shape ``rewards.shape[1:]``; used only when ``next_values`` is None.
         gamma: discount γ in [0, 1]; gae_lambda: λ in [0, 1].
@@ -119,7 +120,7 @@ def gae(rewards: torch.Tensor, values: torch.Tensor, terminated: torch.Tensor, t
     done = torch.clamp(term + trunc, max=1.0)
     deltas = rewards + gamma * (1.0 - term) * next_values - values            # δ_t
     advantages = torch.zeros_like(rewards)
-    running = torch.zeros_like(rewards[0])
+    running = rewards.new_zeros(rewards.shape[1:])  # (,) or (B,)
     for t in reversed(range(rewards.shape[0])):
         running = deltas[t] + gamma * gae_lambda * (1.0 - done[t]) * running  # Â_t
         advantages[t] = running

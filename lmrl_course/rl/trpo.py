@@ -134,6 +134,7 @@ def conjugate_gradient(Avp: Callable[[torch.Tensor], torch.Tensor], b: torch.Ten
     Exact in at most dim(b) steps (in exact arithmetic).
     """
     require_tensor(b, "b", ndim=1, kind="float")
+    require_in_range(tol, "tol", 0.0, None)
     if isinstance(iters, bool) or not isinstance(iters, int) or iters < 1:
         raise ValueError(f"iters must be a positive int, got {iters!r}")
     x = torch.zeros_like(b)
@@ -159,6 +160,7 @@ def trust_region_step_size(s: torch.Tensor, Fs: torch.Tensor, max_kl: float) -> 
     TRPO passes A = F + damping·I, the matrix CG solved with (see the module docstring); the quadratic
     KL ½β²sᵀFs of the step is then δ·sᵀFs/sᵀAs ≤ δ. Returns 0 when sᵀAs ≤ 0 (no usable direction).
     """
+    require_in_range(max_kl, "max_kl", 0.0, None, low_inclusive=False)
     sFs = float(s @ Fs)
     if not sFs > 0:
         return 0.0

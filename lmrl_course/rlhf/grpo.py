@@ -37,6 +37,8 @@ __all__ = ["group_advantages", "rloo_advantages", "GroupConfig", "group_loss", "
 
 def _check_groups(rewards: torch.Tensor) -> None:
     require_tensor(rewards, "rewards", ndim=2, kind="float", dims="(G, k): G prompts, k responses each")
+    if rewards.shape[0] == 0:
+        raise ValueError(f"rewards holds no group (G = 0), got shape {tuple(rewards.shape)}")
     if rewards.shape[1] < 2:
         raise ValueError(f"a group needs at least k=2 responses to form a baseline, got k={rewards.shape[1]}")
 
@@ -48,6 +50,7 @@ def group_advantages(rewards: torch.Tensor, scale: bool = True, eps: float = 1e-
     (Dr. GRPO). A group whose rewards are all equal gets Â = 0: it carries no signal.
     """
     _check_groups(rewards)
+    require_in_range(eps, "eps", 0.0, None, low_inclusive=False)
     centred = rewards - rewards.mean(dim=1, keepdim=True)  # (G, k)
     if not scale:
         return centred

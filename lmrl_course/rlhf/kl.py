@@ -16,7 +16,7 @@ from typing import Optional
 
 import torch
 
-from ..validation import require_same_shape, require_tensor
+from ..validation import require_in_range, require_mask, require_same_shape, require_tensor
 
 __all__ = ["kl_k1", "kl_k2", "kl_k3", "exact_kl"]
 
@@ -31,6 +31,7 @@ def _pair(logp: torch.Tensor, ref_logp: torch.Tensor) -> torch.Tensor:
 def _masked(x: torch.Tensor, mask: Optional[torch.Tensor]) -> torch.Tensor:
     if mask is None:
         return x
+    require_mask(mask, "mask")
     require_same_shape(mask, x, "mask", "logp")
     return x.masked_fill(~mask.bool(), 0.0)
 
@@ -56,12 +57,21 @@ def kl_k3(logp: torch.Tensor, ref_logp: torch.Tensor, mask: Optional[torch.Tenso
 
 def exact_kl(logits: torch.Tensor, ref_logits: torch.Tensor, temperature: float = 1.0) -> torch.Tensor:
     """Exact KL(p ‖ q) = Σ_v p(v) (log p(v) − log q(v)) at every position, with
-    p = softmax(logits / τ) and q = softmax(ref_logits / τ). (..., V) -> (...)."""
+    p = softmax(logits / τ) and q = softmax(ref_logits / τ). (..., V) -> (...).
+
+    Tokens with p(v) = 0 (a −inf logit) contribute 0, as 0·log 0 = 0; p(v) > 0 with q(v) = 0 gives +inf.
+    Computed in float64 for float64 inputs, else in float32 (half-precision inputs are upcast).
+    """
     require_tensor(logits, "logits", kind="float")
     require_tensor(ref_logits, "ref_logits", kind="float")
     require_same_shape(logits, ref_logits, "logits", "ref_logits")
-    if not temperature > 0:
-        raise ValueError(f"temperature must be > 0, got {temperature!r}")
-    logp = torch.log_softmax(logits.float() / temperature, dim=-1)  # (..., V)
-    logq = torch.log_softmax(ref_logits.float() / temperature, dim=-1)  # (..., V)
-    return (logp.exp() * (logp - logq)).sum(dim=-1)  # (...)
+    require_in_range(temperature, "temperature", 0.0, None, low_inclusive=False)
+    if logits.dim() == 0 or logits.shape[-1] == 0:
+        raise ValueError(f"logits has size 0 along dim=-1 (shape {tuple(logits.shape)}): a distribution needs at "
+                         f"least one option")
+    dtype = torch.promote_types(torch.promote_types(logits.dtype, ref_logits.dtype), torch.float32)
+    logp = torch.log_softmax(logits.to(dtype) / temperature, dim=-1)  # (..., V)
+    logq = torch.log_softmax(ref_logits.to(dtype) / temperature, dim=-1)  # (..., V)
+    p = logp.exp()
+    diff = torch.where(p > 0, logp - logq, torch.zeros_like(logp))  # 0·log 0 = 0: no NaN from −inf − (−inf)
+    return (p * diff).sum(dim=-1)  # (...)

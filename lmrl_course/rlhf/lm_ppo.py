@@ -27,7 +27,7 @@ from ..device import get_device, synchronize
 from ..gpt import GPT
 from ..rl.ppo import clipped_surrogate_loss, explained_variance, masked_mean, value_loss
 from ..rl.returns import gae
-from ..validation import require_in_range, require_same_shape, require_tensor
+from ..validation import require_in_range, require_mask, require_same_shape, require_tensor
 from .kl import kl_k1, kl_k3
 from .rollout import last_token_index, response_logprobs, sample_responses
 
@@ -90,6 +90,7 @@ def masked_whiten(x: torch.Tensor, mask: torch.Tensor, shift_mean: bool = True, 
     """(x − mean) / std over the positions where ``mask`` is True (population std); 0 elsewhere.
     ``shift_mean=False`` only rescales (keeps the mean)."""
     require_tensor(x, "x", kind="float")
+    require_mask(mask, "mask")
     require_same_shape(x, mask, "x", "mask")
     m = mask.bool()
     if not bool(m.any()):
@@ -111,6 +112,7 @@ def lm_gae(rewards: torch.Tensor, values: torch.Tensor, mask: torch.Tensor, gamm
     """
     require_tensor(rewards, "rewards", ndim=2, kind="float", dims="(B, N)")
     require_same_shape(values, rewards, "values", "rewards")
+    require_mask(mask, "mask")
     require_same_shape(mask, rewards, "mask", "rewards")
     m = mask.bool()
     last = last_token_index(m)  # (B,)

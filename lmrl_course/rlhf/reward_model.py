@@ -71,6 +71,8 @@ def bradley_terry_loss(r_chosen: torch.Tensor, r_rejected: torch.Tensor) -> torc
     require_tensor(r_chosen, "r_chosen", kind="float")
     require_tensor(r_rejected, "r_rejected", kind="float")
     require_same_shape(r_chosen, r_rejected, "r_chosen", "r_rejected")
+    if r_chosen.numel() == 0:
+        raise ValueError("r_chosen and r_rejected are empty: the loss needs at least one preference pair")
     return F.softplus(r_rejected - r_chosen).mean()
 
 

@@ -26,7 +26,7 @@ import torch.nn.functional as F
 
 from ..attention import merge_heads, split_heads
 from ..gpt import GPT, sample_next_token
-from ..validation import require_tensor
+from ..validation import require_in_range, require_mask, require_tensor
 
 __all__ = ["LMRollout", "sample_responses", "response_logprobs", "response_logits", "decode_responses",
            "last_token_index"]
@@ -179,12 +179,12 @@ def response_logits(model: GPT, prompt: torch.Tensor, response: torch.Tensor) ->
 def response_logprobs(model: GPT, prompt: torch.Tensor, response: torch.Tensor, temperature: float = 1.0,
                       mask: Optional[torch.Tensor] = None) -> torch.Tensor:
     """log π(a_t | x_<t) = log_softmax(z_t / τ)[a_t] for every response token, (B, N); 0 where ``mask`` is False."""
-    if not temperature > 0:
-        raise ValueError(f"temperature must be > 0, got {temperature!r}")
+    require_in_range(temperature, "temperature", 0.0, None, low_inclusive=False)
     logits = response_logits(model, prompt, response)  # (B, N, V)
     logp = torch.log_softmax(logits.float() / temperature, dim=-1).gather(2, response.long()[..., None])[..., 0]  # (B, N)
     if mask is not None:
         require_tensor(mask, "mask", ndim=2, dims="(B, N)")
+        require_mask(mask, "mask")
         logp = logp.masked_fill(~mask.bool(), 0.0)
     return logp
 
@@ -192,6 +192,7 @@ def response_logprobs(model: GPT, prompt: torch.Tensor, response: torch.Tensor, 
 def last_token_index(mask: torch.Tensor) -> torch.Tensor:
     """Index of the last real token of every row, (B,): mask.sum − 1. Every row needs one real token."""
     require_tensor(mask, "mask", ndim=2, dims="(B, N)")
+    require_mask(mask, "mask")
     lengths = mask.long().sum(dim=1)  # (B,)
     if bool((lengths == 0).any()):
         raise ValueError("every response needs at least one real token (a row of mask is all False)")
