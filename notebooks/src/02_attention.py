@@ -178,9 +178,9 @@ for dk in [16, 64, 256]:
 # %% [markdown]
 # Without the scaling the median gradient falls from 0.19 at $d_k = 16$ to 0.060 at 64 and 0.0033 at
 # 256, and one draw in ten at $d_k = 256$ gets less than $10^{-7}$; with it, the median stays at
-# 0.26–0.27 for every $d_k$. The spread is wide — some unscaled draws at $d_k = 256$ still get a
-# gradient of 0.29 — so the scaling does not make every unscaled head dead, it makes the typical one
-# stop learning.
+# 0.26–0.27 for every $d_k$. The spread is wide — one unscaled draw in ten at $d_k = 256$ still gets
+# more than 0.29 — so without the scaling not every wide head stops learning, but the typical one gets a
+# gradient about 80 times smaller at $d_k = 256$ than with it.
 #
 # ### Does a real network have unit-variance $q$ and $k$?
 #
@@ -188,10 +188,11 @@ for dk in [16, 64, 256]:
 # LayerNorm output has variance about 1 per channel and each of the $C$ columns of $W_Q$ is drawn with
 # standard deviation $\sigma$, so $\mathrm{var}(q_i) \approx C\sigma^2$. With GPT-2's $\sigma = 0.02$
 # (the package's `init_std` default) and $C = 128$ that is $128 \cdot 0.0004 = 0.051$: the scores are
-# small and attention starts out close to uniform, scaled or not. With $\sigma = 1/\sqrt{\text{fan\_in}}$
-# (`init_std=None`), $C\sigma^2 = 1$: the unit-variance picture above. A trained network's $q$ and $k$
-# end up with variances of order 1 whatever the init (the last four rows below). Measured on 64 windows of 16 Shakespeare characters: the
-# variance of $q$ and $k$ in the first attention layer, and the mean largest of the 16 weights per
+# small and attention starts out near uniform (how near is measured below). With $\sigma = 1/\sqrt{\text{fan\_in}}$
+# (`init_std=None`), $C\sigma^2 = 1$: the unit-variance picture above. The trained GPT's $q$ and $k$
+# have variances of order 1 (the last four rows below). Measured on 64 windows of 16 Shakespeare
+# characters: the variance of $q$ and $k$ in the first attention layer (in every layer for the trained
+# model), and the mean largest of the 16 weights per
 # query (no mask; 1/16 = 0.062 is uniform), without and with the $1/\sqrt{d_k}$. For the trained model
 # "without" is a counterfactual — it was trained with the scaling — and shows how peaked its scores would
 # be undivided:
@@ -636,7 +637,8 @@ print(f"took {time.perf_counter() - t0:.1f} s")
 # - Along which axis does the softmax run, and what goes wrong with the other one?
 # - What does a fully masked row produce with a naive softmax, and with the package?
 # - How does `split_heads` turn H attentions into one batched attention?
-# - Why does a transformer need position embeddings?
+# - Why does a transformer need position embeddings? Why can two stacked causal layers without them
+#   tell two orders of the same prefix apart at the last position, when one layer cannot?
 #
 # **Next:** notebook 03 assembles token and position embeddings, causal self-attention, MLPs,
 # LayerNorm and residual connections into a GPT, trains it, and samples Shakespeare from it.

@@ -371,7 +371,7 @@ print("garbled c_t of the first sequence:", [round(v, 4) for v in c1[0].tolist()
 
 # %% [markdown]
 # **Evidence 2: can it remember?** A memory task: a sequence of 6 random symbols out of 8 (one-hot); after
-# reading all six, name the **first**. Chance is a loss of $\ln 8 = 2.08$ and an accuracy of 1/8. Three
+# reading all six, name the **first**. Chance is a loss of $\ln 8 = 2.08$ and an accuracy of 1/8. Four
 # cells, each unrolled over the sequence with a linear read-out of $h_6$ and trained for 300 Adam steps on
 # the same batches from the same initial weights: the right LSTM, the cell with only the blind gates
 # (products element-wise), the cell with only the dot products (every gate reads $x_t$), and the cell as
@@ -395,9 +395,10 @@ for name, run in live.items():
 # %% [markdown]
 # The same four cells on five seeds, precomputed by `python -m lmrl_course.scripts.make_rnn_assets recall`:
 # the same `train_recall` call, in a process with the notebook's reproducible CPU settings and one
-# thread, so its seed 0 is the run above to the last digit (checked below). The mean training-loss curve with the band from the lowest to the highest seed; each seed's
-# accuracy and loss on 512 new sequences; and the first training step whose loss is below 0.1 (a
-# measure of how fast each seed learned; "never" if it did not within 300 steps).
+# thread, so its seed 0 is the run above to the last digit (checked below). The mean training-loss
+# curve with the band from the lowest to the highest seed; each seed's accuracy and loss on 512 new
+# sequences; and the first training step whose loss is below 0.1 (a measure of how fast each seed
+# learned; "never" if it did not within 300 steps).
 
 # %%
 from lmrl_course.paths import ASSETS_DIR
@@ -442,10 +443,10 @@ for name, runs in recall["runs"].items():
 #   even if this small task can be solved without it.
 # - **The dot products break it**, with or without the blind gates. The cell as printed reaches an
 #   accuracy of 0.215 to 0.260 on the five seeds, and the cell with only the dot products (every gate
-#   reading $x_t$) 0.150 to 0.270: at or above chance (0.125), far from the 1.000 of the right cell, and
-#   neither ever gets its training loss below 0.1. Their losses on new sequences, 1.43 to 2.27, stay
-#   near the chance loss of 2.08, and one run (the cell as printed, seed 2) is above it. The reason is evidence 1:
-#   with dot products every unit of $c_t$ holds the same number, so the cell's additive memory — the
+#   reading $x_t$) 0.150 to 0.270: above chance (0.125), far from the 1.000 of the right cell, and
+#   neither ever gets its training loss below 0.1. Their losses on new sequences are 1.43 to 2.27,
+#   against 2.08 for chance (one run, the cell as printed on seed 2, is worse than chance). The reason
+#   is evidence 1: with dot products every unit of $c_t$ holds the same number, so the cell's additive memory — the
 #   part that carries information across many steps — is one number per sequence instead of 32. The
 #   hidden state $h_t = o_t \odot \tanh(c_t)$ still has 32 entries, but each is that one shared
 #   $\tanh(c_t)$ times an output gate, so all it can add is what the gates compute from $x_t$ and
@@ -486,11 +487,10 @@ ax.legend()
 plt.show()
 
 # %% [markdown]
-# On every seed, at this budget, both recurrent models beat the small GPT (whole-split validation NLL 1.86
-# for the GRU and 1.93 for the LSTM, against 2.11), and the GRU beats the LSTM — at this budget and with
-# one learning rate shared by all three models. (The curves are
-# estimates on 10 validation batches; the table uses the whole split.) Notebook 03 discusses why a
-# transformer can still be the better choice — parallel training over the sequence, direct access to the
+# On every seed, at this budget and with one learning rate shared by all three models, both recurrent
+# models beat the small GPT (whole-split validation NLL 1.86 for the GRU and 1.93 for the LSTM, against
+# 2.11), and the GRU beats the LSTM. (The curves are estimates on 10 validation batches; the table uses
+# the whole split.) Notebook 03 discusses why a transformer can still be the better choice — parallel training over the sequence, direct access to the
 # past, and how it scales — and why "transformers beat RNNs" is a statement about a budget.
 #
 # ## Check yourself
