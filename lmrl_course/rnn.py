@@ -65,7 +65,7 @@ def lstm_cell(x: torch.Tensor, h: torch.Tensor, c: torch.Tensor, W_ih: torch.Ten
 
 
 def garbled_lstm_cell(x: torch.Tensor, h: torch.Tensor, c: torch.Tensor, W_ih: torch.Tensor, W_hh: torch.Tensor,
-                      b_ih: torch.Tensor, b_hh: torch.Tensor, dot_product: bool = True
+                      b_ih: torch.Tensor, b_hh: torch.Tensor, dot_product: bool = True, blind_gates: bool = True
                       ) -> tuple[torch.Tensor, torch.Tensor]:
     """The LSTM as some write-ups print it, run literally with the same weights as :func:`lstm_cell`.
 
@@ -76,12 +76,15 @@ def garbled_lstm_cell(x: torch.Tensor, h: torch.Tensor, c: torch.Tensor, W_ih: t
     ``F_t`` is never defined there; it is read as f_t. With ``dot_product=True`` the two products of
     the cell update are the dot products the text calls them, ``F_t · c_{t-1} + i_t · g_t`` — one
     number per sequence, broadcast to all H units of c_t; with ``False`` they are element-wise and only
-    the blind gates remain wrong.
+    the blind gates remain wrong. With ``blind_gates=False`` the i and f gates read x_t as in
+    :func:`lstm_cell`, so ``dot_product=True, blind_gates=False`` isolates the dot-product error and
+    ``dot_product=False, blind_gates=False`` is the correct cell.
     """
     _check_cell_args(x, h, c, W_ih, W_hh, b_ih, b_hh)
     H = h.shape[-1]
     from_x = x @ W_ih.T                                       # (B, 4H)
-    from_x = torch.cat([torch.zeros_like(from_x[..., :2 * H]), from_x[..., 2 * H:]], dim=-1)  # i, f never see x
+    if blind_gates:
+        from_x = torch.cat([torch.zeros_like(from_x[..., :2 * H]), from_x[..., 2 * H:]], dim=-1)  # i, f never see x
     gates = from_x + b_ih + h @ W_hh.T + b_hh                 # (B, 4H)
     i, f, g, o = gates.chunk(4, dim=-1)
     i, f, g, o = torch.sigmoid(i), torch.sigmoid(f), torch.tanh(g), torch.sigmoid(o)

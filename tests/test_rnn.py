@@ -83,14 +83,14 @@ def test_garbled_cell_is_the_formulas_it_states():
     g = torch.Generator().manual_seed(1)
     x, h, c = (torch.randn(B, n, generator=g, dtype=torch.float64) for n in (D, H, H))
     sig = lambda z: 1 / (1 + math.exp(-z))
-    for dot in (False, True):
-        h_got, c_got = garbled_lstm_cell(x, h, c, W_ih, W_hh, b_ih, b_hh, dot_product=dot)
+    for dot, blind in ((False, True), (True, True), (True, False), (False, False)):
+        h_got, c_got = garbled_lstm_cell(x, h, c, W_ih, W_hh, b_ih, b_hh, dot_product=dot, blind_gates=blind)
         for b in range(B):
             pre = lambda k, use_x: [sum(W_hh[k * H + j, m].item() * h[b, m].item() for m in range(H))
                                     + (sum(W_ih[k * H + j, d].item() * x[b, d].item() for d in range(D)) if use_x else 0)
                                     + b_ih[k * H + j].item() + b_hh[k * H + j].item() for j in range(H)]
-            i = [sig(z) for z in pre(0, False)]
-            f = [sig(z) for z in pre(1, False)]
+            i = [sig(z) for z in pre(0, not blind)]
+            f = [sig(z) for z in pre(1, not blind)]
             gg = [math.tanh(z) for z in pre(2, True)]
             o = [sig(z) for z in pre(3, True)]
             if dot:

@@ -1,13 +1,17 @@
 """Regenerate the two multi-seed results notebook 02b plots (both on the CPU, one thread).
 
-    python -m lmrl_course.scripts.make_rnn_assets recall     # assets/rnn_recall.json, about 2 min
+    python -m lmrl_course.scripts.make_rnn_assets recall     # assets/rnn_recall.json, about 30 s of CPU
     python -m lmrl_course.scripts.make_rnn_assets lm         # assets/rnn_lm_comparison.json, about 5 min
     python -m lmrl_course.scripts.make_rnn_assets all
 
-``recall``: the correct LSTM cell, the cell with blind gates (i_t, f_t without x_t) and the garbled
-cell as printed (blind gates and ⊙ read as a dot product), each trained by ``rnn.train_recall`` on the
-recall task (8 symbols, recall the first after 5 more) for seeds 0..4; per run the training-loss curve
-and the loss / accuracy on 512 fresh sequences.
+``recall``: the correct LSTM cell, the cell with blind gates (i_t, f_t without x_t), the cell with
+only ⊙ read as a dot product (gates correct) and the garbled cell as printed (both errors), each
+trained by ``rnn.train_recall`` on the recall task (8 symbols, recall the first after 5 more) for
+seeds 0..4; per run the training-loss curve and the loss / accuracy on 512 fresh sequences.
+
+The script runs itself under ``device.reproducible_cpu_env()`` (it re-executes with those variables
+when they are not set), with one thread, like the notebook kernels: seed 0 is then the same run,
+to the last bit, as notebook 02b's live one.
 
 ``lm``: notebook 03's budget — ``TrainConfig(max_iters=400, batch_size=32, block_size=32,
 learning_rate=1e-2, min_lr=1e-3, warmup_iters=30, eval_interval=50, eval_iters=10, seed=s)`` — for the
@@ -19,7 +23,9 @@ from __future__ import annotations
 
 import argparse
 import json
+import os
 import platform
+import sys
 import time
 from functools import partial
 from pathlib import Path
@@ -27,7 +33,7 @@ from pathlib import Path
 import torch
 
 from lmrl_course.data import CharTokenizer, load_text, train_val_split
-from lmrl_course.device import seed_everything, set_determinism
+from lmrl_course.device import reproducible_cpu_env, seed_everything, set_determinism
 from lmrl_course.gpt import GPT, GPTConfig
 from lmrl_course.lm_trainer import TrainConfig, evaluate_split, train_lm
 from lmrl_course.paths import ASSETS_DIR
@@ -38,6 +44,7 @@ LM_OUT = Path(ASSETS_DIR) / "rnn_lm_comparison.json"
 RECALL_CELLS = {
     "LSTM (correct)": lstm_cell,
     "blind gates (i, f without x)": partial(garbled_lstm_cell, dot_product=False),
+    "dot products only (gates read x)": partial(garbled_lstm_cell, blind_gates=False),
     "garbled as printed (blind gates, dot products)": garbled_lstm_cell,
 }
 RECALL_TASK = dict(n_symbols=8, delay=5, hidden=32, steps=300, batch_size=64, lr=1e-2)
@@ -103,6 +110,10 @@ def main(argv=None) -> None:
     ap.add_argument("--recall-seeds", type=int, nargs="+", default=[0, 1, 2, 3, 4])
     ap.add_argument("--lm-seeds", type=int, nargs="+", default=[0, 1, 2])
     args = ap.parse_args(argv)
+    env = reproducible_cpu_env()
+    if any(os.environ.get(k) != v for k, v in env.items()):   # they act only on a fresh process
+        os.execve(sys.executable, [sys.executable, "-m", "lmrl_course.scripts.make_rnn_assets",
+                                   *(sys.argv[1:] if argv is None else argv)], {**os.environ, **env})
     set_determinism(threads=1)
     if args.what in ("recall", "all"):
         RECALL_OUT.write_text(json.dumps(make_recall(args.recall_seeds)) + "\n")

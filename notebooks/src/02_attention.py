@@ -14,13 +14,15 @@
 # - Measure why the scores are divided by $\sqrt{d_k}$.
 # - Build the causal mask, and know what happens to a query that may attend to nothing.
 # - Split a (B, T, C) tensor into H heads and merge them back.
-# - Show that attention without positional information cannot tell the order of its inputs.
+# - Show that one attention layer without positional information cannot tell the order of its inputs,
+#   and measure how order leaks in once causal layers are stacked.
 #
 # **Prerequisites:** notebook 01 (softmax, log-softmax, cross-entropy, the character tokenizer).
 
 # %%
 # %matplotlib inline
 import math
+import time
 
 import torch
 import torch.nn as nn
@@ -156,29 +158,41 @@ plt.show()
 
 # %% [markdown]
 # With unit-variance $q$ and $k$, a 64-dimensional head without the scaling already puts most of its
-# weight on a single key; with it, the weights stay spread out whatever $d_k$ is. The gradient tells the
-# same story: the softmax Jacobian is $\mathrm{diag}(w) - w w^\top$, which is 0 for a one-hot $w$.
+# weight on a single key; with it, the weights stay spread out whatever $d_k$ is. The gradient follows:
+# the softmax Jacobian is $\mathrm{diag}(w) - w w^\top$, which is 0 for a one-hot $w$. One draw of $q$
+# and $k$ says little (the gradient's size varies a lot from draw to draw), so here are 1000 draws per
+# $d_k$ — one query, 16 keys, a random upstream gradient — with the median of $\lVert\partial L/\partial
+# \text{scores}\rVert$ and its 10th and 90th percentiles:
 
 # %%
 seed_everything(3)
-for dk in [16, 256]:
-    q, k = torch.randn(1, dk), torch.randn(16, dk)
+print(f"{'d_k':>5} {'':<7} {'median':>9}   {'10th – 90th percentile':<22}")
+for dk in [16, 64, 256]:
+    q, k, upstream = torch.randn(1000, 1, dk), torch.randn(1000, 16, dk), torch.randn(1000, 1, 16)
     for scale, name in [(1.0, "raw"), (1 / math.sqrt(dk), "scaled")]:
-        s = ((q @ k.T) * scale).requires_grad_(True)                  # (1, 16) scores
-        (torch.softmax(s, dim=-1) * torch.randn(1, 16)).sum().backward()
-        print(f"d_k={dk:<4} {name:<7} |∂/∂scores| = {s.grad.norm().item():.2e}")
+        s = ((q @ k.transpose(-2, -1)) * scale).requires_grad_(True)  # (1000, 1, 16) scores
+        (torch.softmax(s, dim=-1) * upstream).sum().backward()        # L = Σ w · upstream, per draw
+        lo, med, hi = torch.quantile(s.grad.norm(dim=-1).flatten(), torch.tensor([0.1, 0.5, 0.9])).tolist()
+        print(f"{dk:>5} {name:<7} {med:>9.2e}   {lo:.2e} – {hi:.2e}")
 
 # %% [markdown]
+# Without the scaling the median gradient falls from 0.19 at $d_k = 16$ to 0.060 at 64 and 0.0033 at
+# 256, and one draw in ten at $d_k = 256$ gets less than $10^{-7}$; with it, the median stays at
+# 0.26–0.27 for every $d_k$. The spread is wide — one unscaled draw in ten at $d_k = 256$ still gets
+# more than 0.29 — so without the scaling not every wide head stops learning, but the typical one gets a
+# gradient about 80 times smaller at $d_k = 256$ than with it.
+#
 # ### Does a real network have unit-variance $q$ and $k$?
 #
 # Not at initialisation with the package's default. In a GPT block, $q = \mathrm{LN}(h)\,W_Q$: the
 # LayerNorm output has variance about 1 per channel and each of the $C$ columns of $W_Q$ is drawn with
 # standard deviation $\sigma$, so $\mathrm{var}(q_i) \approx C\sigma^2$. With GPT-2's $\sigma = 0.02$
 # (the package's `init_std` default) and $C = 128$ that is $128 \cdot 0.0004 = 0.051$: the scores are
-# small and attention starts out close to uniform, scaled or not. With $\sigma = 1/\sqrt{\text{fan\_in}}$
-# (`init_std=None`), $C\sigma^2 = 1$: the unit-variance picture above. And a trained network moves its
-# $q$ and $k$ to about that size anyway. Measured on 64 windows of 16 Shakespeare characters: the
-# variance of $q$ and $k$ in the first attention layer, and the mean largest of the 16 weights per
+# small and attention starts out near uniform (how near is measured below). With $\sigma = 1/\sqrt{\text{fan\_in}}$
+# (`init_std=None`), $C\sigma^2 = 1$: the unit-variance picture above. The trained GPT's $q$ and $k$
+# have variances of order 1 (the last four rows below). Measured on 64 windows of 16 Shakespeare
+# characters: the variance of $q$ and $k$ in the first attention layer (in every layer for the trained
+# model), and the mean largest of the 16 weights per
 # query (no mask; 1/16 = 0.062 is uniform), without and with the $1/\sqrt{d_k}$. For the trained model
 # "without" is a counterfactual — it was trained with the scaling — and shows how peaked its scores would
 # be undivided:
@@ -225,13 +239,16 @@ for name, dk, vq, vk, w_raw, w_scaled in rows:
     print(f"{name:<37}{dk:>4}{vq:>8.3f}{vk:>8.3f}{w_raw:>21.3f}{w_scaled:>8.3f}")
 
 # %% [markdown]
-# So the saturation above is what a 64-dimensional head *would* do with unit-variance $q$ and $k$: the
-# case of $1/\sqrt{\text{fan\_in}}$ init (largest weight 0.84 of 1 without the scaling at $d_k = 64$)
-# and of the trained network (0.84–0.87 undivided, 0.32–0.45 with the division). With the default
-# $\sigma = 0.02$, var(q) is 0.05 at $C = 128$ and 0.10 at $C = 256$, and the freshly initialised heads
-# are close to uniform (0.07 scaled, 0.10–0.20 raw). The scaling matters for training — as the weights
-# grow, and from the first step with larger initial weights — not for the first forward pass of a
-# 0.02-initialised GPT.
+# So the saturation above is what a head *would* do with unit-variance $q$ and $k$, and that is the
+# case of $1/\sqrt{\text{fan\_in}}$ init (largest weight 0.84 of 1 without the scaling at $d_k = 64$,
+# 0.24 with it) and of the trained network: its 48-dimensional heads have var(q) 0.77–0.88 and var(k)
+# 0.72–2.8, and their undivided scores would put 0.84–0.87 of the weight on one key, against 0.32–0.45
+# with the division. With the default $\sigma = 0.02$, var(q) is 0.05 at $C = 128$ and 0.10 at
+# $C = 256$: the scaled heads are close to uniform (0.068 and 0.074, against 1/16 = 0.062), and the raw
+# ones only mildly peaked (0.098 and 0.200, against 0.84 with unit variance). So the division changes
+# little in the first forward pass of a 0.02-initialised GPT; it matters once $q$ and $k$ have variance
+# of order 1 — from the start with $1/\sqrt{\text{fan\_in}}$ init, and in the trained network. (We
+# measured forward passes only; what the scaling does to training itself is not measured here.)
 
 # %% [markdown]
 # ## 4. The causal mask
@@ -260,8 +277,11 @@ print("row sums:", w.sum(dim=-1).numpy().round(4).tolist())
 
 # %% [markdown]
 # **Your turn:** write `causal_attention(q, k, v)` — scaled dot-product attention with the causal
-# mask, for inputs of shape (..., T, hs), written out (no `F.scaled_dot_product_attention`). Build the
-# mask on the inputs' device with `torch.tril`; the checker also compares gradients.
+# mask. q and k have shape (..., T, d_k); v has shape (..., T, d_v), and its last width d_v may differ
+# from d_k; the output is (..., T, d_v). Divide the scores by $\sqrt{d_k}$ (d_k from q, not from v),
+# build the mask on the inputs' device with `torch.tril`, and keep the inputs' dtype (float64 in,
+# float64 out). Write it out: an answer that calls `F.scaled_dot_product_attention` fails the check.
+# The checker also compares gradients.
 
 # %% tags=["exercise"]
 # EXERCISE: causal_attention
@@ -375,10 +395,18 @@ print("max |ours - package CausalSelfAttention| =", f"{(ours - theirs).abs().max
 #
 # Nothing in $\mathrm{softmax}(QK^\top/\sqrt{d_k})V$ refers to a position: permute the input rows and
 # the output rows are permuted the same way (**permutation equivariance**). Without a causal mask that
-# is exact for the whole sequence; with the mask, the last position reads a *set* of earlier tokens, so
-# shuffling them changes nothing there: to a position-blind model, two prefixes that are anagrams of
-# each other ("stressed", "desserts") look the same. The fix is to add a **position embedding** $P[t]$
-# to each token's vector (notebook 03), and the symmetry breaks:
+# is exact for the whole sequence, and it stays exact for any number of stacked layers. With the mask,
+# **one** layer's last position reads a *set* of earlier tokens, so shuffling them changes nothing
+# there: to a single position-blind causal layer, two prefixes that are anagrams of each other
+# ("stressed", "desserts") look the same at the last position.
+#
+# That stops being true once causal layers are stacked. In the first layer, position $s$ reads the
+# prefix $x_1..x_s$, and shuffling the prefix changes which tokens those are: the first layer's outputs
+# at the earlier positions are not just permuted but *different*, so the second layer's last position
+# reads a different set. Order leaks in through the mask, and causal language models trained without
+# any position embedding do learn positional information this way (Haviv et al., 2022). The direct fix
+# is to add a **position embedding** $P[t]$ to each token's vector (notebook 03). Below, the layers use
+# a residual connection, $h \mapsto h + \mathrm{attn}(h)$, as in a GPT block:
 
 # %%
 seed_everything(8)
@@ -389,6 +417,21 @@ full = CausalSelfAttention(GPTConfig(vocab_size=65, n_embd=C, n_head=4, causal=F
 causal = CausalSelfAttention(GPTConfig(vocab_size=65, n_embd=C, n_head=4)).eval()
 pos = torch.randn(T, C)                                                    # a position embedding P
 prefix_perm = torch.cat([torch.randperm(T - 1), torch.tensor([T - 1])])    # shuffle all but the last
+full_2 = CausalSelfAttention(GPTConfig(vocab_size=65, n_embd=C, n_head=4, causal=False)).eval()
+causal_2 = CausalSelfAttention(GPTConfig(vocab_size=65, n_embd=C, n_head=4)).eval()
+
+
+def stack(*layers):
+    """h -> h + layer(h) for each layer in turn: residual attention layers, no MLP, no LayerNorm."""
+    def f(h):
+        for layer in layers:
+            h = h + layer(h)
+        return h
+    return f
+
+
+one_causal, two_causal, two_full = stack(causal), stack(causal, causal_2), stack(full, full_2)
+last_change = lambda f: (f(x[:, prefix_perm])[:, -1] - f(x)[:, -1]).abs().max().item()
 with torch.no_grad():
     print("no mask, no positions:   max |f(x[perm]) - f(x)[perm]| =",
           f"{(full(x[:, perm]) - full(x)[:, perm]).abs().max().item():.1e}")
@@ -398,15 +441,33 @@ with torch.no_grad():
           f"{(causal(x[:, prefix_perm])[:, -1] - causal(x)[:, -1]).abs().max().item():.1e}")
     print("causal, with positions:  last output, prefix shuffled, max diff =",
           f"{(causal(x[:, prefix_perm] + pos)[:, -1] - causal(x + pos)[:, -1]).abs().max().item():.1e}")
+    print("\nresidual layers, no positions:")
+    print("  no mask, 2 layers: max |f(x[perm]) - f(x)[perm]| =",
+          f"{(two_full(x[:, perm]) - two_full(x)[:, perm]).abs().max().item():.1e}")
+    print("  causal, 1 layer:   last output, prefix shuffled, max diff =", f"{last_change(one_causal):.1e}")
+    print("  causal, 2 layers:  last output, prefix shuffled, max diff =", f"{last_change(two_causal):.1e}",
+          f"(the last output itself has entries up to {two_causal(x)[:, -1].abs().max().item():.1f})")
+
+# %% [markdown]
+# With one causal layer, shuffling the prefix changes the last output only by rounding ($10^{-7}$);
+# with two, by 0.13 on outputs of size up to 2.6 — the second layer's last position can tell the
+# orders apart. Without a mask, two layers are as blind to order as one. A stack of causal layers can
+# therefore *learn* something about positions, but only indirectly; position embeddings give every
+# layer the position of every token directly.
 
 # %% [markdown]
 # ## Play: what does a trained GPT attend to?
 #
 # The course ships a small GPT trained on Tiny Shakespeare (notebook 03 trains one like it). Pick a
-# layer and a head; row $t$ of the heatmap is where the character at position $t$ reads from. Look for
-# heads that read the previous character (a bright line just below the diagonal — in the shipped
-# checkpoint layer 0, head 3 puts most of its weight there, and the widget opens on it), heads that read
-# the start of the line or the last space, and heads that spread out evenly.
+# layer and a head; row $t$ of the heatmap is where the character at position $t$ reads from. The table
+# printed first measures every head on the sentence below, over the queries after the line break: the
+# mean weight on the character 1, 2 and 3 positions back, on the line break `⏎` that starts the line,
+# and how spread out the weights are (the entropy of each row divided by its largest possible value,
+# $\ln(t+1)$: 1 = uniform over the past, 0 = all weight on one key). Can you find, in the table and then
+# in the heatmaps, a head that reads the previous character (a bright line just below the diagonal; the
+# widget opens on layer 0, head 3), heads that read further back by a fixed offset, one that reads the
+# start of the line, and heads that spread out? (One sentence is an anecdote: try your own in
+# `sentence`.)
 
 # %%
 import ipywidgets as widgets
@@ -429,6 +490,16 @@ sentence = "ROMEO:\nBut soft, what light through yonder window breaks?"[: model.
 idx = torch.tensor([tok.encode(sentence)])
 maps = model.attention_maps(idx)                                          # n_layer x (1, H, T, T)
 labels = [{" ": "␣", "\n": "⏎"}.get(c, c) for c in sentence]
+
+t0 = sentence.index("\n") + 1                                             # queries after the line break
+print(f"{'layer':>5}{'head':>5}{'1 back':>8}{'2 back':>8}{'3 back':>8}{'on ⏎':>7}{'spread':>8}")
+for layer in range(model.config.n_layer):
+    for head in range(model.config.n_head):
+        w = maps[layer][0, head]                                          # (T, T)
+        back = [torch.diagonal(w, offset=-d)[t0 - d:].mean().item() for d in (1, 2, 3)]
+        rows = [w[t, :t + 1] for t in range(t0, len(sentence))]
+        spread = sum(-(r * r.clamp_min(1e-12).log()).sum().item() / math.log(len(r)) for r in rows) / len(rows)
+        print(f"{layer:>5}{head:>5}" + "".join(f"{b:>8.2f}" for b in back) + f"{w[t0:, t0 - 1].mean():>7.2f}{spread:>8.2f}")
 
 
 def draw_attention(fig, layer, head):
@@ -477,11 +548,11 @@ w_wrong = torch.softmax((x @ x.transpose(-2, -1) / math.sqrt(8)).masked_fill(~ca
 print("row sums with dim=-2:", [round(s, 3) for s in w_wrong[0].sum(dim=-1).tolist()])
 
 # %% [markdown]
-# > **Common mistake 2: reading ⊙ as a dot product.**
+# > **Common mistake 2: `q * k` (element-wise, ⊙) where $QK^\top$ (all the dot products) is meant.**
 # > Papers write $\odot$ for the **element-wise** (Hadamard) product and $q \cdot k$ or $QK^\top$ for dot
 # > products. `q * k` is element-wise: for (T, hs) inputs it is (T, hs), not the (T, T) score matrix, and
 # > summing it over the last axis gives only $q_t \cdot k_t$ — every token compared with *itself*, the
-# > diagonal of $QK^\top$. Both run:
+# > diagonal of $QK^\top$:
 
 # %%
 seed_everything(10)
@@ -494,8 +565,68 @@ print("diagonal of q @ k.T:", [round(s, 3) for s in torch.diagonal(scores).tolis
 print("row 4 of q @ k.T   :", [round(s, 3) for s in scores[4].tolist()], " <- what query 4 really needs")
 
 # %% [markdown]
-# With `(q * k).sum(-1)` there is one score per position, so after a softmax over "keys" there is
-# nothing to choose between: the layer cannot read any other position at all.
+# What happens next depends on `keepdim`:
+#
+# - `(q * k).sum(-1)` has shape (…, T): one score $q_s \cdot k_s$ per position. Without a mask, a
+#   softmax over it gives *one* distribution over the positions, shared by every query, and
+#   `weights @ v` returns a single vector (…, hs) instead of (…, T, hs). With the (T, T) causal mask,
+#   `masked_fill` broadcasts (…, T) against (T, T): an error unless the axis before T is absent, 1 or T;
+#   when it runs, row $t$'s weights over $s \le t$ come from the keys' own scores $q_s \cdot k_s$,
+#   never from the query $q_t$.
+# - `(q * k).sum(-1, keepdim=True)` has shape (…, T, 1). Without a mask the softmax over an axis of
+#   length 1 is 1, and `weights @ v` fails on the shapes (1 against T). **With** the causal mask it runs
+#   silently: `masked_fill` broadcasts it to (…, T, T), and every allowed entry of row $t$ holds the same
+#   number $q_t \cdot k_t$, so the softmax is uniform over $s \le t$. The layer computes exactly the
+#   running average of section 1, with the right output shape and no error.
+#
+# Both run below on the task of copying the **previous** character (8 symbols, sequences of 8, the
+# target at position $t$ is $x_{t-1}$), one attention layer with learned token and position
+# embeddings, trained for 300 Adam steps from the same initial weights on the same batches: once with
+# $QK^\top$, once with the `keepdim=True` scores.
+
+# %%
+def tiny_attention_model(scores_fn, V=8, T=8, d=16):
+    """Token + position embedding, one causal attention head with the given score function, a read-out."""
+    emb, pos, qkv, out = nn.Embedding(V, d), nn.Parameter(0.5 * torch.randn(T, d)), nn.Linear(d, 3 * d), nn.Linear(d, V)
+
+    def forward(ids):                                                   # ids (B, T) -> logits (B, T, V)
+        q, k, v = qkv(emb(ids) + pos).split(d, dim=-1)                  # 3 x (B, T, d)
+        scores = scores_fn(q, k) / math.sqrt(d)
+        weights = torch.softmax(scores.masked_fill(~causal_mask(T), float("-inf")), dim=-1)   # (B, T, T)
+        return out(weights @ v), weights
+
+    params = [*emb.parameters(), pos, *qkv.parameters(), *out.parameters()]
+    return forward, params
+
+
+SCORES = {"q @ k.transpose(-2, -1)": lambda q, k: q @ k.transpose(-2, -1),     # (B, T, T)
+          "(q * k).sum(-1, keepdim=True)": lambda q, k: (q * k).sum(-1, keepdim=True)}   # (B, T, 1): BUG
+running_average = torch.tril(torch.ones(8, 8)) / torch.arange(1, 9.0)[:, None]   # row t: 1/t on s <= t
+t0 = time.perf_counter()
+for name, scores_fn in SCORES.items():
+    seed_everything(12)
+    forward, params = tiny_attention_model(scores_fn)
+    opt = torch.optim.Adam(params, lr=1e-2)
+    for step in range(300):
+        ids = torch.randint(8, (64, 8))
+        loss = F.cross_entropy(forward(ids)[0][:, 1:].reshape(-1, 8), ids[:, :-1].reshape(-1))
+        opt.zero_grad()
+        loss.backward()
+        opt.step()
+    with torch.no_grad():
+        ids = torch.randint(8, (1000, 8))
+        logits, weights = forward(ids)
+        correct = (logits[:, 1:].argmax(-1) == ids[:, :-1]).float()              # (1000, T - 1)
+    print(f"{name}: accuracy on 1000 new sequences {correct.mean():.3f} (chance 0.125); weights equal "
+          f"the running average of section 1: {torch.allclose(weights, running_average.expand_as(weights))}")
+    print(f"    accuracy at positions 1..7: {[round(a, 2) for a in correct.mean(dim=0).tolist()]}")
+print(f"took {time.perf_counter() - t0:.1f} s")
+
+# %% [markdown]
+# The right layer learns to copy the previous character (accuracy 1.000); the one with element-wise
+# scores reaches 0.409, because its weights are the running average whatever it learns (checked above:
+# equal on all 1000 sequences) — all it can do is guess the previous character from the average of the
+# prefix, which it does best at position 1 (0.58: only two candidates) and at 0.34–0.44 further on.
 #
 # ## Check yourself
 #
@@ -506,7 +637,8 @@ print("row 4 of q @ k.T   :", [round(s, 3) for s in scores[4].tolist()], " <- wh
 # - Along which axis does the softmax run, and what goes wrong with the other one?
 # - What does a fully masked row produce with a naive softmax, and with the package?
 # - How does `split_heads` turn H attentions into one batched attention?
-# - Why does a transformer need position embeddings?
+# - Why does a transformer need position embeddings? Why can two stacked causal layers without them
+#   tell two orders of the same prefix apart at the last position, when one layer cannot?
 #
 # **Next:** notebook 03 assembles token and position embeddings, causal self-attention, MLPs,
 # LayerNorm and residual connections into a GPT, trains it, and samples Shakespeare from it.
