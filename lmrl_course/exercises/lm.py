@@ -552,12 +552,11 @@ def gpt_forward(idx, params, config, targets=None):
 ))
 
 
-class _Nested:
-    """A reference output made of dicts (parameters, optimizer state): compared by :func:`_compare_nested`
-    (``compare_outputs`` handles tensors, numbers and sequences only, so this wrapper defers to it)."""
-
-    def __init__(self, value):
-        self.value = value
+class _Nested(dict):
+    """A dict in a reference output (parameters, optimizer state). ``compare_outputs`` handles tensors,
+    numbers and sequences only, so this dict compares equal to anything there and the exercise's
+    ``compare`` (:func:`_compare_nested`) checks it entry by entry. Otherwise an ordinary dict, so the
+    reference can be used in place of the learner's function."""
 
     def __eq__(self, other):
         return True
@@ -565,15 +564,10 @@ class _Nested:
     def __ne__(self, other):
         return False
 
-    def __repr__(self):
-        return "<nested output>"
+    __hash__ = None
 
 
 def _compare_nested(expected, got, where: str, atol: float, rtol: float) -> Optional[str]:
-    if isinstance(expected, _Nested):
-        expected = expected.value
-    if isinstance(got, _Nested):
-        got = got.value
     if isinstance(expected, dict):
         if not isinstance(got, dict):
             return f"{where} should be a dict, got {type(got).__name__}"
