@@ -15,7 +15,7 @@
 # - Write a training step (clipping, AdamW with bias correction and decoupled weight decay) and debug
 #   training the way practitioners do: the loss at initialisation, overfitting one batch, a learning-rate
 #   sweep, the initialisation scale.
-# - Estimate the compute of training (6·N FLOPs per token) and compare it with the measured speed.
+# - Estimate the compute of training (6·|θ| FLOPs per token) and compare it with the measured speed.
 # - Sample with temperature, top-k and top-p; see why a key/value cache makes generation fast.
 # - Know what learned, sinusoidal and rotary position encodings do; test causality directly.
 #
@@ -485,19 +485,19 @@ st = shipped_report["train_config"]
 print(f"shipped: {sc['n_layer']} layers, C = {sc['n_embd']}, context {sc['block_size']}, "
       f"{st['max_iters']:,} steps of {st['batch_size']} windows")
 # %% [markdown]
-# ### What a training step costs: 6·N FLOPs per token
+# ### What a training step costs: 6·|θ| FLOPs per token
 #
-# A forward pass costs about $2N$ floating-point operations per token for a model with $N$ parameters
-# (each weight is used in one multiply and one add), the backward pass twice that: **$6N$ FLOPs per
-# token** for training (Kaplan et al., 2020, who also add $6\,L\,T\,C$ for the attention scores, which
-# have no parameters). Multiplied by the measured tokens per second it gives the arithmetic speed the
+# A forward pass costs about $2|\theta|$ floating-point operations per token for a model with $|\theta|$
+# parameters (each weight is used in one multiply and one add), the backward pass twice that:
+# **$6|\theta|$ FLOPs per token** for training (Kaplan et al., 2020, write it $6N$; they also add
+# $6\,L\,T\,C$ for the attention scores, which have no parameters). Multiplied by the measured tokens per second it gives the arithmetic speed the
 # training actually reached:
 
 # %% tags=["nbval-ignore-output"]
 N_params = model.num_parameters()
 tokens_per_s = sum(history["tokens_per_s"]) / len(history["tokens_per_s"])
 flops_per_token = 6 * N_params + 6 * cfg.n_layer * train_cfg.block_size * cfg.n_embd
-print(f"6·N = {6 * N_params:,} FLOPs per token, + 6·L·T·C = {6 * cfg.n_layer * train_cfg.block_size * cfg.n_embd:,} "
+print(f"6·|θ| = {6 * N_params:,} FLOPs per token, + 6·L·T·C = {6 * cfg.n_layer * train_cfg.block_size * cfg.n_embd:,} "
       f"for attention = {flops_per_token:,}")
 print(f"measured: {tokens_per_s:,.0f} tokens/s on one CPU thread -> "
       f"{flops_per_token * tokens_per_s / 1e9:.2f} GFLOP/s achieved")
@@ -509,12 +509,12 @@ matmul_gflops = 20 * 2 * 512 ** 3 / (time.perf_counter() - t0) / 1e9
 print(f"one large matmul on the same thread: {matmul_gflops:.1f} GFLOP/s")
 
 # %% [markdown]
-# The training reaches only a fraction of what one large matrix product reaches on the same thread (the
-# two lines above; the exact figures vary with the machine and its load). A model this small spends
+# The training reaches less than one large matrix product does on the same thread (the two lines above;
+# the exact figures vary with the machine and its load). A model this small spends
 # much of its step on small operations — LayerNorms, the softmax, the optimiser's per-tensor updates,
 # Python overhead — where the FLOP count says little. The estimate becomes accurate for large models
-# on GPUs, where the matmuls dominate: that is when "$6N$ per token" lets you predict the cost of a run
-# (tokens × $6N$ / the hardware's FLOP/s) before starting it.
+# on GPUs, where the matmuls dominate: that is when "$6|\theta|$ per token" lets you predict the cost of a run
+# (tokens × $6|\theta|$ / the hardware's FLOP/s) before starting it.
 #
 # ### A lesson about initialisation scale
 #
@@ -530,14 +530,18 @@ for C in (64, 128):
         m = GPT(GPTConfig(vocab_size=V, block_size=32, n_layer=2, n_head=4, n_embd=C, init_std=std))
         with torch.no_grad():
             u = F.layer_norm(torch.randn(8, 32, C), (C,))                     # unit-variance input (B, T, C)
-            q = F.linear(u, m.transformer.h[0].attn.c_attn.weight[:C])        # the queries
+            q, k = F.linear(u, m.transformer.h[0].attn.c_attn.weight[:2 * C]).split(C, dim=-1)   # (B, T, C)
+            hs = C // 4
+            scores = q[..., :hs] @ k[..., :hs].transpose(1, 2) / math.sqrt(hs)    # head 0: (B, T, T)
         label = "1/sqrt(fan_in)" if std is None else str(std)
-        print(f"C = {C:>3}, init_std {label:<15} var(q) = {q.var():.3f}   (C·σ² = {C * (std or C ** -0.5) ** 2:.3f})")
+        print(f"C = {C:>3}, init_std {label:<15} var(q) = {q.var():.3f} (C·σ² = {C * (std or C ** -0.5) ** 2:.3f}), "
+              f"std of the attention scores {scores.std():.3f}")
 
 # %% [markdown]
 # With $\sigma = 0.02$ at $C = 128$ the queries and keys have variance 0.05 instead of 1, so the attention
-# scores $q \cdot k / \sqrt{d_k}$ are tiny and every head starts out reading a near-uniform average, and
-# the MLP's inputs sit in the nearly linear part of the GELU. Training has to grow the weights first. The
+# scores $q \cdot k / \sqrt{d_k}$ have a standard deviation of about 0.05 (printed above) and the softmax of
+# such scores is nearly uniform: every head starts out reading a plain average of the past, and training
+# has to grow the weights before attention can select anything. The
 # package's default is therefore `init_std=None` ($1/\sqrt{\mathrm{fan\_in}}$); `init_std=0.02` reproduces
 # GPT-2 (and nanoGPT), and the shipped checkpoint was trained with it. The effect on learning, precomputed
 # by the same script on the benchmark model of `bench/bench_gpt_train.py` (4 layers, $C = 128$, context
