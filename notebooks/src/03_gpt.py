@@ -565,7 +565,13 @@ for name, runs in init["runs"].items():
           ", ".join(f"{v:.3f}" for v in finals) + f"  (seeds {', '.join(runs)})")
 
 # %% [markdown]
-# INIT_PROSE
+# On both seeds the model initialised with $1/\sqrt{\mathrm{fan\_in}}$ is lower at every evaluation and
+# ends lower (the printed values), by much more than the spread between the two seeds, with the same
+# learning rate, schedule and batches: only the scale of the random numbers at step 0 differs. The
+# small initialisation spends its first hundreds of steps growing the weights to a useful size.
+# (GPT-2's 0.02 is not wrong for GPT-2: at $C = 768$, $1/\sqrt{C} = 0.036$, much closer.) A loaded
+# checkpoint is not affected by the default: it brings its own weights, and its config records the
+# `init_std` it was trained with.
 #
 # %% [markdown]
 # ### And a recurrent network?
