@@ -860,12 +860,12 @@ print("positions 20-30:", [round(c, 2) for c in change[20:].tolist()])
 
 # %% [markdown]
 # Now remove the mask: `GPTConfig(causal=False)` lets every position attend to the whole window —
-# including $x_{t+1}$, the very token it is asked to predict. Train it as before, for the first 150 steps:
+# including $x_{t+1}$, the very token it is asked to predict. Train it the same way, for 150 steps:
 
 # %%
 seed_everything(0)
 cheater = GPT(GPTConfig(vocab_size=V, block_size=32, n_layer=2, n_head=4, n_embd=64, causal=False))
-cheat_cfg = TrainConfig(**{**train_cfg.to_dict(), "max_iters": 150})           # the first half of the run
+cheat_cfg = TrainConfig(**{**train_cfg.to_dict(), "max_iters": 150})           # a shorter run: 150 steps
 t0 = time.perf_counter()
 history_cheat = train_lm(cheater, train_ids, val_ids, cheat_cfg, progress=True)
 print(f"took {time.perf_counter() - t0:.2f} s")
@@ -901,7 +901,7 @@ print(tok.decode(cheater.generate(prompt, 150, generator=torch.Generator().manua
 # > the encoder, whatever mask you give the decoder. Its `forward(src, tgt, src_mask, tgt_mask, ...)`
 # > takes the masks positionally in an easy-to-swap order, and its boolean masks mean **True = blocked**,
 # > the opposite of `F.scaled_dot_product_attention` and of `causal_mask`. Each variant runs below on the
-# > leak test of section 6 (change the last token, measure how much positions 0..T−2 change), next to the
+# > leak test of section 10 (change the last token, measure how much positions 0..T−2 change), next to the
 # > decoder-only GPT:
 
 # %%
