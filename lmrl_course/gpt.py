@@ -34,7 +34,7 @@ class GPTConfig:
     dropout: float = 0.0
     bias: bool = True  # biases in Linear and LayerNorm layers
     causal: bool = True  # False removes the attention mask: the model can read the future ("cheat")
-    init_std: Optional[float] = 0.02  # std of the Linear weights at init (GPT-2); None = 1/√fan_in (see GPT)
+    init_std: Optional[float] = None  # std of the Linear weights at init; None = 1/√fan_in, 0.02 = GPT-2's (see GPT)
 
     def __post_init__(self):
         for name in ("vocab_size", "block_size", "n_layer", "n_head", "n_embd"):
@@ -93,12 +93,13 @@ EMBED_STD = 0.02  # std of the token and position embeddings at init (GPT-2's va
 class GPT(nn.Module):
     """Decoder-only transformer language model (see the module docstring for the equations).
 
-    Initialisation: embeddings E, P ~ N(0, 0.02²); Linear weights ~ N(0, σ²) with σ = ``init_std``
-    (default 0.02, GPT-2's init) or σ = 1/√fan_in (``init_std=None``); the two projections that write
+    Initialisation: embeddings E, P ~ N(0, 0.02²); Linear weights ~ N(0, σ²) with σ = 1/√fan_in
+    (``init_std=None``, the default: a matmul then keeps unit-variance inputs at unit variance) or a
+    fixed σ = ``init_std`` (0.02 is GPT-2's init, tuned for C = 768); the two projections that write
     into the residual stream (attention and MLP ``c_proj``) get std s/√(2·n_layer) with s = ``init_std``
-    or 0.02, so the residual stream's variance does not grow with depth; biases 0. GPT-2's σ = 0.02
-    was chosen for C = 768; at C = 128 it is 4× smaller than 1/√C and learns markedly slower (bench:
-    val loss at iteration 2000 of the 4-layer, C = 128 model 1.90 with 0.02, 1.74 with 1/√fan_in).
+    or 0.02, so the residual stream's variance does not grow with depth; biases 0. At C = 128, σ = 0.02
+    is 4.4× smaller than 1/√C, the queries and keys start with variance ≈ C·0.02² = 0.05 instead of
+    ≈ 1, and the model learns markedly slower (notebook 03, section 7, and bench/bench_gpt_train.py).
     """
 
     def __init__(self, config: GPTConfig):
@@ -169,7 +170,9 @@ class GPT(nn.Module):
 
     def forward(self, idx: torch.Tensor, targets: Optional[torch.Tensor] = None):
         """Logits z (B, T, V) and, when ``targets`` (B, T) are given, the mean cross-entropy
-        -1/(B·T) Σ log p_θ(y_t | x_≤t) (targets equal to -100 are ignored); else loss is None.
+        −(1/|S|) Σ_{(b,t)∈S} log p_θ(y_{b,t} | x_{b,≤t}) over the set S of kept targets (those not equal to
+        -100: they leave the sum and the count, so the divisor is |S|, which is B·T only without
+        ignored targets); else loss is None.
 
         Token ids (and targets) outside [0, V) raise ``ValueError`` for CPU tensors; on a GPU only the
         dtype and shape are checked, so that no step waits on a host synchronisation."""

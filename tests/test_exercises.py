@@ -218,7 +218,7 @@ def test_unknown_exercise_lists_known_names():
 def test_every_registered_solution_passes_its_own_checker():
     """A checker that can never pass is caught here (the notebook-level run is tests/test_solutions.py)."""
     for name, ex in all_exercises().items():
-        namespace = {}
+        namespace = dict(ex.solution_globals()) if ex.solution_globals else {}  # what its notebook defined before
         exec(compile(ex.solution, f"<solution {name}>", "exec"), namespace)
         funcs = [v for k, v in namespace.items() if callable(v) and not k.startswith("_")
                  and getattr(v, "__module__", None) is None]

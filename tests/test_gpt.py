@@ -55,15 +55,92 @@ def test_causality(device):
     assert (a[:, :7] - b[:, :7]).abs().max() > 1e-4  # without the mask, earlier positions see the change
 
 
+def _closed_form_count(V, T_max, L, C, bias):
+    """Parameters of a GPT by hand: E (V·C) + P (T_max·C) + L blocks of 12C² weights (QKV 3C², W_O C²,
+    MLP 4C² + 4C²), 2C LayerNorm gains and, with biases, 2C LayerNorm biases + 9C Linear biases
+    (3C + C + 4C + C); the final LayerNorm C (+ C); the LM head is tied to E."""
+    per_block = 12 * C * C + 2 * C + (11 * C if bias else 0)
+    return V * C + T_max * C + L * per_block + (2 * C if bias else C)
+
+
+def test_closed_form_count_worked_by_hand():
+    # V = 65, T_max = 32, L = 2, C = 64, biases: 4,160 + 2,048 + 2·(49,152 + 128 + 704) + 128
+    assert _closed_form_count(65, 32, 2, 64, True) == 4_160 + 2_048 + 2 * (49_152 + 128 + 704) + 128 == 106_304
+    # the shipped model: V = 65, T_max = 128, L = 4, C = 192, no biases (its report says 1,808,256)
+    assert _closed_form_count(65, 128, 4, 192, False) == 1_808_256
+
+
 @pytest.mark.parametrize("kw", [dict(), dict(bias=False), dict(n_layer=3, n_head=4, n_embd=32, block_size=20),
                                 dict(vocab_size=65, block_size=128, n_layer=4, n_head=4, n_embd=192, bias=False)])
-def test_parameter_formula_matches_model(kw):
+def test_parameter_count_matches_the_closed_formula(kw):
     m = _model(**kw)
-    assert count_parameters_by_formula(m.config) == m.num_parameters()
-    # independent count: every distinct parameter tensor once
-    seen = {id(p): p.numel() for p in m.parameters()}
-    assert sum(seen.values()) == m.num_parameters()
-    assert m.num_parameters(non_embedding=True) == m.num_parameters() - m.config.block_size * m.config.n_embd
+    c = m.config
+    expected = _closed_form_count(c.vocab_size, c.block_size, c.n_layer, c.n_embd, c.bias)
+    assert m.num_parameters() == expected
+    assert count_parameters_by_formula(c) == expected
+    assert m.num_parameters(non_embedding=True) == expected - c.block_size * c.n_embd
+
+
+def _functional_gpt(idx, sd, n_layer, n_head, targets=None, causal=True):
+    """The GPT written from its equations with plain tensor ops (no nn modules, no lmrl_course code):
+    h = E[x] + P[t]; per block h += W_O·concat_heads softmax(q kᵀ/√hs + M) v on LN₁(h), then
+    h += W₂ GELU(W₁ LN₂(h) + b₁) + b₂; z = LN_f(h) Eᵀ; loss = mean NLL over targets != -100."""
+    def ln(x, name):
+        mu = x.mean(-1, keepdim=True)
+        var = ((x - mu) ** 2).mean(-1, keepdim=True)
+        y = (x - mu) / torch.sqrt(var + 1e-5) * sd[name + ".weight"]
+        return y + sd[name + ".bias"] if name + ".bias" in sd else y
+
+    def lin(x, name):
+        y = x @ sd[name + ".weight"].T
+        return y + sd[name + ".bias"] if name + ".bias" in sd else y
+
+    E, P = sd["transformer.wte.weight"], sd["transformer.wpe.weight"]
+    B, T = idx.shape
+    C = E.shape[1]
+    hs = C // n_head
+    h = E[idx] + P[:T]
+    blocked = torch.ones(T, T, dtype=torch.bool).triu(1) if causal else torch.zeros(T, T, dtype=torch.bool)
+    for l in range(n_layer):
+        pre = f"transformer.h.{l}."
+        qkv = lin(ln(h, pre + "ln_1"), pre + "attn.c_attn")
+        heads = []
+        for i in range(n_head):
+            q = qkv[..., i * hs:(i + 1) * hs]
+            k = qkv[..., C + i * hs:C + (i + 1) * hs]
+            v = qkv[..., 2 * C + i * hs:2 * C + (i + 1) * hs]
+            scores = (q @ k.transpose(-1, -2) / hs ** 0.5).masked_fill(blocked, float("-inf"))
+            heads.append(torch.softmax(scores, dim=-1) @ v)
+        h = h + lin(torch.cat(heads, dim=-1), pre + "attn.c_proj")
+        u = lin(ln(h, pre + "ln_2"), pre + "mlp.c_fc")
+        h = h + lin(0.5 * u * (1 + torch.erf(u / 2 ** 0.5)), pre + "mlp.c_proj")
+    logits = ln(h, "transformer.ln_f") @ E.T
+    if targets is None:
+        return logits, None
+    logp = torch.log_softmax(logits, dim=-1)
+    keep = targets != -100
+    nll = [-logp[b, t, targets[b, t]] for b in range(B) for t in range(T) if keep[b, t]]
+    return logits, torch.stack(nll).mean()
+
+
+@pytest.mark.parametrize("kw", [dict(), dict(bias=False), dict(n_layer=3, n_head=4, n_embd=32), dict(causal=False)])
+def test_forward_matches_an_independent_functional_gpt(kw):
+    m = _model(**kw).double()
+    g = torch.Generator().manual_seed(5)
+    with torch.no_grad():  # random weights everywhere (LayerNorm gains and biases too), not just the init
+        for p in m.parameters():
+            p.copy_(torch.randn(p.shape, generator=g, dtype=torch.float64) * (0.3 if p.dim() < 2 else p.shape[1] ** -0.5))
+    idx, tgt = _idx(3, 12), _idx(3, 12, seed=1)
+    tgt[0, 5:] = -100
+    tgt[2, :2] = -100
+    logits, loss = m(idx, tgt)
+    ref_logits, ref_loss = _functional_gpt(idx, m.state_dict(), m.config.n_layer, m.config.n_head, tgt,
+                                           causal=m.config.causal)
+    torch.testing.assert_close(logits, ref_logits, rtol=1e-10, atol=1e-10)
+    torch.testing.assert_close(loss, ref_loss, rtol=1e-10, atol=1e-10)
+    short = _idx(2, 5, seed=2)  # T < block_size: only P[0..T-1]
+    torch.testing.assert_close(m(short)[0], _functional_gpt(short, m.state_dict(), m.config.n_layer, m.config.n_head,
+                                                            causal=m.config.causal)[0], rtol=1e-10, atol=1e-10)
 
 
 def test_initialisation_scales():
@@ -76,8 +153,9 @@ def test_initialisation_scales():
     assert abs(m.transformer.wte.weight.std().item() - 0.02) < 0.001
     assert torch.all(blk.attn.c_attn.bias == 0) and torch.all(blk.ln_1.weight == 1)
     torch.manual_seed(0)
-    g2 = GPT(GPTConfig(vocab_size=50, block_size=32, n_layer=3, n_head=4, n_embd=256))
-    assert abs(g2.transformer.h[0].attn.c_attn.weight.std().item() - 0.02) < 0.0005  # default: GPT-2's init
+    g2 = GPT(GPTConfig(vocab_size=50, block_size=32, n_layer=3, n_head=4, n_embd=256, init_std=0.02))
+    assert abs(g2.transformer.h[0].attn.c_attn.weight.std().item() - 0.02) < 0.0005  # GPT-2's init
+    assert GPTConfig(vocab_size=50).init_std is None  # the default: 1/sqrt(fan_in)
     with pytest.raises(ValueError, match="init_std"):
         GPTConfig(vocab_size=5, init_std=0.0)
 

@@ -27,7 +27,8 @@ def toy():
     tok = CharTokenizer.from_text(text)
     ids = torch.tensor(tok.encode(text))
     torch.manual_seed(0)
-    model = GPT(GPTConfig(vocab_size=tok.vocab_size, block_size=32, n_layer=1, n_head=2, n_embd=48))
+    # init_std=0.02: the init these thresholds were set with (the package default became 1/sqrt(fan_in))
+    model = GPT(GPTConfig(vocab_size=tok.vocab_size, block_size=32, n_layer=1, n_head=2, n_embd=48, init_std=0.02))
     train_lm(model, ids[:-2000], ids[-2000:], TrainConfig(max_iters=250, batch_size=32, block_size=32,
              learning_rate=5e-3, warmup_iters=20, eval_interval=0, eval_iters=2), progress=False)
     prompts = line_prompts(text, tok, 8, min_line=3)

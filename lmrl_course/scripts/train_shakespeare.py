@@ -40,7 +40,7 @@ from ..lm_trainer import TrainConfig, evaluate_split, load_checkpoint, save_chec
 from ..paths import GPT_CHECKPOINT_PATH
 
 # The shipped model: ~1.8M parameters (3.6 MB as float16); val loss 1.553 on the whole val split.
-# init_std=0.02 (GPT-2's init, GPTConfig's default) is what the shipped file was trained with;
+# init_std=0.02 (GPT-2's init; GPTConfig's default is now None = 1/sqrt(fan_in)) is what the shipped file was trained with;
 # init_std=None (1/sqrt(fan_in)) learns faster (see bench/bench_gpt_train.py) and would give another model.
 MODEL = dict(block_size=128, n_layer=4, n_head=4, n_embd=192, dropout=0.0, bias=False, init_std=0.02)
 TRAIN = dict(max_iters=3000, batch_size=16, block_size=128, learning_rate=2e-3, min_lr=2e-4, warmup_iters=100,

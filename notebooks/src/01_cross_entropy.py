@@ -99,8 +99,8 @@ print(f"train: {len(train_ids):,} ids   val: {len(val_ids):,} ids")
 # The simplest model of "the next character" looks only at the current one. Count, over the training
 # text, how often character $b$ follows character $a$:
 #
-# $$N_{ab} = \#\{t : x_t = a,\ x_{t+1} = b\}, \qquad
-#   p(x_{t+1} = b \mid x_t = a) = \frac{N_{ab} + \alpha}{\sum_{b'} (N_{ab'} + \alpha)} .$$
+# $$n_{ab} = \#\{t : x_t = a,\ x_{t+1} = b\}, \qquad
+#   p(x_{t+1} = b \mid x_t = a) = \frac{n_{ab} + \alpha}{\sum_{b'} (n_{ab'} + \alpha)} .$$
 #
 # The $+\alpha$ (**add-one smoothing** with $\alpha = 1$) keeps a pair never seen in training from
 # getting probability 0 — otherwise one unseen pair in the validation text would make the loss infinite.
@@ -109,22 +109,22 @@ print(f"train: {len(train_ids):,} ids   val: {len(val_ids):,} ids")
 
 # %%
 def count_bigrams(ids, V):
-    N = torch.zeros(V, V, dtype=torch.long)
-    N.index_put_((ids[:-1], ids[1:]), torch.ones(len(ids) - 1, dtype=torch.long), accumulate=True)
-    return N                                               # (V, V)
+    counts = torch.zeros(V, V, dtype=torch.long)
+    counts.index_put_((ids[:-1], ids[1:]), torch.ones(len(ids) - 1, dtype=torch.long), accumulate=True)
+    return counts                                          # (V, V): counts[a, b] = n_ab
 
 
-N = count_bigrams(train_ids, V)
+counts = count_bigrams(train_ids, V)
 from lmrl_course.data import bigram_counts
 
-print("same counts as the package's bigram_counts:", torch.equal(N, bigram_counts(train_ids, V)))
-print("total pairs counted:", f"{int(N.sum()):,}")
-print("most frequent follower of 'q':", repr(tok.itos[int(N[tok.stoi['q']].argmax())]),
-      f"({int(N[tok.stoi['q']].max())} of {int(N[tok.stoi['q']].sum())})")
+print("same counts as the package's bigram_counts:", torch.equal(counts, bigram_counts(train_ids, V)))
+print("total pairs counted:", f"{int(counts.sum()):,}")
+print("most frequent follower of 'q':", repr(tok.itos[int(counts[tok.stoi['q']].argmax())]),
+      f"({int(counts[tok.stoi['q']].max())} of {int(counts[tok.stoi['q']].sum())})")
 
 # %%
 alpha = 1.0
-P = (N + alpha).float()
+P = (counts + alpha).float()
 P = P / P.sum(dim=1, keepdim=True)  # (V, V): row a is p(next | current = a)
 
 show = [" ", "\n"] + list("abcdefghijklmnopqrstuvwxyz")
@@ -158,11 +158,17 @@ print(tok.decode(sample_bigram(P, tok.stoi["\n"], 200, g)))
 # %% [markdown]
 # ## 4. How good is a model? Likelihood, NLL, perplexity, bits per character
 #
-# A language model assigns a probability to every text: $p_\theta(x_1..x_T) = \prod_t p_\theta(x_{t+1} \mid x_{\le t})$.
-# A better model gives the real text a higher probability. Products of a million numbers below 1
-# underflow, so we take logs, flip the sign (to get something to *minimise*) and average:
+# A language model assigns a probability to every text, one character at a time (the chain rule of
+# probability):
 #
-# $$\mathrm{NLL} = -\frac{1}{T} \sum_t \log p_\theta(x_{t+1} \mid x_{\le t}) \quad\text{(nats per character)}.$$
+# $$p_\theta(x_1..x_T) = p_\theta(x_1) \prod_{t=1}^{T-1} p_\theta(x_{t+1} \mid x_{\le t}).$$
+#
+# The first character has no context; it is scored by its own frequency, or, as here and in the GPT,
+# left out: we measure how well the model predicts the $T - 1$ characters that have one. A better
+# model gives the real text a higher probability. Products of a million numbers below 1 underflow, so
+# we take logs, flip the sign (to get something to *minimise*) and average over the predicted characters:
+#
+# $$\mathrm{NLL} = -\frac{1}{T-1} \sum_{t=1}^{T-1} \log p_\theta(x_{t+1} \mid x_{\le t}) \quad\text{(nats per character)}.$$
 #
 # Two rescalings make it easier to read:
 #
@@ -383,7 +389,7 @@ axes[0].set_xlabel("step")
 axes[0].set_ylabel("cross-entropy (nats)")
 axes[0].legend()
 learned = torch.softmax(emb.weight.detach(), dim=-1)
-frequent = N.sum(1) > 1000                     # rows with enough data to estimate well
+frequent = counts.sum(1) > 1000                     # rows with enough data to estimate well
 axes[1].scatter(P[frequent].flatten().numpy(), learned[frequent].flatten().numpy(), s=3, alpha=0.4)
 axes[1].plot([0, 1], [0, 1], c="k", lw=0.8)
 axes[1].set_xlabel("counted p(b | a)")
@@ -395,7 +401,7 @@ plt.show()
 # Gradient descent found (almost exactly) the counted table. This is the pattern of the whole course:
 # a neural network is a parameterised $p_\theta$, and **cross-entropy training is maximum likelihood**.
 # The bigram model stops at about 2.48 nats because one character of context is all it sees; the
-# GPT of notebook 03 sees 64.
+# small GPT trained in notebook 03 sees 32 (and the shipped GPT 128).
 #
 # ## 9. The gradient of cross-entropy: softmax minus one-hot
 #

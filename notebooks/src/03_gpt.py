@@ -1,25 +1,30 @@
 # %% [markdown]
 # # 03 · GPT: a decoder-only transformer that writes Shakespeare
 #
-# **What you will build:** the GPT of the course — token and position embeddings, a stack of
-# pre-LayerNorm transformer blocks (causal self-attention and an MLP on a residual stream), and an
-# output layer tied to the embedding. You will count its parameters by hand, train a small one on
-# Tiny Shakespeare in well under a minute, beat the bigram model of notebook 01, and sample text with
-# temperature, top-k and top-p. This GPT is the **policy** that notebooks 08–09 fine-tune with RL.
+# **What you will build:** the GPT of the course, written by you from its equations — LayerNorm, the
+# pre-LayerNorm transformer block (causal self-attention and an MLP on a residual stream), the whole
+# forward pass with an output layer tied to the embedding, one training step (gradient clipping and
+# AdamW), and the sampling loop. Each piece is checked against an independent reference: torch's own
+# `F.layer_norm`, the package's `Block` and `GPT` loaded with the same weights, the package's training
+# step, and `GPT.generate`. Then you train a small GPT on Tiny Shakespeare, beat the bigram model of
+# notebook 01, and sample text. This GPT is the **policy** that notebooks 08–09 fine-tune with RL.
 #
 # **Learning goals**
-# - Write a GPT from its parts and check it against the package's `GPT`, weight for weight.
-# - Count its parameters from the configuration, and see what weight tying saves.
-# - Train it with the package trainer and compare validation losses with the bigram model and a GRU.
-# - Sample with temperature, top-k and top-p (nucleus) filtering.
-# - Test causality directly, and see a model without the causal mask cheat.
-# - Recognise why `nn.Transformer` (an encoder–decoder) is not a GPT.
+# - Write LayerNorm, a transformer block and a GPT forward pass that match the package's weight for weight.
+# - Count the parameters from the configuration, and see what weight tying saves.
+# - Write a training step (clipping, AdamW with bias correction and decoupled weight decay) and debug
+#   training the way practitioners do: the loss at initialisation, overfitting one batch, a learning-rate
+#   sweep, the initialisation scale.
+# - Estimate the compute of training (6·|θ| FLOPs per token) and compare it with the measured speed.
+# - Sample with temperature, top-k and top-p; see why a key/value cache makes generation fast.
+# - Know what learned, sinusoidal and rotary position encodings do; test causality directly.
 #
 # **Prerequisites:** notebook 01 (cross-entropy, the bigram model) and notebook 02 (attention, causal
 # masks, multi-head reshapes).
 
 # %%
 # %matplotlib inline
+import json
 import math
 import time
 
@@ -62,68 +67,10 @@ print(f"V = {V}, train {len(train_ids):,} ids, val {len(val_ids):,} ids")
 # - **Weight tying**: the output layer reuses the token embedding $E$ ($z_t = h_t E^\top$): a token's
 #   input vector is also the direction that predicts it.
 #
-# Written out, with the attention pieces checked in notebook 02 (now imported from the package):
-
-# %%
-from lmrl_course.attention import scaled_dot_product_attention, split_heads, merge_heads
-
-
-class SelfAttention(nn.Module):
-    def __init__(self, C, n_head, causal=True):
-        super().__init__()
-        self.n_head, self.causal = n_head, causal
-        self.c_attn = nn.Linear(C, 3 * C)          # W_Q, W_K, W_V for all heads at once
-        self.c_proj = nn.Linear(C, C)              # W_O
-
-    def forward(self, x):                          # x: (B, T, C)
-        C = x.shape[-1]
-        q, k, v = (split_heads(t, self.n_head) for t in self.c_attn(x).split(C, dim=-1))  # (B, H, T, hs)
-        y = scaled_dot_product_attention(q, k, v, is_causal=self.causal)                # (B, H, T, hs)
-        return self.c_proj(merge_heads(y))                                               # (B, T, C)
-
-
-class MLP(nn.Module):
-    def __init__(self, C):
-        super().__init__()
-        self.c_fc, self.gelu, self.c_proj = nn.Linear(C, 4 * C), nn.GELU(), nn.Linear(4 * C, C)
-
-    def forward(self, x):
-        return self.c_proj(self.gelu(self.c_fc(x)))
-
-
-class Block(nn.Module):
-    def __init__(self, C, n_head, causal=True):
-        super().__init__()
-        self.ln_1, self.attn = nn.LayerNorm(C), SelfAttention(C, n_head, causal)
-        self.ln_2, self.mlp = nn.LayerNorm(C), MLP(C)
-
-    def forward(self, h):
-        h = h + self.attn(self.ln_1(h))            # read the other positions, add to the stream
-        return h + self.mlp(self.ln_2(h))          # think per position, add to the stream
-
-
-class MyGPT(nn.Module):
-    def __init__(self, V, block_size, n_layer, n_head, C, causal=True):
-        super().__init__()
-        self.transformer = nn.ModuleDict(dict(
-            wte=nn.Embedding(V, C),                # E
-            wpe=nn.Embedding(block_size, C),       # P
-            h=nn.ModuleList([Block(C, n_head, causal) for _ in range(n_layer)]),
-            ln_f=nn.LayerNorm(C),
-        ))
-        self.lm_head = nn.Linear(C, V, bias=False)
-        self.lm_head.weight = self.transformer.wte.weight     # weight tying: one matrix, two uses
-
-    def forward(self, idx):                        # idx: (B, T)
-        T = idx.shape[1]
-        h = self.transformer.wte(idx) + self.transformer.wpe(torch.arange(T, device=idx.device))  # (B, T, C)
-        for block in self.transformer.h:
-            h = block(h)
-        return self.lm_head(self.transformer.ln_f(h))         # (B, T, V) logits
-
-# %% [markdown]
-# The package's `GPT` is the same model with input checks, dropout, GPT-2's initialisation and
-# sampling helpers. Copy its weights into ours (the parameter names match) and compare the logits:
+# You will write this model as plain functions of its weights. The weights are a dict of tensors with
+# the names of the package model's `state_dict()`, so whatever you write can be run with the weights
+# of a package `GPT` and compared with it. Here are the names and shapes of a small GPT
+# ($L = 2$ blocks, $C = 64$, $H = 4$ heads, context $T_{\max} = 32$):
 
 # %%
 from lmrl_course.gpt import GPT, GPTConfig
@@ -131,18 +78,138 @@ from lmrl_course.gpt import GPT, GPTConfig
 seed_everything(0)
 cfg = GPTConfig(vocab_size=V, block_size=32, n_layer=2, n_head=4, n_embd=64)
 package_model = GPT(cfg).eval()
-mine = MyGPT(V, cfg.block_size, cfg.n_layer, cfg.n_head, cfg.n_embd)
-mine.load_state_dict(package_model.state_dict())
-idx = torch.tensor([tok.encode("First Citizen:\nBefore we proceed")])        # (1, T)
-with torch.no_grad():
-    logits_mine = mine(idx)
-    logits_package, _ = package_model(idx)
-torch.testing.assert_close(logits_mine, logits_package)
-print("logits", tuple(logits_mine.shape), "max abs diff", f"{(logits_mine - logits_package).abs().max().item():.1e}")
-print("tied:", package_model.lm_head.weight is package_model.transformer.wte.weight)
+params = {k: v for k, v in package_model.state_dict().items() if k != "lm_head.weight"}   # the head is tied to wte
+for name, p in params.items():
+    if not name.startswith("transformer.h.") or name.startswith("transformer.h.0."):
+        print(f"{name:<36}{str(tuple(p.shape)):>12}")
+print(f"... and the same names for block 1 (transformer.h.1.*); {len(params)} tensors in all")
 
 # %% [markdown]
-# ## 2. How many parameters?
+# ## 2. LayerNorm
+#
+# LayerNorm normalises each position's C channels separately, then applies a learned gain $\gamma$ and
+# bias $\beta$ (both of shape (C,)):
+#
+# $$\mathrm{LN}(x) = \frac{x - \mu}{\sqrt{\sigma^2 + \varepsilon}} \odot \gamma + \beta, \qquad
+# \mu = \frac1C \sum_{c} x_c, \quad \sigma^2 = \frac1C \sum_c (x_c - \mu)^2 ,$$
+#
+# with the **biased** variance (divide by $C$, not $C - 1$) and $\varepsilon = 10^{-5}$ inside the square
+# root. A model built with `GPTConfig(bias=False)` has no $\beta$: then `bias` is `None`.
+#
+# **Your turn:** write `layer_norm(x, weight, bias, eps=1e-5)` for `x` of shape (..., C). The check
+# compares values *and gradients* with torch's `F.layer_norm`, on inputs that include rows of equal
+# values (variance 0) and rows with a huge mean (where the shortcut $\sigma^2 = \overline{x^2} - \mu^2$
+# loses every digit: compute the variance from $x - \mu$).
+
+# %% tags=["exercise"]
+# EXERCISE: layer_norm
+def layer_norm(x, weight, bias, eps=1e-5):
+    # Replace the next line with your code (about four lines).
+    raise NotImplementedError
+
+# %%
+from lmrl_course.exercises import check
+
+result_layer_norm = check("layer_norm", layer_norm)
+result_layer_norm
+
+# %%
+layer_norm = result_layer_norm.function
+seed_everything(1)
+x = 5 + 3 * torch.randn(2, 4, 64)                                    # (B, T, C), far from normalised
+y = layer_norm(x, torch.ones(64), torch.zeros(64))
+print(f"before: mean {x.mean():.2f}, std {x.std():.2f};  after: per-position mean "
+      f"{y.mean(-1).abs().max():.1e} (max |.|), per-position std {y.std(-1, correction=0).mean():.4f}")
+
+# %% [markdown]
+# ## 3. One transformer block
+#
+# $$a = x + \mathrm{Attn}(\mathrm{LN}_1(x)), \qquad y = a + \mathrm{MLP}(\mathrm{LN}_2(a)),
+# \qquad \mathrm{MLP}(u) = W_2\, \mathrm{GELU}(W_1 u + b_1) + b_2 .$$
+#
+# The attention is notebook 02's multi-head causal self-attention: one matrix `attn.c_attn.weight`
+# (3C, C) makes $q, k, v$ for all heads at once ($q, k, v$ = the three C-wide slices of its output), the
+# heads are split (B, T, C) → (B, H, T, hs), attention runs per head, the heads are merged back and
+# `attn.c_proj` ($W_O$) mixes them. Weights are stored like `nn.Linear`'s: `F.linear(u, W, b)` $= u W^\top + b$.
+#
+# **Your turn:** write `transformer_block(x, params, n_head)`: `x` is (B, T, C) and `params` holds one
+# block's weights under the names `ln_1.weight`, `ln_1.bias`, `attn.c_attn.weight`, `attn.c_attn.bias`,
+# `attn.c_proj.weight`, `attn.c_proj.bias`, `ln_2.weight`, `ln_2.bias`, `mlp.c_fc.weight` (4C, C),
+# `mlp.c_fc.bias`, `mlp.c_proj.weight` (C, 4C), `mlp.c_proj.bias` (the biases are missing when the model
+# has none: use `params.get(name)`, which gives `None`). Use your `layer_norm`; for the attention of
+# each head you may call torch's `F.scaled_dot_product_attention(q, k, v, is_causal=True)` (equal to
+# your `causal_attention` of notebook 02) or write it out; the GELU is the exact one, `F.gelu`
+# (what `nn.GELU()` computes). The check loads random weights into the package's `Block` and compares
+# its output, and the gradient with respect to `x`, with yours.
+
+# %% tags=["exercise"]
+# EXERCISE: transformer_block
+def transformer_block(x, params, n_head):
+    # Replace the next line with your code (about twelve lines).
+    raise NotImplementedError
+
+# %%
+result_block = check("transformer_block", transformer_block)
+result_block
+
+# %%
+transformer_block = result_block.function
+block_params = {k[len("transformer.h.0."):]: v for k, v in params.items() if k.startswith("transformer.h.0.")}
+seed_everything(2)
+h = torch.randn(1, 10, cfg.n_embd)                                    # a residual stream (B, T, C)
+with torch.no_grad():
+    ours, theirs = transformer_block(h, block_params, cfg.n_head), package_model.transformer.h[0](h)
+print("block 0 of the package GPT vs yours, same weights: max abs diff", f"{(ours - theirs).abs().max():.1e}")
+
+# %% [markdown]
+# ## 4. The whole forward pass
+#
+# Embed, run the $L$ blocks, normalise, project onto the tied embedding:
+# $h^0 = E[x] + P[0..T-1]$, $h^l = \mathrm{Block}_l(h^{l-1})$, $z = \mathrm{LN}_f(h^L) E^\top$. With
+# targets $y$ (B, T) the loss is the mean cross-entropy over the targets that are not `-100`
+# (notebook 01: ignored positions leave the sum **and** the count):
+# $L = -\frac{1}{|S|}\sum_{(b,t) \in S} \log p_\theta(y_{b,t} \mid x_{b, \le t})$.
+#
+# **Your turn:** write `gpt_forward(idx, params, config, targets=None)` returning `(logits, loss)`
+# (loss `None` without targets). `params` has the names printed in section 1 — `transformer.wte.weight`
+# $E$ (V, C), `transformer.wpe.weight` $P$ ($T_{\max}$, C), block $l$'s weights under the prefix
+# `transformer.h.{l}.`, `transformer.ln_f.*` — and **no** `lm_head.weight`: the head is $E$.
+# `config` gives `n_layer` and `n_head`.
+
+# %% tags=["exercise"]
+# EXERCISE: gpt_forward
+def gpt_forward(idx, params, config, targets=None):
+    # Replace the next line with your code (about twelve lines).
+    raise NotImplementedError
+
+# %%
+result_forward = check("gpt_forward", gpt_forward)
+result_forward
+
+# %% [markdown]
+# Your forward pass with the package GPT's weights, on a real batch, next to the package's own:
+
+# %%
+gpt_forward = result_forward.function
+from lmrl_course.data import get_batch
+
+xb, yb = get_batch(train_ids, 32, 8, generator=torch.Generator().manual_seed(0))     # (8, 32) each
+with torch.no_grad():
+    logits_ours, loss_ours = gpt_forward(xb, params, cfg, yb)
+    logits_package, loss_package = package_model(xb, yb)
+print("logits", tuple(logits_ours.shape), "max abs diff", f"{(logits_ours - logits_package).abs().max():.1e}")
+print(f"loss at initialisation: yours {loss_ours:.4f}, package {loss_package:.4f}, ln V = {math.log(V):.4f}")
+print(f"std of the logits at initialisation: {logits_ours.std():.3f}")
+
+# %% [markdown]
+# **The first number to look at when training starts: the loss at initialisation.** The embeddings
+# start at $N(0, 0.02^2)$, so every logit is close to 0 (std printed above) and the softmax is nearly
+# uniform: the loss should be $\ln V = \ln 65 \approx 4.17$, and it is. A loss far above $\ln V$ at step 0
+# means the initial logits are too large — the model is confidently wrong before it has seen anything,
+# and the first steps are spent undoing that. (Andrej Karpathy's "recipe for training neural networks"
+# puts this check first.)
+#
+# ## 5. How many parameters?
 #
 # Every weight of the model is one of a handful of kinds, and each kind has a size set by the config:
 # $V$ (`vocab_size`), $T_{\max}$ (`block_size`), $C$ (`n_embd`), $L$ (`n_layer`). The number of
@@ -159,8 +226,6 @@ def count_parameters(config):
     raise NotImplementedError
 
 # %%
-from lmrl_course.exercises import check
-
 result_count = check("count_parameters", count_parameters)
 result_count
 
@@ -173,15 +238,22 @@ for name, p in package_model.named_parameters():     # the tied lm_head.weight i
 print(f"(the {cfg.n_layer} blocks are summed)")
 for kind, n in by_kind.items():
     print(f"{kind:<32}{n:>9,}")
-print(f"{'total (model.num_parameters())':<32}{package_model.num_parameters():>9,}")
+total = package_model.num_parameters()
+print(f"{'total (model.num_parameters())':<32}{total:>9,}")
 print(f"{'count_parameters(cfg)':<32}{count_parameters(cfg):>9,}")
-print(f"without tying the output layer would add V·C = {V * cfg.n_embd:,} parameters")
+n_emb = (V + cfg.block_size) * cfg.n_embd
+print(f"embeddings E and P: {n_emb:,} = {100 * n_emb / total:.1f} % of the model; "
+      f"the 12·L·C² of the blocks: {12 * cfg.n_layer * cfg.n_embd ** 2:,} = "
+      f"{100 * 12 * cfg.n_layer * cfg.n_embd ** 2 / total:.1f} %")
+print(f"without tying, the output layer would add V·C = {V * cfg.n_embd:,} parameters")
 
 # %% [markdown]
-# For a big model the $12\,L\,C^2$ of the blocks dominates — that is the "$12 L d^2$" rule of thumb
-# for transformer sizes. For our tiny character model the embeddings are still a fair share.
+# The $12\,L\,C^2$ of the blocks dominates — that is the "$12 L d^2$" rule of thumb for transformer
+# sizes — and it does so already in this tiny model: the embeddings are only the small share printed
+# above, because a character vocabulary is small ($V = 65$). For a word-piece vocabulary of 50,000 the
+# embedding table of a small model can be as large as all its blocks together.
 #
-# ## 3. Choosing the next token: temperature, top-k, top-p
+# ## 6. Choosing the next token: temperature, top-k, top-p
 #
 # A language model gives a distribution $p_\theta(\cdot \mid x_{\le t})$; **sampling** draws the next
 # token from it. Three knobs reshape the distribution first:
@@ -197,8 +269,8 @@ print(f"without tying the output layer would add V·C = {V * cfg.n_embd:,} param
 # `h` (its log-probabilities are perfectly good logits).
 
 # %%
-N = bigram_counts(train_ids, V)
-bigram_logp = ((N + 1).float() / (N + 1).sum(dim=1, keepdim=True)).log()     # (V, V)
+counts = bigram_counts(train_ids, V)
+bigram_logp = ((counts + 1).float() / (counts + 1).sum(dim=1, keepdim=True)).log()     # (V, V)
 z_h = bigram_logp[tok.stoi["h"]]                                                 # logits after 'h'
 
 
@@ -244,21 +316,134 @@ axes[0].set_ylabel("probability")
 plt.show()
 
 # %% [markdown]
-# ## 4. Training a small GPT
+# ## 7. Training
 #
-# The package trainer `train_lm` draws random windows of T characters (the targets are the same window
-# shifted by one, notebook 01), minimises the mean cross-entropy with AdamW, warms the learning rate up
-# and decays it along a cosine, clips the gradient norm, and every `eval_interval` steps records the
-# training loss and a validation estimate. A 2-layer, 64-wide model with a context of 32 characters,
-# 400 steps of 32 windows: about 20 seconds on one CPU thread.
+# ### One training step
+#
+# The package trainer `train_lm` repeats one step: draw a batch of random windows (the targets are the
+# window shifted by one, notebook 01), compute the loss and its gradient $g = \nabla_\theta L$, **clip** the
+# gradient's global norm, and take an **AdamW** step. With $t$ the number of the step (1 for the first):
+#
+# $$g \leftarrow g \cdot \min\Big(1, \frac{c}{\lVert g \rVert + 10^{-6}}\Big) \quad
+# (\lVert g \rVert^2 = \text{the sum of } g^2 \text{ over every parameter}; \; c = \texttt{grad\_clip}, \; 0 = \text{off})$$
+# $$m \leftarrow \beta_1 m + (1-\beta_1)\, g, \qquad v \leftarrow \beta_2 v + (1-\beta_2)\, g^2, \qquad
+# \hat m = \frac{m}{1-\beta_1^t}, \quad \hat v = \frac{v}{1-\beta_2^t}$$
+# $$\theta \leftarrow \theta - \mathrm{lr}\,\Big(\frac{\hat m}{\sqrt{\hat v} + 10^{-8}} + \lambda\,\theta\Big)
+# \qquad (\lambda = \texttt{weight\_decay} \text{ for the matrices, } 0 \text{ for biases and LayerNorm gains}).$$
+#
+# $m$ and $v$ are running averages of the gradient and of its square, one per parameter entry; they start
+# at 0, and the bias corrections $1 - \beta^t$ undo the pull towards 0 of the first steps. The weight
+# decay is *decoupled* (the "W" of AdamW): it shrinks $\theta$ directly instead of being added to $g$,
+# where Adam's division by $\sqrt{\hat v}$ would rescale it.
+#
+# **Your turn:** write `train_step(params, state, x, y, config, lr, train_cfg)`. `params` is a weights
+# dict as above, `state = {"step": t - 1, "m": {name: tensor}, "v": {name: tensor}}` (the number of steps
+# taken so far and the two averages), `x, y` a batch (B, T), `train_cfg` a `TrainConfig` (read
+# `weight_decay`, `beta1`, `beta2`, `grad_clip`). Compute the loss with your `gpt_forward` (the gradient
+# with `torch.autograd.grad`), and return `(loss, new_params, new_state)` with `new_state["step"] = t`.
+# The check runs the package's `train_step` (torch's `AdamW` and `clip_grad_norm_`) from the same
+# weights and optimiser state, in float64, and compares every parameter and both averages.
+
+# %% tags=["exercise"]
+# EXERCISE: train_step
+def train_step(params, state, x, y, config, lr, train_cfg):
+    # Replace the next line with your code (about twenty lines).
+    raise NotImplementedError
 
 # %%
-from lmrl_course.lm_trainer import TrainConfig, train_lm, evaluate_split
+result_train_step = check("train_step", train_step)
+result_train_step
+
+# %% [markdown]
+# ### A debugging move: overfit one batch
+#
+# Before a long run, train on **one** small batch over and over. A correct model and training step drive
+# the loss on 4 windows far below anything it could reach on real data — it memorises them. If it
+# cannot, the bug is in the model or the step, not in the data or the budget. Your `train_step`, 100
+# times on the same 4 windows of 32 characters:
+
+# %%
+train_step = result_train_step.function
+from lmrl_course.lm_trainer import TrainConfig
 
 seed_everything(0)
-model = GPT(cfg)
-train_cfg = TrainConfig(max_iters=400, batch_size=32, block_size=32, learning_rate=1e-2, min_lr=1e-3,
+p = {k: v.clone() for k, v in GPT(cfg).state_dict().items() if k != "lm_head.weight"}   # a fresh model
+state = {"step": 0, "m": {k: torch.zeros_like(v) for k, v in p.items()},
+         "v": {k: torch.zeros_like(v) for k, v in p.items()}}
+x1, y1 = get_batch(train_ids, 32, 4, generator=torch.Generator().manual_seed(1))       # one batch (4, 32)
+one_batch_losses = []
+for step in range(100):
+    loss, p, state = train_step(p, state, x1, y1, cfg, 3e-3, TrainConfig(weight_decay=0.0))
+    one_batch_losses.append(float(loss))
+print(f"loss on the one batch: step 0 {one_batch_losses[0]:.3f}, step 50 {one_batch_losses[50]:.3f}, "
+      f"step 99 {one_batch_losses[-1]:.3f}")
+
+fig, ax = plt.subplots(figsize=(5, 2.8))
+ax.plot(one_batch_losses)
+ax.axhline(math.log(V), c="k", ls=":", label="ln V (uniform)")
+ax.set_xlabel("step on the same batch")
+ax.set_ylabel("loss")
+ax.legend()
+plt.show()
+
+# %% [markdown]
+# ### The learning-rate schedule, and choosing the peak
+#
+# `train_lm` warms the learning rate up linearly over `warmup_iters` steps (Adam's early steps, with
+# $v$ still poorly estimated, are the dangerous ones), then decays it along a cosine to `min_lr`. This is the
+# schedule of the run below:
+
+# %%
+from lmrl_course.lm_trainer import lr_at, train_lm, evaluate_split
+from lmrl_course.paths import ASSETS_DIR, GPT_CHECKPOINT_PATH
+
+train_cfg = TrainConfig(max_iters=300, batch_size=32, block_size=32, learning_rate=3e-3, min_lr=3e-4,
                         warmup_iters=30, eval_interval=50, eval_iters=10, seed=0)
+fig, ax = plt.subplots(figsize=(5, 2.6))
+ax.plot([lr_at(it, train_cfg) for it in range(train_cfg.max_iters)])
+ax.set_xlabel("step")
+ax.set_ylabel("learning rate")
+ax.set_title(f"warmup {train_cfg.warmup_iters} steps, cosine from {train_cfg.learning_rate:g} to {train_cfg.min_lr:g}",
+             fontsize=9)
+plt.show()
+
+# %% [markdown]
+# The peak learning rate is the hyper-parameter that matters most. The standard way to choose it is a
+# sweep on a log grid with short runs. The figure below was precomputed
+# (`python -m lmrl_course.scripts.make_gpt_craft_assets`, about 10 minutes): this notebook's model and
+# schedule, 300 steps per run, two seeds.
+
+# %%
+craft = json.loads((ASSETS_DIR / "gpt_training_craft.json").read_text())
+sweep = craft["lr_sweep"]
+fig, ax = plt.subplots(figsize=(5, 3))
+for seed, losses in sweep["val_loss"].items():
+    ax.plot(sweep["learning_rates"], losses, "o-", alpha=0.7, label=f"seed {seed}")
+ax.set_xscale("log")
+ax.set_xlabel("peak learning rate")
+ax.set_ylabel(f"val loss after {sweep['config']['iters']} steps")
+ax.legend()
+plt.show()
+print("peak lr   " + "".join(f"{lr:>8g}" for lr in sweep["learning_rates"]))
+for seed, losses in sweep["val_loss"].items():
+    print(f"seed {seed}    " + "".join(f"{l:>8.3f}" for l in losses))
+
+# %% [markdown]
+# Both seeds tell the same story. Too small a rate (the left end) has simply not got far in 300 steps;
+# too large a rate (the right end) learns a worse model, not a faster one; the best value is in between,
+# and a factor-of-3 grid locates it to within one grid step. Here the lowest loss of both seeds is at
+# $3 \cdot 10^{-3}$, the value used below (the sweep's run at that rate with seed 0 *is* the run below: same
+# model, seed, batches and schedule; only its validation estimate uses 20 batches instead of 10). The best rate depends on the model and the
+# initialisation: a wider model, or one initialised with a smaller scale, has another optimum.
+#
+# ### Training a small GPT
+#
+# A 2-layer, 64-wide model with a context of 32 characters, 300 steps of 32 windows, with the package
+# trainer (its step is the one you just wrote, and checked):
+
+# %%
+seed_everything(0)
+model = GPT(cfg)
 t0 = time.perf_counter()
 history = train_lm(model, train_ids, val_ids, train_cfg, progress=True)
 print(f"took {time.perf_counter() - t0:.2f} s")
@@ -275,29 +460,121 @@ ax.set_xlabel("step")
 ax.set_ylabel("cross-entropy (nats/char)")
 ax.legend()
 plt.show()
+first_below = next((it for it, v in zip(history["iter"], history["val_loss"]) if v < bigram_val), None)
+print(f"first evaluation below the bigram model: step {first_below}")
 
 # %% [markdown]
-# The GPT passes the bigram model within the first 150 steps and keeps improving. On the whole validation text
-# (`evaluate_split` cuts it into windows and averages the NLL of every character):
+# The GPT passes the bigram model by the step printed above and keeps improving. Every row of the table
+# below is scored on the **whole** validation split (`evaluate_split` cuts it into windows and averages
+# the NLL of every character; the shipped model's figure is the one stored with the checkpoint, computed
+# the same way — recomputing it here would take a minute):
 
 # %%
-from lmrl_course.paths import GPT_CHECKPOINT_PATH
 from lmrl_course.gpt import load_pretrained
 
 gpt_val = evaluate_split(model, val_ids)
 rows = [("uniform over V", math.log(V)), ("bigram (counts, notebook 01)", bigram_val),
         ("small GPT, trained above", gpt_val)]
-if GPT_CHECKPOINT_PATH.exists():
-    shipped, _ = load_pretrained(device="cpu")
-    rows.append((f"shipped GPT ({shipped.num_parameters():,} params)", evaluate_split(shipped, val_ids[:20000])))
+shipped_report = json.loads(GPT_CHECKPOINT_PATH.with_suffix(".json").read_text())
+rows.append((f"shipped GPT ({shipped_report['num_parameters']:,} params)", shipped_report["metrics"]["val_loss"]))
 print(f"{'model':<34}{'val NLL':>8}{'perplexity':>11}{'bits/char':>10}")
 for name, nll in rows:
     print(f"{name:<34}{nll:>8.3f}{math.exp(nll):>11.2f}{nll / math.log(2):>10.3f}")
+sc = shipped_report["model_config"]
+st = shipped_report["train_config"]
+print(f"shipped: {sc['n_layer']} layers, C = {sc['n_embd']}, context {sc['block_size']}, "
+      f"{st['max_iters']:,} steps of {st['batch_size']} windows")
+# %% [markdown]
+# ### What a training step costs: 6·|θ| FLOPs per token
+#
+# A forward pass costs about $2|\theta|$ floating-point operations per token for a model with $|\theta|$
+# parameters (each weight is used in one multiply and one add), the backward pass twice that:
+# **$6|\theta|$ FLOPs per token** for training (Kaplan et al., 2020, write it $6N$; they also add
+# $6\,L\,T\,C$ for the attention scores, which have no parameters). Multiplied by the measured tokens per second it gives the arithmetic speed the
+# training actually reached:
+
+# %% tags=["nbval-ignore-output"]
+N_params = model.num_parameters()
+tokens_per_s = sum(history["tokens_per_s"]) / len(history["tokens_per_s"])
+flops_per_token = 6 * N_params + 6 * cfg.n_layer * train_cfg.block_size * cfg.n_embd
+print(f"6·|θ| = {6 * N_params:,} FLOPs per token, + 6·L·T·C = {6 * cfg.n_layer * train_cfg.block_size * cfg.n_embd:,} "
+      f"for attention = {flops_per_token:,}")
+print(f"measured: {tokens_per_s:,.0f} tokens/s on one CPU thread -> "
+      f"{flops_per_token * tokens_per_s / 1e9:.2f} GFLOP/s achieved")
+a, b = torch.randn(512, 512), torch.randn(512, 512)
+t0 = time.perf_counter()
+for _ in range(20):
+    a @ b
+matmul_gflops = 20 * 2 * 512 ** 3 / (time.perf_counter() - t0) / 1e9
+print(f"one large matmul on the same thread: {matmul_gflops:.1f} GFLOP/s")
 
 # %% [markdown]
-# (The shipped model, where it is present, is scored on the first 20,000 validation characters to keep
-# this cell fast; it was trained much longer with a longer context.)
+# The training reaches less than one large matrix product does on the same thread (the two lines above;
+# the exact figures vary with the machine and its load). A model this small spends
+# much of its step on small operations — LayerNorms, the softmax, the optimiser's per-tensor updates,
+# Python overhead — where the FLOP count says little. The estimate becomes accurate for large models
+# on GPUs, where the matmuls dominate: that is when "$6|\theta|$ per token" lets you predict the cost of a run
+# (tokens × $6|\theta|$ / the hardware's FLOP/s) before starting it.
 #
+# ### A lesson about initialisation scale
+#
+# Every Linear weight starts random; the question is how large. A matmul $q = W u$ with $u$ of unit
+# variance (what LayerNorm delivers) and $W_{ij} \sim N(0, \sigma^2)$ gives entries of variance
+# $\mathrm{fan\_in} \cdot \sigma^2$. GPT-2 used $\sigma = 0.02$ for every width; $\sigma = 1/\sqrt{\mathrm{fan\_in}}$
+# keeps the variance at 1 whatever the width. Measured on the first block of a fresh model:
+
+# %%
+seed_everything(0)
+for C in (64, 128):
+    for std in (0.02, None):
+        m = GPT(GPTConfig(vocab_size=V, block_size=32, n_layer=2, n_head=4, n_embd=C, init_std=std))
+        with torch.no_grad():
+            u = F.layer_norm(torch.randn(8, 32, C), (C,))                     # unit-variance input (B, T, C)
+            q, k = F.linear(u, m.transformer.h[0].attn.c_attn.weight[:2 * C]).split(C, dim=-1)   # (B, T, C)
+            hs = C // 4
+            scores = q[..., :hs] @ k[..., :hs].transpose(1, 2) / math.sqrt(hs)    # head 0: (B, T, T)
+        label = "1/sqrt(fan_in)" if std is None else str(std)
+        print(f"C = {C:>3}, init_std {label:<15} var(q) = {q.var():.3f} (C·σ² = {C * (std or C ** -0.5) ** 2:.3f}), "
+              f"std of the attention scores {scores.std():.3f}")
+
+# %% [markdown]
+# With $\sigma = 0.02$ at $C = 128$ the queries and keys have variance 0.05 instead of 1, so the attention
+# scores $q \cdot k / \sqrt{d_k}$ have a standard deviation of about 0.05 (printed above) and the softmax of
+# such scores is nearly uniform: every head starts out reading a plain average of the past, and training
+# has to grow the weights before attention can select anything. The
+# package's default is therefore `init_std=None` ($1/\sqrt{\mathrm{fan\_in}}$); `init_std=0.02` reproduces
+# GPT-2 (and nanoGPT), and the shipped checkpoint was trained with it. The effect on learning, precomputed
+# by the same script on the benchmark model of `bench/bench_gpt_train.py` (4 layers, $C = 128$, context
+# 64, batch 12, lr $10^{-3}$), two seeds each:
+
+# %%
+init = craft["init_scale"]
+fig, ax = plt.subplots(figsize=(6, 3.2))
+for (name, runs), color in zip(init["runs"].items(), ("C1", "C0")):
+    for i, (seed, run) in enumerate(runs.items()):
+        ax.plot(run["iter"], run["val_loss"], "o-", c=color, alpha=0.7, ms=3,
+                label=f"init_std = {name}" if i == 0 else None)
+ax.set_xlabel("step")
+ax.set_ylabel("val loss (20 batches)")
+ax.set_title("4 layers, C = 128: the same model, two initialisation scales", fontsize=9)
+ax.legend()
+plt.show()
+for name, runs in init["runs"].items():
+    finals = [run["val_loss"][-1] for run in runs.values()]
+    print(f"init_std = {name:<15} val loss at step {init['config']['iters']}: " +
+          ", ".join(f"{v:.3f}" for v in finals) + f"  (seeds {', '.join(runs)})")
+
+# %% [markdown]
+# At step 100 the two initialisations are level; from step 200 on, on both seeds, the model initialised
+# with $1/\sqrt{\mathrm{fan\_in}}$ is lower at every evaluation and it ends lower (the printed values), by
+# much more than the spread between the two seeds, with the same
+# learning rate, schedule and batches: only the scale of the random numbers at step 0 differs. The
+# small initialisation spends its first hundreds of steps growing the weights to a useful size.
+# (GPT-2's 0.02 is not wrong for GPT-2: at $C = 768$, $1/\sqrt{C} = 0.036$, much closer.) A loaded
+# checkpoint is not affected by the default: it brings its own weights, and its config records the
+# `init_std` it was trained with.
+#
+# %% [markdown]
 # ### And a recurrent network?
 #
 # Many popular write-ups of character-level language modelling use a recurrent network instead: an
@@ -308,7 +585,8 @@ for name, nll in rows:
 #
 # The order of the updates tells it where it is, so it needs no position embedding. Below, a one-layer
 # GRU with about as many parameters as the small GPT is trained by the same `train_lm`, on the same
-# batches, for the same 400 steps, and scored the same way (windows of 32 characters, $h_0 = 0$ in each).
+# batches, for the same 300 steps at the same learning rate, and scored the same way (windows of 32
+# characters, $h_0 = 0$ in each).
 
 # %%
 class CharGRU(nn.Module):
@@ -348,7 +626,7 @@ ax.legend()
 plt.show()
 
 # %% [markdown]
-# **The GRU wins here**, clearly, and it is worth saying plainly: with about 100k parameters, 400 steps
+# **The GRU wins here**, clearly, and it is worth saying plainly: with about 100k parameters, 300 steps
 # and 32 characters of context, a recurrent state is a strong prior for text read left to right. What
 # attention buys is not a lower loss at this budget:
 #
@@ -358,37 +636,95 @@ plt.show()
 # - **Direct access to the past.** Position t reads any earlier position through one attention weight;
 #   the GRU has to carry everything it may need later through 144 numbers, step after step.
 # - **Scale.** Transformers keep improving as they are made larger and trained longer: the shipped GPT
-#   (1.8M parameters, a context of 128, 3,000 steps) is far below both in the table above.
+#   (1.8M parameters, a context of 128, 3,000 steps) is far below both (1.553 in the table above).
 #
 # "Transformers beat RNNs" is a statement about a budget; one small run can show the opposite.
 #
-# ## 5. Generating text
+# %% [markdown]
+# ## 8. Generating text
 #
 # Generation is a loop: feed the last `block_size` tokens, take the logits of the **last** position,
-# reshape them (temperature, top-k, top-p), sample, append. Written out, it draws exactly the same tokens
-# as the package's `GPT.generate` from the same seeded generator:
+# reshape them (temperature, then top-k, then top-p), sample one token, append it, repeat.
+#
+# **Your turn:** write `generate(params, config, idx, max_new_tokens, temperature=1.0, top_k=None,
+# top_p=None, seed=0)`: `idx` (B, T0) is the prompt; return (B, T0 + max_new_tokens), the prompt
+# included. Use your `gpt_forward`, the package's `top_k_filter` (imported in section 6) and your
+# `top_p_filter`; `temperature=0` means greedy (the argmax). So that the same seed gives the same text
+# as the package's `GPT.generate`, make one `generator = torch.Generator().manual_seed(seed)` before the
+# loop and draw with `torch.multinomial(probs, 1, generator=generator)`. The model was trained on
+# windows of at most `config.block_size` tokens and has no position embedding beyond: **crop** the
+# context to the last `block_size` tokens (the check has a prompt that outgrows it).
+
+# %% tags=["exercise"]
+# EXERCISE: generate
+def generate(params, config, idx, max_new_tokens, temperature=1.0, top_k=None, top_p=None, seed=0):
+    # Replace the next line with your code (about twelve lines).
+    raise NotImplementedError
 
 # %%
-@torch.no_grad()
-def sample(model, idx, max_new_tokens, temperature=1.0, top_k=None, top_p=None, generator=None):
-    for _ in range(max_new_tokens):
-        logits, _ = model(idx[:, -model.config.block_size:])      # (B, T, V)
-        z = logits[:, -1, :] / temperature                         # (B, V): the last position only
-        if top_k is not None:
-            z = top_k_filter(z, top_k)
-        if top_p is not None:
-            z = top_p_filter(z, top_p)
-        next_id = torch.multinomial(torch.softmax(z, dim=-1), 1, generator=generator)   # (B, 1)
-        idx = torch.cat([idx, next_id], dim=1)
-    return idx
+result_generate = check("generate", generate)
+result_generate
 
+# %% [markdown]
+# Your loop with the weights of the model trained above, next to the package's `GPT.generate` with the
+# same seed:
 
+# %%
+generate = result_generate.function
+trained = {k: v for k, v in model.state_dict().items() if k != "lm_head.weight"}
 prompt = torch.tensor([tok.encode("ROMEO:\n")])
-ours = sample(model, prompt, 200, temperature=0.8, top_k=20, generator=torch.Generator().manual_seed(0))
+ours = generate(trained, cfg, prompt, 200, temperature=0.8, top_k=20, seed=0)
 theirs = model.generate(prompt, 200, temperature=0.8, top_k=20, generator=torch.Generator().manual_seed(0))
 print("same tokens as model.generate:", torch.equal(ours, theirs))
 print(tok.decode(ours[0]))
 
+# %% [markdown]
+# Without the cropping the model would be asked about position 32 of a 32-position embedding. The
+# package refuses such an input with a message instead of an index error deep inside:
+
+# %%
+too_long = torch.zeros(1, cfg.block_size + 1, dtype=torch.long)
+try:
+    model(too_long)
+except ValueError as err:
+    print("ValueError:", err)
+
+# %% [markdown]
+# ### Why generation needs a key/value cache
+#
+# The loop above recomputes the whole window for every new token, although only the last position's
+# logits are used, and the keys and values of the earlier positions are the same as one step before
+# (causality: position $t$ never depends on later tokens). A **key/value cache** keeps each layer's
+# $k$ and $v$ of the positions already read; each step then feeds only the new token, computes its
+# query, key and value, appends them to the cache and attends over it: one position of work per step
+# instead of a whole window. The RLHF part of the course samples this way
+# (`lmrl_course.rlhf.rollout.sample_responses`). The two samplers on the shipped model, 120 characters
+# from the same seed:
+
+# %% tags=["nbval-ignore-output"]
+from lmrl_course.rlhf.rollout import sample_responses
+
+shipped, _ = load_pretrained(device="cpu")
+kv_prompt = torch.tensor([tok.encode("ROMEO:\n")])                              # (1, 7)
+t0 = time.perf_counter()
+no_cache = shipped.generate(kv_prompt, 120, generator=torch.Generator().manual_seed(0))
+t_no_cache = time.perf_counter() - t0
+t0 = time.perf_counter()
+with_cache = sample_responses(shipped, kv_prompt, 120, generator=torch.Generator().manual_seed(0))
+print(f"one sequence of 120 characters; positions computed: {sum(min(7 + t, 128) for t in range(120)):,} "
+      f"without the cache, {7 + 119} with it")
+t_cache = time.perf_counter() - t0
+print(f"without a cache: took {t_no_cache:.2f} s;  with the KV cache: took {t_cache:.2f} s;  "
+      f"speed-up {t_no_cache / t_cache:.1f}x")
+print("same tokens:", torch.equal(no_cache[:, kv_prompt.shape[1]:], with_cache.response))
+
+# %% [markdown]
+# Same tokens, several times faster (the factor printed above depends on the machine and its load; this
+# cell's output is not compared when the notebook is tested). The cache computes far fewer positions
+# (the first line), but the speed-up is smaller than that ratio: each step still pays fixed costs — the
+# Python loop, the sampling, a few small matrix products per layer — that the cache does not remove.
+# The saving grows with the length of the text, since without a cache each step costs a whole window.
+#
 # %% [markdown]
 # ## Play: sample from the shipped GPT
 #
@@ -443,7 +779,74 @@ class SampleWidget(widgets.VBox):
 SampleWidget(play_model, play_tok, source)
 
 # %% [markdown]
-# ## 6. Causality, tested — and what happens without the mask
+# ## 9. Where positions come from: learned, sinusoidal, rotary
+#
+# Attention by itself is blind to order: permute the tokens and every output is permuted the same way.
+# The GPT here adds a **learned** position vector $P[t]$ to each token embedding: simple, and as good as
+# anything at this scale, but it cannot say anything about position $T_{\max}$ and beyond, which it
+# never saw. Two alternatives:
+#
+# - **Sinusoidal** (the 2017 Transformer): $P[t, 2i] = \sin(t / 10000^{2i/C})$,
+#   $P[t, 2i+1] = \cos(t / 10000^{2i/C})$ — fixed, no parameters, one frequency per pair of channels.
+#   Each pair is a clock hand turning at its own speed, so $P[t + k]$ is a fixed rotation of $P[t]$.
+# - **Rotary (RoPE**, used by most open LLMs today): instead of adding anything to the stream, rotate
+#   each pair of channels of $q_t$ and $k_s$ by the angle $t\,\omega_i$ (resp. $s\,\omega_i$) just before the
+#   dot product. The score $q_t \cdot k_s$ then depends only on the offset $t - s$: attention sees
+#   relative positions directly.
+#
+# Both in a few lines; the last line checks that the rotary score depends only on the offset:
+
+# %%
+def sinusoidal_positions(T, C):
+    t = torch.arange(T, dtype=torch.float32)[:, None]                        # (T, 1)
+    omega = 10000.0 ** (-torch.arange(0, C, 2, dtype=torch.float32) / C)     # (C/2,) one frequency per pair
+    P = torch.zeros(T, C)
+    P[:, 0::2], P[:, 1::2] = torch.sin(t * omega), torch.cos(t * omega)
+    return P                                                                 # (T, C)
+
+
+def rotate(x, t):
+    """RoPE: rotate channel pairs (2i, 2i+1) of x (..., C) by the angles t·ω_i."""
+    C = x.shape[-1]
+    omega = 10000.0 ** (-torch.arange(0, C, 2, dtype=torch.float32) / C)
+    cos, sin = torch.cos(t * omega), torch.sin(t * omega)
+    x1, x2 = x[..., 0::2], x[..., 1::2]
+    return torch.stack([x1 * cos - x2 * sin, x1 * sin + x2 * cos], dim=-1).flatten(-2)
+
+
+seed_everything(3)
+q, k = torch.randn(16), torch.randn(16)
+print("rotary score q_t·k_s for (t, s) = (5, 3), (12, 10), (40, 38):",
+      [round(float(rotate(q, t) @ rotate(k, s)), 4) for t, s in [(5, 3), (12, 10), (40, 38)]])
+print("and for offsets 2, 5, 9 from t = 12:", [round(float(rotate(q, 12) @ rotate(k, 12 - d)), 4) for d in (2, 5, 9)])
+
+P_sin = sinusoidal_positions(128, 192)
+P_learned = shipped.transformer.wpe.weight.detach()                          # (128, 192) of the shipped GPT
+fig, axes = plt.subplots(1, 2, figsize=(10, 3.6))
+for ax, (name, P) in zip(axes, [("sinusoidal", P_sin), ("learned (shipped GPT)", P_learned)]):
+    Pn = F.normalize(P, dim=-1)
+    sim = Pn @ Pn.T                                                          # (128, 128) cosine similarities
+    print(f"{name:<22} mean cosine similarity of P[t] and P[t + d]: " +
+          ", ".join(f"d = {d}: {sim.diagonal(d).mean():+.2f}" for d in (1, 4, 16, 64, 120)))
+    im = ax.imshow(sim.numpy(), cmap="RdBu_r", vmin=-1, vmax=1)
+    ax.set_title(f"{name}: cos(P[t], P[s])", fontsize=9)
+    ax.set_xlabel("s")
+    ax.set_ylabel("t")
+fig.colorbar(im, ax=axes, shrink=0.8)
+print(f"the learned table P of the shipped GPT: {P_learned.numel():,} parameters")
+plt.show()
+
+# %% [markdown]
+# The same offset gives the same rotary score, wherever it sits (first line), and different offsets give
+# different scores (second line). In both similarity maps nearby positions are more alike than distant
+# ones (the printed means fall with the distance d); the learned table of the shipped model is noisier,
+# and its most distant positions point in opposite directions — a code of its own, found from the data. What changes if you swap one for another: sinusoidal and rotary encodings have no parameters
+# ($T_{\max} \cdot C$ fewer: the number printed above for the shipped model) and are defined at every position, so a model
+# can at least be *run* on longer texts than it was trained on (rotary models extend well with some
+# tricks; nothing extrapolates for free).
+#
+# %% [markdown]
+# ## 10. Causality, tested — and what happens without the mask
 #
 # During training every position predicts its next token in parallel, so the model must not be able to
 # read ahead. The direct test: change one token and check which logits move. Only positions at and
@@ -460,13 +863,14 @@ print("positions 20-30:", [round(c, 2) for c in change[20:].tolist()])
 
 # %% [markdown]
 # Now remove the mask: `GPTConfig(causal=False)` lets every position attend to the whole window —
-# including $x_{t+1}$, the very token it is asked to predict. Train it exactly as before:
+# including $x_{t+1}$, the very token it is asked to predict. Train it the same way, for 150 steps:
 
 # %%
 seed_everything(0)
 cheater = GPT(GPTConfig(vocab_size=V, block_size=32, n_layer=2, n_head=4, n_embd=64, causal=False))
+cheat_cfg = TrainConfig(**{**train_cfg.to_dict(), "max_iters": 150})           # a shorter run: 150 steps
 t0 = time.perf_counter()
-history_cheat = train_lm(cheater, train_ids, val_ids, train_cfg, progress=True)
+history_cheat = train_lm(cheater, train_ids, val_ids, cheat_cfg, progress=True)
 print(f"took {time.perf_counter() - t0:.2f} s")
 
 fig, ax = plt.subplots(figsize=(6, 3.2))
@@ -482,7 +886,8 @@ with torch.no_grad():
     change = (cheater(x)[0] - cheater(x_changed)[0]).abs().amax(dim=-1)[0]
 print("no mask: change of the logits at positions 0-19 when token 20 changes:",
       [round(c, 2) for c in change[:20].tolist()])
-print(f"final train loss: causal {history['train_loss'][-1]:.3f}, no mask {history_cheat['train_loss'][-1]:.3f}")
+print(f"train loss at step 150: causal {history['train_loss'][history['iter'].index(150)]:.3f}, "
+      f"no mask {history_cheat['train_loss'][-1]:.3f}")
 print("-" * 40)
 print(tok.decode(cheater.generate(prompt, 150, generator=torch.Generator().manual_seed(0))[0]))
 
@@ -499,7 +904,7 @@ print(tok.decode(cheater.generate(prompt, 150, generator=torch.Generator().manua
 # > the encoder, whatever mask you give the decoder. Its `forward(src, tgt, src_mask, tgt_mask, ...)`
 # > takes the masks positionally in an easy-to-swap order, and its boolean masks mean **True = blocked**,
 # > the opposite of `F.scaled_dot_product_attention` and of `causal_mask`. Each variant runs below on the
-# > leak test of section 6 (change the last token, measure how much positions 0..T−2 change), next to the
+# > leak test of section 10 (change the last token, measure how much positions 0..T−2 change), next to the
 # > decoder-only GPT:
 
 # %%
@@ -555,15 +960,34 @@ for name, fn in variants:
 # attention layers and an encoder that contributes nothing a decoder-only model lacks. A GPT is the
 # decoder alone, with no cross-attention: one causal self-attention per block, as in section 1.
 #
+#
+# %% [markdown]
+# ## Beyond the laptop
+#
+# Everything here runs on one CPU thread. When you outgrow it — a wider model, a longer context, a larger
+# corpus — the same `train_lm` trains data-parallel on several processes or GPUs: each process holds the
+# whole model, trains on its own batches, and the gradients are averaged before every AdamW step, so the
+# copies stay equal. The README's **"Scaling up"** section shows the `torchrun` commands (one machine with
+# 2 CPU processes, every GPU of a machine, several machines) and how the training script joins the
+# process group.
+#
 # ## Check yourself
 #
 # - Write the three equations of a GPT (embedding, block, output). Where do positions exchange information?
 # - Why does every block *add* to the residual stream instead of replacing it?
+# - Why does LayerNorm use the biased variance, and where does $\varepsilon$ go?
 # - What does weight tying share, and how many parameters does it save here?
 # - Why does the number of heads not change the parameter count?
+# - What should the loss be at step 0, and what does it mean if it is much higher?
+# - Why does AdamW correct $m$ and $v$ by $1 - \beta^t$, and why is its weight decay "decoupled"?
+# - What does overfitting one batch test? What does a learning-rate sweep show at both ends of the grid?
+# - Why does $\sigma = 0.02$ learn slower than $1/\sqrt{\mathrm{fan\_in}}$ at $C = 128$?
+# - How many FLOPs does training on one token cost, roughly?
 # - How do temperature, top-k and top-p change the next-token distribution? Which one adapts to the
 #   model's confidence?
-# - At this notebook's budget a GRU of the same size beats the small GPT. What does attention buy?
+# - What does a KV cache store, and why is it allowed (what property of the model makes it exact)?
+# - What does a rotary encoding make the attention score depend on?
+# - At this notebook's budget a GRU of the same size is compared with the small GPT. What does attention buy?
 # - What is the leak test, and what does a model without the causal mask learn instead of language?
 # - Why is `nn.Transformer(src=text, tgt=text)` not a language model?
 #

@@ -161,3 +161,52 @@ NEEDS_NEW_CHECKER = {  # WRONG answers that today's checker still passes
     "built-in the exercise rebuilds: F.cross_entropy",
     "built-in the exercise rebuilds: F.nll_loss on F.log_softmax",
 }
+
+
+# ---- more answers, written independently by another engineer (labels kept distinct)
+_MORE_WRONG = {
+    "ignores nothing: -100 targets clamped to class 0 and counted": '''def cross_entropy(logits, targets, ignore_index=-100):
+    V = logits.shape[-1]
+    return F.cross_entropy(logits.reshape(-1, V), targets.reshape(-1).clamp(min=0))
+''',
+    "divides by every position, the ignored ones included": '''def cross_entropy(logits, targets, ignore_index=-100):
+    V = logits.shape[-1]
+    logits, targets = logits.reshape(-1, V), targets.reshape(-1)
+    keep = targets != ignore_index
+    nll = -torch.log_softmax(logits, -1).gather(-1, targets.where(keep, 0)[:, None]).squeeze(-1)
+    return (nll * keep).sum() / len(targets)
+''',
+    "the sum, not the mean": '''def cross_entropy(logits, targets, ignore_index=-100):
+    V = logits.shape[-1]
+    return F.cross_entropy(logits.reshape(-1, V), targets.reshape(-1), ignore_index=ignore_index, reduction="sum")
+''',
+    "ignore_index hard-coded to -100": '''def cross_entropy(logits, targets, ignore_index=-100):
+    V = logits.shape[-1]
+    return F.cross_entropy(logits.reshape(-1, V), targets.reshape(-1), ignore_index=-100)
+''',
+    "naive softmax: overflows on huge logits": '''def cross_entropy(logits, targets, ignore_index=-100):
+    V = logits.shape[-1]
+    logits, targets = logits.reshape(-1, V), targets.reshape(-1)
+    keep = targets != ignore_index
+    logp = (logits.exp() / logits.exp().sum(-1, keepdim=True)).log()
+    nll = -logp.gather(-1, targets.where(keep, 0)[:, None]).squeeze(-1)
+    return (nll * keep).sum() / keep.sum()
+''',
+}
+_MORE_VALID = {
+    "torch's F.cross_entropy with the same ignore_index": '''def cross_entropy(logits, targets, ignore_index=-100):
+    return F.cross_entropy(logits.reshape(-1, logits.shape[-1]), targets.reshape(-1), ignore_index=ignore_index)
+''',
+    "boolean indexing of the kept rows, logsumexp": '''def cross_entropy(logits, targets, ignore_index=-100):
+    z = logits.reshape(-1, logits.shape[-1])
+    y = targets.reshape(-1)
+    keep = y != ignore_index
+    z, y = z[keep], y[keep]
+    return (torch.logsumexp(z, dim=-1) - z[torch.arange(len(y)), y]).mean()
+''',
+}
+
+for _k, _v in _MORE_WRONG.items():
+    WRONG.setdefault(_k if _k not in WRONG else _k + " (2)", _v)
+for _k, _v in _MORE_VALID.items():
+    VALID.setdefault(_k if _k not in VALID else _k + " (2)", _v)

@@ -1,0 +1,76 @@
+_BODY = '''def gpt_forward(idx, params, config, targets=None):
+    B, T = idx.shape
+    E, P = params["transformer.wte.weight"], params["transformer.wpe.weight"]
+    h = EMBED
+    for l in range(config.n_layer):
+        prefix = f"transformer.h.{l}."
+        h = transformer_block(h, {k[len(prefix):]: v for k, v in params.items() if k.startswith(prefix)},
+                              config.n_head)
+    h = FINAL_LN
+    logits = h @ E.T
+    loss = None
+    if targets is not None:
+        loss = LOSS
+    return logits, loss
+'''
+_DEFAULTS = dict(EMBED="E[idx] + P[:T]",
+                 FINAL_LN='layer_norm(h, params["transformer.ln_f.weight"], params.get("transformer.ln_f.bias"))',
+                 LOSS="F.cross_entropy(logits.reshape(-1, logits.shape[-1]), targets.reshape(-1), ignore_index=-100)")
+
+
+def _variant(**changes):
+    src = _BODY
+    for key, value in {**_DEFAULTS, **changes}.items():
+        src = src.replace(key, value)
+    return src
+
+
+WRONG = {
+    "no position embedding": _variant(EMBED="E[idx]"),
+    "forgets the final LayerNorm ln_f": _variant(FINAL_LN="h"),
+    "ignored targets counted in the mean (loss summed over kept, divided by B·T)":
+        _variant(LOSS="F.cross_entropy(logits.reshape(-1, logits.shape[-1]), targets.reshape(-1), "
+                      "ignore_index=-100, reduction='sum') / targets.numel()"),
+    "position embedding of the whole block_size added (broadcast fails unless T = block_size)":
+        _variant(EMBED="E[idx] + P"),
+    "targets shifted again inside the forward (they are already the next tokens)":
+        _variant(LOSS="F.cross_entropy(logits[:, :-1].reshape(-1, logits.shape[-1]), "
+                      "targets[:, 1:].reshape(-1), ignore_index=-100)"),
+    "positions numbered from 1": _variant(EMBED="E[idx] + torch.cat([P[1:T + 1], P[:max(0, T + 1 - len(P))]])"),
+}
+VALID = {
+    "one-hot embedding, the loss written with log_softmax and a mask": '''def gpt_forward(idx, params, config, targets=None):
+    B, T = idx.shape
+    E = params["transformer.wte.weight"]
+    V = E.shape[0]
+    h = F.one_hot(idx, V).to(E.dtype) @ E + params["transformer.wpe.weight"][torch.arange(T)]
+    for l in range(config.n_layer):
+        prefix = "transformer.h.%d." % l
+        sub = {name[len(prefix):]: t for name, t in params.items() if name.startswith(prefix)}
+        h = transformer_block(h, sub, config.n_head)
+    h = F.layer_norm(h, (h.shape[-1],), params["transformer.ln_f.weight"], params.get("transformer.ln_f.bias"))
+    logits = torch.einsum("btc,vc->btv", h, E)
+    if targets is None:
+        return logits, None
+    logp = torch.log_softmax(logits, dim=-1)
+    keep = targets != -100
+    nll = -logp.gather(-1, targets.clamp(min=0).unsqueeze(-1)).squeeze(-1)
+    return logits, nll[keep].mean()
+''',
+    "F.embedding and F.linear, the blocks found by splitting the names": '''def gpt_forward(idx, params, config, targets=None):
+    T = idx.shape[1]
+    h = F.embedding(idx, params["transformer.wte.weight"]) + F.embedding(
+        torch.arange(T, device=idx.device), params["transformer.wpe.weight"])
+    blocks = [dict() for _ in range(config.n_layer)]
+    for name, t in params.items():
+        parts = name.split(".")
+        if parts[:2] == ["transformer", "h"]:
+            blocks[int(parts[2])][".".join(parts[3:])] = t
+    for block in blocks:
+        h = transformer_block(h, block, config.n_head)
+    h = layer_norm(h, params["transformer.ln_f.weight"], params.get("transformer.ln_f.bias"))
+    logits = F.linear(h, params["transformer.wte.weight"])
+    loss = None if targets is None else F.cross_entropy(logits.flatten(0, 1), targets.flatten())
+    return logits, loss
+''',
+}
