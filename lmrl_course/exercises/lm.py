@@ -376,6 +376,7 @@ def layer_norm(x, weight, bias, eps=1e-5):
     return y if bias is None else y + bias
 ''',
     atol=1e-5, rtol=1e-4, check_grad=True,
+    float64_atol=1e-7, float64_rtol=1e-7,   # the mean-1e7 case: float64 itself leaves ~1e-9 there
     nan_hint="a row of equal values has variance 0: add eps inside the square root",
 ))
 

@@ -123,3 +123,7 @@ for _k, _v in _MORE_WRONG.items():
     WRONG.setdefault(_k if _k not in WRONG else _k + " (2)", _v)
 for _k, _v in _MORE_VALID.items():
     VALID.setdefault(_k if _k not in VALID else _k + " (2)", _v)
+
+# Calling the built-in being rebuilt is refused by the checker (Exercise.forbidden): a FAIL, not a PASS.
+for _k in [k for k in VALID if k.startswith('torch.logsumexp')]:
+    WRONG["forbidden built-in: " + _k] = VALID.pop(_k)
