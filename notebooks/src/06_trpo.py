@@ -334,8 +334,7 @@ for lam in [0.0, 0.01, 0.1, 1.0]:
 # of the same quadratic KL follows its model more closely on this batch (0.97-1.00). The $\xi$ table: the shortening factor depends on $\xi$ *and* on the
 # direction CG returns (0.85-0.92 for $\xi$ between 0.01 and 1 here, not monotonic), and without
 # damping ($\xi = 0$) CG on the singular $F$ returns a direction whose "δ-sized" step has an exact KL
-# 84 times $\delta$. One batch, but a clear warning: on it, undamped CG gave a step with 84× the
-# allowed KL.
+# 84 times $\delta$ on this batch — one batch, but reason enough to damp.
 #
 #
 # The **backtracking line search** tries $\theta_\text{old} + 0.8^j\beta s$ for $j = 0, 1, \dots$ and
@@ -416,8 +415,8 @@ report("line search (restores)")
 # five seeds per version, at the package defaults except a small damping $\xi = 0.001$ (so that CG's
 # answer is less reliable) and a larger $\delta = 0.05$; these settings were picked on seed 200 to
 # expose the mistake, the runs shown are seeds 0-4. At the defaults ($\xi = 0.1$, $\delta = 0.02$) the full
-# step almost always passes (in section 7's run, 1 of 26 updates backtracked), so the harm shows mainly when
-# CG is poorly conditioned. Left: the 20-episode mean return; right: the exact KL of every update's
+# step almost always passes (in section 7's run, 1 of 26 updates backtracked), so the harm shows
+# mainly when CG is poorly conditioned. Left: the 20-episode mean return; right: the exact KL of every update's
 # step.
 
 # %%
@@ -471,9 +470,9 @@ print(f"seed 0, no line search: the step of update {worst + 1} of {len(run0['kl'
 # Without the line search, 48 of the 200 updates (five seeds × 40) move the policy by more than
 # $2\delta$ — up to 27 $\delta$ — while TRPO's steps never exceed $\delta$. The returns: the mean final return
 # is 214 against 379, and 4 of the 5 seeds end lower (seed 1 is the exception: 346 against 140; the
-# bands overlap). Seed 0 without the line search shows the collapse of section 1 in a real run: one
-# step of about 2.7 δ took its return from 454 to 9, and it stayed near 10 on the remaining three
-# batches.
+# bands overlap). Seed 0 without the line search shows a collapse like section 1's in a real run, at
+# a smaller KL: one step of about 2.7 δ ($\overline{\mathrm{KL}} \approx 0.13$ on its batch's states) took its return
+# from 454 to 9, and it stayed near 10 on the remaining three batches.
 # The same runs say something about the second mistake: TRPO rejected none of the 200 updates (last
 # column), so a line search without the restore would have given bit-for-bit the same runs (the file
 # therefore holds no `no_restore` runs). Such a bug stays invisible until the line search first
