@@ -8,7 +8,9 @@ a loaded machine). Each run is one call of the package's ``train_trpo`` on CartP
 default ``TRPOConfig`` except ``max_kl`` (δ = 0.05), ``damping`` (λ = 0.001), ``total_timesteps`` and
 ``line_search``: ``"backtracking"`` (TRPO) and ``"none"`` (the full step βs taken unchecked);
 ``--variants no_restore`` adds the line search that keeps its last candidate when none passes (it
-differs from TRPO only on updates that TRPO rejects, and the file records how many those are). Per
+differs from TRPO only on updates that TRPO rejects, and the file records how many those are; in the
+committed file TRPO rejected none of its 200 updates, so ``no_restore`` runs would equal the
+``backtracking`` ones bit for bit and are left out). Per
 update the file keeps the env steps, the exact KL̄(θ_old ‖ θ_new) of the step taken, whether the line
 search accepted, and the mean return of the last 20 finished episodes. δ and λ were chosen on seed
 200 (λ = 0.01 and 0.001, λ = 0 tried there); the notebook reports seeds 0-4. CPU, one torch thread:

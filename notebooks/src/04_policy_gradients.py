@@ -10,8 +10,9 @@
 #   model choosing its next token is exactly such a loop.
 # - Derive $\nabla_\theta \mathbb{E}_{a\sim\pi_\theta}[R(a)] = \mathbb{E}[R(a)\,\nabla_\theta \log \pi_\theta(a)]$ and
 #   check that the sample estimate converges to the exact gradient at rate $1/\sqrt{n}$.
-# - Show that a baseline leaves the gradient's mean unchanged and shrinks its variance — and that a
-#   baseline computed from the same batch must leave each sample out (RLOO) to stay unbiased.
+# - Show that a constant baseline leaves the gradient's mean unchanged and that a well-chosen one
+#   shrinks its variance ($b \approx J$ halves it here; a bad one inflates it) — and that a baseline
+#   computed from the same batch must leave each sample out (RLOO) to stay unbiased.
 # - Extend the derivation to whole episodes: $R(\tau)\sum_t\nabla\log\pi$, then reward-to-go by causality.
 # - Explain why a policy-gradient "loss" has no meaning beyond its gradient.
 #
@@ -116,7 +117,7 @@ print("action :", repr(tokenizer.decode([action.item()])), f"  logp = {logp.item
 # before it. For $k < t$, condition on everything up to $s_t$: then $r_k$ is fixed, and the score of
 # $a_t$ has mean zero, $\mathbb{E}_{a_t\sim\pi(\cdot\mid s_t)}[\nabla\log\pi_\theta(a_t\mid s_t)] = 0$ (shown in
 # section 3), so $\mathbb{E}[\gamma^k r_k\,\nabla\log\pi_\theta(a_t\mid s_t)] = 0$. Dropping these terms leaves
-# the same expectation with less noise:
+# the same expectation, and usually less noise (not measured here):
 #
 # $$\nabla_\theta J = \mathbb{E}_\tau\Big[\sum_t \nabla_\theta\log\pi_\theta(a_t\mid s_t)\sum_{k\ge t}\gamma^k r_k\Big]
 #   = \mathbb{E}_\tau\Big[\sum_t \gamma^t\,G_t\,\nabla_\theta\log\pi_\theta(a_t\mid s_t)\Big],
@@ -262,21 +263,24 @@ print("slope of log(error) vs log(n):", round(np.polyfit(np.log(sizes), np.log(e
 # %% [markdown]
 # ## 3 · Baselines: same mean, less variance
 #
-# Every bandit reward here is positive, so every sampled action gets pushed *up*; only the relative
-# sizes of the pushes carry information. Subtract a constant $b$ from the rewards:
+# Every bandit reward here is 0 or 1, never negative, so no sampled action is ever pushed *down*;
+# only the relative sizes of the pushes carry information. Subtract a constant $b$ from the rewards:
 #
 # $$\hat g_b = \frac1n \sum_i (r_i - b)\,\nabla\log\pi_\theta(a_i).$$
 #
 # The mean does not change, because the score has mean zero:
 # $\mathbb{E}_a[\nabla\log\pi_\theta(a)] = \sum_a \pi_\theta(a)\frac{\nabla\pi_\theta(a)}{\pi_\theta(a)} = \nabla\sum_a\pi_\theta(a) = \nabla 1 = 0.$
-# But the variance can drop a lot; a good and simple choice is $b \approx \mathbb{E}[R] = J$, the
-# average reward. In multi-step RL the baseline may depend on the state — the value $V(s)$ — which is
-# what notebook 05 learns.
+# The variance does change: below, a good and simple choice, $b \approx \mathbb{E}[R] = J$ (the
+# average reward), roughly halves it. In multi-step RL the baseline may depend on the state — the
+# value $V(s)$ — which is what notebook 05 learns.
 #
 # ### Exercise: a baseline
 #
-# Write `score_function_gradient_with_baseline(logits, actions, rewards, baseline)`, with a scalar
-# tensor `baseline`.
+# Write `score_function_gradient_with_baseline(logits, actions, rewards, baseline)`: given the logits
+# $z$ `(k,)`, $n$ sampled `actions` `(n,)`, their `rewards` `(n,)` and a scalar tensor `baseline` $b$,
+# return $\hat g_b = \frac1n\sum_i (r_i - b)(\mathrm{onehot}(a_i) - \mathrm{softmax}(z))$, shape `(k,)`, in the
+# dtype of `logits` (the checker includes float64 inputs, and large logits such as $(120, -50, 0)$
+# with $b = -2$: use a stable softmax). Do not modify the inputs in place.
 
 # %% tags=["exercise"]
 # EXERCISE: score_function_gradient_with_baseline
@@ -290,28 +294,49 @@ result_b
 
 # %% [markdown]
 # Now measure it. For each baseline we compute 2000 estimates from $n = 16$ samples each, and report
-# the mean estimate (it should match the exact gradient for every $b$) and the total variance
-# $\mathbb{E}\lVert\hat g_b - \mathbb{E}\hat g_b\rVert^2$.
+# the mean estimate (it should match the exact gradient for every $b$), the total variance
+# $\mathbb{E}\lVert\hat g_b - \mathbb{E}\hat g_b\rVert^2$, and how often an estimate points the right way (a
+# positive cosine with $\nabla J$). Four baselines are the obvious ones; the fifth is the constant that
+# minimises the variance. With $s_a = \mathrm{onehot}(a) - p$ and $\sigma_a^2 = \mu_a(1-\mu_a)$, one sample has
+# $\mathbb{E}\lVert(r-b)s_a\rVert^2 = \sum_a p_a\lVert s_a\rVert^2\big(\sigma_a^2 + (\mu_a - b)^2\big)$, smallest at the
+# *weighted* mean $b^* = \sum_a p_a w_a\mu_a / \sum_a p_a w_a$ with $w_a = \lVert s_a\rVert^2$ — not at $J$.
 
 # %%
 baseline_fn = result_b.function
 seed_everything(3)
 actions, rewards = sample_bandit(z0, means, 16, 2000)
-J0 = (torch.softmax(z0, -1) * means).sum().item()
+p0 = torch.softmax(z0, -1)
+J0 = (p0 * means).sum().item()
+w = (torch.eye(3) - p0).pow(2).sum(-1)                                   # w_a = ‖onehot(a) − p‖², (k,)
+b_star = ((p0 * w * means).sum() / (p0 * w).sum()).item()                # the variance-minimising constant
+
+
+def exact_total_variance(b):
+    """Σ_a p_a w_a (σ_a² + (μ_a − b)²) − ‖∇J‖², divided by n = 16: the variance of ĝ_b, exactly."""
+    second_moment = (p0 * w * (means * (1 - means) + (means - b) ** 2)).sum()
+    return ((second_moment - g_exact @ g_exact) / 16).item()
+
+
+print(f"J = {J0:.3f}, w = {[round(v, 3) for v in w.tolist()]}, variance-optimal b* = {b_star:.3f}")
 rows = []
-for name, b in [("none (b = 0)", 0.0), ("b = E[R] (exact)", J0), ("b = 1 (too large)", 1.0), ("b = -1 (wrong sign)", -1.0)]:
+for name, b in [("none (b = 0)", 0.0), ("b = E[R] = J (exact)", J0), ("b = 1 (too large)", 1.0),
+                ("b = -1 (wrong sign)", -1.0), ("b = b* (optimal)", b_star)]:
     g_hat = torch.stack([baseline_fn(z0, a, r, torch.tensor(b)) for a, r in zip(actions, rewards)])  # (2000, k)
     var = (g_hat - g_hat.mean(0)).pow(2).sum(-1).mean().item()
     z_err = ((g_hat.mean(0) - g_exact).abs() / (g_hat.std(0) / math.sqrt(len(g_hat)))).max().item()
-    rows.append((name, g_hat.mean(0), var, z_err))
-print(f"{'baseline':22s} {'mean of estimates':28s} {'total variance':15s} max |mean − exact| / std. error")
-print(f"{'exact gradient':22s} {str([round(v, 3) for v in g_exact.tolist()]):28s}")
-for name, m, var, z_err in rows:
-    print(f"{name:22s} {str([round(v, 3) for v in m.tolist()]):28s} {var:<15.5f} {z_err:.1f}")
-print(f"variance reduction with b = E[R]: {rows[0][2] / rows[1][2]:.1f}x")
+    right_way = (F.cosine_similarity(g_hat, g_exact.expand_as(g_hat), dim=-1) > 0).float().mean().item()
+    rows.append((name, g_hat.mean(0), var, exact_total_variance(b), z_err, right_way))
+print(f"{'baseline':21s} {'mean of estimates':24s} {'variance':>8s} {'(exact)':>8s}  {'max |mean−exact|/s.e.':>21s}"
+      f"  {'cosine > 0':>10s}")
+print(f"{'exact gradient':21s} {str([round(v, 3) for v in g_exact.tolist()]):24s}")
+for name, m, var, var_exact, z_err, right_way in rows:
+    print(f"{name:21s} {str([round(v, 3) for v in m.tolist()]):24s} {var:8.5f} {var_exact:8.5f}  {z_err:21.1f}"
+          f"  {right_way:10.1%}")
+print(f"variance ratio, none / (b = J): {rows[0][2] / rows[1][2]:.1f}x;  (b = -1) / none: {rows[3][2] / rows[0][2]:.1f}x")
 
-fig, ax = plt.subplots(figsize=(5.5, 3))
-ax.bar([r[0] for r in rows], [r[2] for r in rows], color=["tab:gray", "tab:green", "tab:orange", "tab:red"])
+fig, ax = plt.subplots(figsize=(6, 3))
+ax.bar([r[0].replace(" (", "\n(") for r in rows], [r[2] for r in rows],
+       color=["tab:gray", "tab:green", "tab:orange", "tab:red", "tab:blue"])
 ax.set_ylabel("total variance of ĝ (n = 16)")
 ax.set_title("Same mean, different variance")
 ax.tick_params(axis="x", labelsize=8)
@@ -319,9 +344,13 @@ plt.show()
 
 # %% [markdown]
 # Every baseline leaves the mean on the exact gradient (each component within about two standard
-# errors of the mean, last column), but the variance changes several-fold: a baseline near the
-# average reward is best, a bad one can be worse than none. Equal means, different noise: with the
-# same number of samples, the baselined estimator points in the right direction much more often.
+# errors of the mean), but the variance changes several-fold, and the measured variances sit on the
+# exact ones. Of the four obvious choices $b = J = 0.404$ is best (it halves the variance: 2.0×);
+# $b = 1$ changes nothing here (it lies as far above $b^*$ as $b = 0$ lies below) and $b = -1$ makes it
+# about five times worse than no baseline. The variance-optimal constant is the weighted mean
+# $b^* \approx 0.50$, not $J$, and it is only slightly better than $J$ (0.0085 against 0.0089). Equal
+# means, different noise; the last column shows what that does to single estimates: 91 % of them
+# point within 90° of the true gradient without a baseline, 97 % with $b = J$, 70 % with $b = -1$.
 
 # %% [markdown]
 # ### A baseline from the same batch: leave each sample out (RLOO)
@@ -372,7 +401,8 @@ print(f"1 − 1/n = {1 - 1 / n:.3f}")
 # %% [markdown]
 # The batch-mean baseline lands at about $0.75\,\nabla J$, many standard errors away from the exact
 # gradient; leave-one-out and no baseline land on it. With $n = 16$ the shrinkage is 6 %, with $n = 64$
-# under 2 % — small, but a systematic error that more data never removes. Sections 4-6 use RLOO.
+# under 2 % — small, but a systematic error that averaging more batches never removes (only larger
+# batches shrink it). Sections 4-6 use RLOO.
 
 # %% [markdown]
 # ## 4 · The loss means nothing (beyond its gradient)
@@ -385,7 +415,7 @@ print(f"1 − 1/n = {1 - 1 / n:.3f}")
 # - changes when you add a constant to all rewards (a baseline shift), although the expected gradient
 #   does not;
 # - is computed on samples that change at every step, so two values are not comparable;
-# - can go *up* while the policy gets *better*.
+# - is on a different scale with and without a baseline, for the same policy.
 #
 # Below: train the bandit policy and log both the surrogate loss and the thing we actually care about,
 # the expected reward $J$.
@@ -432,11 +462,12 @@ print(f"same samples, rewards r   : loss = {-(r16 * lp).mean().item():.3f}")
 print(f"same samples, rewards r+10: loss = {-((r16 + 10) * lp).mean().item():.3f}  (same expected gradient)")
 
 # %% [markdown]
-# On all five seeds both versions improve the policy about equally (final $J$ between 0.78 and 0.79),
-# yet their loss curves have nothing in common: without a baseline the loss shrinks (only because a
-# confident policy has $\log\pi \to 0$, not because it is "fitting" anything), with the baseline it
-# stays near zero (from about −0.03 to −0.07). Shifting every
-# reward by 10 moves the loss from about 0.4 to about 11.4 and the expected gradient not at all. Track returns,
+# On all five seeds both versions improve the policy about equally (final $J$ between 0.78 and 0.79).
+# Both losses fall, but they live on different scales: without a baseline the loss shrinks from
+# about 0.55 to 0.09 (only because a confident policy has $\log\pi \to 0$, not because it is "fitting"
+# anything), with the baseline it stays near zero (from about −0.03 to −0.07). Its value also changes
+# with a reward shift: on the same 16 samples, adding 10 to every reward moves the loss from 0.41 to
+# 11.40 and the expected gradient not at all. So the value says nothing about $J$. Track returns,
 # not the surrogate. (PPO's diagnostics in notebook 07 — KL, clip fraction, explained variance — exist for
 # exactly this reason.)
 
@@ -444,9 +475,11 @@ print(f"same samples, rewards r+10: loss = {-((r16 + 10) * lp).mean().item():.3f
 # > **Common mistake: dropping the log.** It is tempting to write the loss as $-r\cdot\pi_\theta(a)$ —
 # > "push up the probability of rewarded actions" — instead of $-r\cdot\log\pi_\theta(a)$. Its gradient is
 # > $\nabla\pi = \pi\,\nabla\log\pi$: every sample is weighted by an extra factor $\pi_\theta(a)$, so
-# > actions the policy already likes get pushed harder and rare good actions are ignored. That is a
-# > **biased** estimate of a different quantity. Both run below on the same samples, at a policy that
-# > prefers the worst arm:
+# > actions the policy already likes get pushed harder and rare good actions are ignored. Its
+# > expectation is $\sum_a \pi_a\mu_a\nabla\pi_a = \nabla\,\tfrac12\sum_a\mu_a\pi_a^2$: it is an *unbiased* estimate
+# > of the gradient of a **different objective**, and so a **biased** estimate of $\nabla J$. Both run
+# > below on the same samples, at a policy that prefers the worst arm, next to the exact gradients of
+# > both objectives, and at the uniform policy:
 
 # %%
 seed_everything(6)
@@ -464,11 +497,28 @@ print("exact gradient       :", [round(v, 4) for v in g_true.tolist()])
 print("with log π (right)   :", [round(v, 4) for v in (-g_right).tolist()], f" cosine to exact = {cos(-g_right, g_true):.3f}")
 print("with π     (mistake) :", [round(v, 4) for v in (-g_wrong).tolist()], f" cosine to exact = {cos(-g_wrong, g_true):.3f}")
 
+
+def grad_half_mu_pi_squared(z):
+    """The exact ∇_z ½ Σ_a μ_a π_a², by autograd: what the mistaken estimator is unbiased for."""
+    z = z.clone().requires_grad_(True)
+    return torch.autograd.grad(0.5 * (means * torch.softmax(z, -1) ** 2).sum(), z)[0]
+
+
+g_other = grad_half_mu_pi_squared(z_bad)
+print("exact ∇ ½Σμπ²        :", [round(v, 4) for v in g_other.tolist()],
+      f" cosine to the mistake's estimate = {cos(-g_wrong, g_other):.3f}")
+z_uniform = torch.zeros(3)
+g_other_u, g_true_u = grad_half_mu_pi_squared(z_uniform), exact_gradient(z_uniform, means)
+print(f"at the uniform policy: cosine(∇ ½Σμπ², ∇J) = {cos(g_other_u, g_true_u):.3f}, "
+      f"length ratio = {(g_other_u.norm() / g_true_u.norm()).item():.3f}")
+
 # %% [markdown]
 # With 4096 samples the log version sits on the exact gradient (cosine 1). The probability version
-# points the *opposite* way: its extra factor $\pi_\theta(a)$ makes the frequent, bad arm 0 dominate, so
-# the update would push the policy further towards the worst arm. More data does not help: it
-# converges to the wrong vector.
+# sits on the gradient of the other objective $\tfrac12\sum_a\mu_a\pi_a^2$, which at this policy points
+# *opposite* to $\nabla J$ (cosine −0.99): its extra factor $\pi_\theta(a)$ makes the frequent, bad arm 0
+# dominate, so the update would push the policy further towards the worst arm. More data does not
+# help: it converges to the wrong vector. At the uniform policy the two happen to be parallel, the
+# wrong one a third as long — so checking only the direction at a uniform start would not catch it.
 
 # %% [markdown]
 # ## 5 · Play: the bandit explorer
@@ -542,12 +592,14 @@ print(f"P(vowel | 'to be or no'): {p_vowel[0]:.3f} -> {p_vowel[-1]:.3f}")
 # - Write the log-derivative trick in one line. Why does it need no gradient of the reward?
 # - For a softmax policy, what is $\nabla_z\log\pi(a)$? Where have you met that vector before?
 # - Why is $\mathbb{E}_a[\nabla\log\pi_\theta(a)] = 0$, and why does that make any constant baseline
-#   unbiased? Which baseline minimised the variance in section 3?
+#   unbiased? Which constant baseline minimises the variance in section 3, and why is it not exactly $J$?
 # - Why does the batch-mean baseline shrink the expected gradient by $1 - 1/n$, and how does the
 #   leave-one-out baseline (RLOO) avoid it?
 # - Which argument turns $R(\tau)\sum_t\nabla\log\pi(a_t\mid s_t)$ into $\sum_t G_t\nabla\log\pi(a_t\mid s_t)$, and which
 #   factor do implementations drop on the way?
-# - Why is a rising surrogate loss not a sign that training is failing?
+# - Adding 10 to every reward changes the surrogate loss from 0.41 to 11.40 on the same samples. Why
+#   does that not change the expected update, and why does it mean the loss's value cannot tell you
+#   whether training is working?
 # - What goes wrong if the loss uses $\pi_\theta(a)$ instead of $\log\pi_\theta(a)$?
 #
 # **Next:** notebook 05 turns this into REINFORCE on CartPole: many steps per episode, discounted

@@ -10,7 +10,7 @@
 # backtracking line search that double-checks the result.
 #
 # **Learning goals**
-# - See a large plain policy-gradient step collapse the return, and the KL predict it.
+# - See a large plain policy-gradient step collapse the return, and measure the KL at which it happens.
 # - State TRPO's constrained problem and derive the natural-gradient step $\beta F^{-1}g$ with $\beta = \sqrt{2\delta/s^\top F s}$, and measure what damping $F + \xi I$ does to it.
 # - Compute Fisher-vector products by double backprop and check them against the explicit Fisher matrix.
 # - Solve $Fs = g$ by conjugate gradient and check against a direct solve.
@@ -101,13 +101,16 @@ for a, (kl, ret, se) in zip(alphas, plain):
 # Up to a point, the step does little; then the return collapses. On this batch, every step up to a
 # KL of about 0.4 leaves the return within the noise of a 10-episode evaluation (the α = 0.03 row,
 # 397 ± 52 at a KL of 0.005, shows how large that noise is); at a KL of 1.0 the
-# return has dropped to about 270, at 2.5 to 13. (One policy, one batch: where exactly the cliff is
-# depends on both; that a KL of order 1 is past it does not.) The parameter distance $\alpha$ is a
-# poor guide (how far is "0.5"? it depends on the layer, the scale of the weights, the states), while
-# the KL measures exactly what changed: the behaviour. A KL near 1 means the policy now does something
-# else, and the data it was trained on no longer describe it.
-# With a fixed learning rate, nothing prevents one unlucky batch from taking such a step. Worse, a
-# collapsed policy collects bad data, so there may be no way back.
+# return has dropped to about 270, at 2.5 to 13: on this batch the return collapses between
+# $\overline{\mathrm{KL}}$ 0.4 and 1.0 (α 0.3-0.5). One policy, one batch, one direction: where the cliff is
+# depends on all three. Along one direction α and the KL carry the same information (one grows with
+# the other); the case for the KL is that it means the same thing in every direction and every layer —
+# it measures the change of behaviour, not of the weights — which is argued here, not measured.
+# A fixed learning rate does not prevent a step of that size; whether one happens depends on the
+# batch (not measured here for plain gradient steps). Section 5 shows a related case in full runs:
+# TRPO without its line search (a step sized by the quadratic model and never checked), where one
+# update took seed 0's return from 454 to 9, and it stayed near 10 for the last three batches of
+# that run.
 
 # %% [markdown]
 # ## 2 · Background: the trust region and the natural gradient
@@ -132,7 +135,8 @@ for a, (kl, ret, se) in zip(alphas, plain):
 #
 # **Make it computable.** A network with $P$ parameters has a $P\times P$ Fisher matrix (here
 # $P \approx 4{,}600$; for a language model, billions): never form it. Conjugate gradient solves $Fs = g$
-# using only products $Fv$, and each product costs two backward passes ("double backprop"). $F$ is
+# using only products $Fv$ ("double backprop": once $\nabla\overline{\mathrm{KL}}$ is built with its graph, each
+# product costs about one extra backward pass). $F$ is
 # singular, so in practice CG solves $(F + \xi I)s = g$ with a small damping $\xi$, and the step is
 # sized with the same matrix (section 5 measures what that does). Then, because the approximations
 # can be wrong, a **line search** checks the *exact* KL and surrogate.
@@ -155,8 +159,10 @@ for a, (kl, ret, se) in zip(alphas, plain):
 #
 # $\overline{\mathrm{KL}}(\theta) = \mathbb{E}_s[\mathrm{KL}(\pi_{\theta_\text{old}}\Vert\pi_\theta)]$, with $\pi_{\theta_\text{old}}$ a
 # *detached* copy. Then $F v = \nabla_\theta\big[(\nabla_\theta\overline{\mathrm{KL}})^\top v\big]$: differentiate once
-# keeping the graph (`create_graph=True`), dot with $v$, differentiate again. Cost: about two backward
-# passes, memory $O(P)$.
+# keeping the graph (`create_graph=True`), dot with $v$, differentiate again. Cost: one backward pass
+# to build $\nabla\overline{\mathrm{KL}}$ and one more per product; CG reuses the first (the package's
+# `make_fisher_vector_product` builds $\nabla\overline{\mathrm{KL}}$ once), so each product costs about one extra
+# backward pass. Memory $O(P)$.
 #
 # ### Exercise: Fisher-vector product
 #
@@ -243,7 +249,11 @@ print(f"eigenvalues of F: min {eig.min().item():.1e}, max {eig.max().item():.1e}
 #
 # ### Exercise: conjugate gradient
 #
-# Write `conjugate_gradient(Avp, b, iters=10, tol=1e-10)` for a 1-D tensor `b`.
+# Write `conjugate_gradient(Avp, b, iters=10, tol=1e-10)` for a 1-D tensor `b`: return $x \approx A^{-1}b$,
+# a 1-D tensor in `b`'s dtype. Follow the standard CG above exactly, from $x_0 = 0$, for `iters`
+# iterations (the checker compares an unconverged 5-iteration run step for step), and test
+# $r^\top r <$ `tol` at the top of each iteration, before dividing, so that `b = 0` returns zeros, not NaN.
+# Do not modify `b` in place.
 
 # %% tags=["exercise"]
 # EXERCISE: conjugate_gradient
@@ -280,7 +290,7 @@ print("package CG with the explicit matrix agrees:", torch.allclose(x_pkg, x_dir
 # $$\beta = \sqrt{\frac{2\delta}{s^\top(F+\xi I)s}}, \qquad
 #   \tfrac12(\beta s)^\top F(\beta s) = \delta\cdot\frac{s^\top F s}{s^\top F s + \xi\lVert s\rVert^2} \le \delta .$$
 #
-# $\beta s$ is the exact best step inside the damped ellipse $\tfrac12\Delta\theta^\top(F+\xi I)\Delta\theta\le\delta$,
+# $\beta s$ is (up to CG's error) the best step inside the damped ellipse $\tfrac12\Delta\theta^\top(F+\xi I)\Delta\theta\le\delta$,
 # which lies inside the KL ellipse: damping makes every step a little shorter than the quadratic KL
 # model allows, by the same factor for every $\delta$. Two questions, then: how large is that factor,
 # and how far is the *exact* KL from the quadratic model? The table separates the two: the package's
@@ -324,7 +334,7 @@ for lam in [0.0, 0.01, 0.1, 1.0]:
 # of the same quadratic KL follows its model more closely on this batch (0.97-1.00). The $\xi$ table: the shortening factor depends on $\xi$ *and* on the
 # direction CG returns (0.85-0.92 for $\xi$ between 0.01 and 1 here, not monotonic), and without
 # damping ($\xi = 0$) CG on the singular $F$ returns a direction whose "δ-sized" step has an exact KL
-# 84 times $\delta$: damping is not optional.
+# 84 times $\delta$ on this batch — one batch, but reason enough to damp.
 #
 #
 # The **backtracking line search** tries $\theta_\text{old} + 0.8^j\beta s$ for $j = 0, 1, \dots$ and
@@ -395,15 +405,18 @@ report("line search (restores)")
 # search backtracks 8 times, to 17 % of the step, whose exact KL is $0.7\,\delta$ and whose return stays
 # within the evaluation noise. (b) Along the wrong direction every candidate fails; the correct
 # version puts θ_old back exactly (|θ − θ_old| = 0), the forgetful one keeps $0.8^9 \approx 13\,\%$ of the
-# wrong step: the surrogate it was meant to improve gets *worse* (−0.0005). On one update that harm
-# is small — the last candidate is the shortest one — but it is applied every time the line search
-# rejects, which is exactly when something is already wrong.
+# wrong step. Forgetting the restore is a correctness bug: here it left θ $0.8^9$ of a bad step away
+# and lowered the surrogate it was meant to improve by 0.0005 (KL̄ 0.0002), with no measurable effect
+# on the return (463 ± 18 against 489 ± 9: 1.3 combined standard errors apart). We have no run in
+# which it hurt; only a test that forces a rejection catches it.
 #
 # **Does it matter over a whole run?** One batch is one draw. The file `assets/trpo_mistakes.json`
 # (made by `python -m lmrl_course.scripts.make_trpo_mistakes`) holds full TRPO runs on CartPole-v1,
 # five seeds per version, at the package defaults except a small damping $\xi = 0.001$ (so that CG's
-# answer is less reliable) and a larger $\delta = 0.05$; these settings were picked on seed 200, the
-# runs shown are seeds 0-4. Left: the 20-episode mean return; right: the exact KL of every update's
+# answer is less reliable) and a larger $\delta = 0.05$; these settings were picked on seed 200 to
+# expose the mistake, the runs shown are seeds 0-4. At the defaults ($\xi = 0.1$, $\delta = 0.02$) the full
+# step almost always passes (in section 7's run, 1 of 26 updates backtracked), so the harm shows
+# mainly when CG is poorly conditioned. Left: the 20-episode mean return; right: the exact KL of every update's
 # step.
 
 # %%
@@ -416,8 +429,8 @@ with open(f"{ASSETS_DIR}/trpo_mistakes.json") as f:
 print(mistakes["description"])
 print(f"δ = {mistakes['max_kls']}, damping ξ = {mistakes['damping']}, seeds {mistakes['seeds']}, "
       f"{mistakes['total_timesteps']:,} env steps per run; made on {mistakes['machine']}")
-labels = {"backtracking": "TRPO (line search)", "none": "no line search", "no_restore": "forgets to restore θ_old"}
-colors = {"backtracking": "tab:green", "none": "tab:red", "no_restore": "tab:purple"}
+labels = {"backtracking": "TRPO (line search)", "none": "no line search"}
+colors = {"backtracking": "tab:green", "none": "tab:red"}
 grid = np.linspace(0, mistakes["total_timesteps"], 61)
 max_kl = mistakes["max_kls"][-1]
 finals = {}
@@ -447,16 +460,24 @@ ax[1].set_title("every update of every seed", fontsize=9); ax[1].legend(fontsize
 plt.show()
 for seed in mistakes["seeds"]:
     print(f"seed {seed}: final return " + ", ".join(f"{labels[v]} {finals[v][seed]:5.1f}" for v in finals))
+run0 = next(r for r in mistakes["runs"] if r["line_search"] == "none" and r["seed"] == 0)
+worst = int(np.argmin(np.diff(run0["mean_return"])))   # mean_return[i] is measured on batch i, before update i's step
+print(f"seed 0, no line search: the step of update {worst + 1} of {len(run0['kl'])} (KL̄ = {run0['kl'][worst] / max_kl:.1f} δ) "
+      f"took the return from {run0['mean_return'][worst]:.1f} to {run0['mean_return'][worst + 1]:.1f}; "
+      f"returns after it: {run0['mean_return'][worst + 1:]}")
 
 # %% [markdown]
 # Without the line search, 48 of the 200 updates (five seeds × 40) move the policy by more than
 # $2\delta$ — up to 27 $\delta$ — while TRPO's steps never exceed $\delta$. The returns: the mean final return
 # is 214 against 379, and 4 of the 5 seeds end lower (seed 1 is the exception: 346 against 140; the
-# bands overlap; seed 0 without the line search ends at a return of 10).
+# bands overlap). Seed 0 without the line search shows a collapse like section 1's in a real run, at
+# a smaller KL: one step of about 2.7 δ ($\overline{\mathrm{KL}} \approx 0.13$ on its batch's states) took its return
+# from 454 to 9, and it stayed near 10 on the remaining three batches.
 # The same runs say something about the second mistake: TRPO rejected none of the 200 updates (last
-# column), so a line search without the restore would have changed nothing here. Such a bug stays
-# invisible until the line search first rejects a step, as in (b) — tests that force a rejection
-# (see `tests/test_trpo.py`) are the way to catch it.
+# column), so a line search without the restore would have given bit-for-bit the same runs (the file
+# therefore holds no `no_restore` runs). Such a bug stays invisible until the line search first
+# rejects a step, as in (b) — tests that force a rejection (see `tests/test_trpo.py`) are the way to
+# catch it.
 
 # %% [markdown]
 # ## 6 · Play: the trust region of a two-parameter policy
@@ -546,7 +567,10 @@ print(f"took {time.perf_counter() - start:.2f} s")
 print(f"solved at {history['solved_at_env_steps']} env steps; updates: {len(history['kl'])}, "
       f"accepted: {int(sum(history['accepted']))}, mean backtracks: {np.mean(history['backtracks']):.2f}")
 kl_ratio = np.array(history["kl"]) / 0.02
-print(f"exact KL̄ / δ of the steps taken: mean {kl_ratio.mean():.2f}, range {kl_ratio.min():.2f}-{kl_ratio.max():.2f}")
+backtracked = np.array(history["backtracks"]) > 0
+print(f"exact KL̄ / δ of the steps taken: mean {kl_ratio.mean():.2f}, range {kl_ratio.min():.2f}-{kl_ratio.max():.2f}; "
+      f"updates that backtracked: {backtracked.sum()}, their KL̄ / δ: {np.round(kl_ratio[backtracked], 2).tolist()}; "
+      f"smallest KL̄ / δ without backtracking: {kl_ratio[~backtracked].min():.2f}")
 fig, ax = plt.subplots(1, 2, figsize=(10, 3.3))
 plot_learning_curves({"TRPO": history}, ax=ax[0], title="CartPole-v1")
 ax[1].plot(history["env_steps"], history["kl"], "o-", ms=3, label="exact KL̄ of the accepted step")
@@ -557,10 +581,13 @@ print(f"greedy evaluation: {evaluate_policy(history['policy'], 'CartPole-v1', n_
 
 # %% [markdown]
 # Every accepted update moves the policy by an exact KL below $\delta$ — on average $0.74\,\delta$, between
-# $0.50\,\delta$ and $0.97\,\delta$: shorter than $\delta$ by the damping factor and the model error that section 5
-# measured, and exactly what the line search allows. The step size is set by how much
-# the *behaviour* may change, not by a learning rate. No update can move the action distributions on
-# the batch's states by more than $\delta$ — far from the KL above 1 that collapsed the return in section 1.
+# $0.50\,\delta$ and $0.97\,\delta$. Damping and the quadratic model's error (section 5) shorten every
+# step, by amounts that vary from batch to batch (on section 5's batch, damping alone gave
+# $0.915\,\delta$ and the package's step an exact $0.79$-$0.91\,\delta$); the shortest step, $0.50\,\delta$, was a
+# full step, and the one update that backtracked ended at $0.65\,\delta$. The step size is set by how
+# much the *behaviour* may change, not by a learning rate. The line search guarantees a mean
+# $\overline{\mathrm{KL}} \le \delta$ over the batch's states (single states can move more) — far from the KL
+# above 1 that collapsed the return in section 1.
 #
 # > **You should know.** TRPO's guarantees come at a price: second-order machinery (CG, Fisher products)
 # > per update, a hard-to-combine-with-Adam update rule, and awkwardness with shared actor-critic
