@@ -4,7 +4,7 @@ from __future__ import annotations
 import math
 from typing import Sequence
 
-__all__ = ["smooth", "value_at", "mean_std", "runs_of"]
+__all__ = ["smooth", "value_at", "mean_std", "runs_of", "rm_agreement"]
 
 
 def smooth(xs: Sequence[float], k: int = 5) -> list:
@@ -40,3 +40,12 @@ def mean_std(values: Sequence[float]) -> tuple:
 def runs_of(runs: list, **match) -> list:
     """The runs whose fields equal ``match`` (e.g. ``method="ppo"``)."""
     return [r for r in runs if all(r.get(k) == v for k, v in match.items())]
+
+
+def rm_agreement(rm_scores, gold, margin: float) -> float:
+    """Over all pairs of responses whose gold scores differ by at least ``margin`` (the pairs the annotator would
+    label), the fraction the reward model orders the same way; nan if there is no such pair. (B,) tensors in."""
+    d_gold = gold[:, None] - gold[None, :]
+    d_rm = rm_scores[:, None] - rm_scores[None, :]
+    pairs = d_gold >= margin  # each labelled pair once, the gold-preferred one first
+    return float((d_rm[pairs] > 0).float().mean()) if bool(pairs.any()) else float("nan")

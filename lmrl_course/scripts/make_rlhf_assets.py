@@ -34,6 +34,7 @@ from ..rlhf import (GroupConfig, GroupTrainer, LMPPOConfig, LMPPOTrainer, VowelA
                     best_of_n, best_of_n_kl, decode_responses, evaluate_policy, response_logprobs, reward_model_fn,
                     train_dpo)
 from ..rlhf.kl import kl_k1
+from ..rlhf.results import rm_agreement
 from ..rlhf.tasks import (DPO_RECIPE, GROUP_RECIPE, MAX_NEW_TOKENS, MISSING_EOS_PENALTY, PPO_RECIPE, TEMPERATURE,
                           build_course_reward_model, shakespeare_prompts)
 
@@ -54,15 +55,6 @@ def _sha(path: Path) -> str:
 
 def _round(xs, nd=4):
     return [None if x != x else round(float(x), nd) for x in xs]
-
-
-def rm_agreement(rm_scores: torch.Tensor, gold: torch.Tensor, margin: float) -> float:
-    """Over all pairs of samples whose gold scores differ by at least ``margin`` (pairs the annotator would
-    label), the fraction the reward model orders the same way."""
-    d_gold = gold[:, None] - gold[None, :]
-    d_rm = rm_scores[:, None] - rm_scores[None, :]
-    pairs = d_gold >= margin  # each labelled pair once, the gold-preferred one first
-    return float((d_rm[pairs] > 0).float().mean()) if bool(pairs.any()) else float("nan")
 
 
 class Judge:

@@ -208,7 +208,7 @@ plt.show()
 # by at least the margin (a pair the annotator would label), how often the reward model orders them the same way.
 
 # %% tags=["solutions-skip"]
-from lmrl_course.scripts.make_rlhf_assets import rm_agreement
+from lmrl_course.rlhf.results import rm_agreement
 
 with torch.no_grad():
     rm_scores = reward_model(ro.response, ro.mask).cpu()
@@ -388,7 +388,21 @@ for run in sweep["runs"]:
           f"RM agrees on its lines {run['final']['rm_agreement']:.1%}")
 
 # %% [markdown]
-# SWEEP_READING
+# **What the data shows** (one seed per β). The proxy climbs to about +2 for every β ≤ 0.05 and then stays
+# nearly flat, while the KL keeps growing: at β = 0 it reaches tens of nats (87 on the held-out prompts, against
+# 18–28 for β = 0.01–0.05). The gold score rises with the KL in every run, most at β = 0, but read that run's
+# lines ("I amooi no io in a ever in yoo"): our gold score is a rule, and the rule is satisfied by non-words
+# too. What breaks is the reward model's judgement, where β = 0 took the policy: on that policy's own lines it
+# agrees with the annotator on about three pairs in four, against 95–99 % for the other β and for the base
+# model. Gao et al.'s picture, gold *falling* while the proxy rises, does not appear within these 40 updates:
+# with this annotator, more vowels stays more gold. β = 0.1 pays the least KL for the lowest proxy and gold of
+# the sweep.
+#
+# And every β learned to write **short** lines: from 38 characters for the base model to between 11 and 25.
+# Short lines of vowel-rich words ("O you", "Come, you") score more under the reward model, and under the
+# annotator's shrunk share too (3 vowels in 4 letters give (3 + 6·0.37)/(4 + 6) = 0.52). The missing-EOS penalty
+# keeps every policy from the cap (no line is cut at N), but it does nothing against this length game in the
+# other direction: a length-neutral taste would need a score that does not reward short lines either.
 #
 # Explore the runs, one β at a time:
 

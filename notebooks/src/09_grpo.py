@@ -302,7 +302,7 @@ from lmrl_course.rlhf.results import mean_std, runs_of, smooth, value_at
 
 comparison = json.loads((ASSETS_DIR / "rlhf_method_comparison.json").read_text())
 methods = ("ppo", "grpo", "rloo")
-seeds = comparison["seeds"]
+seeds = sorted({r["seed"] for r in comparison["runs"]})
 print(f"reward model: {comparison['reward_model']['test_accuracy']:.1%} held-out accuracy | seeds {seeds}")
 cols = ("gold", "score", "kl", "truncated", "length", "rm_agreement")
 print(f"{'method':6} | {'gold':>13} | {'proxy (RM)':>13} | {'KL (nats)':>12} | {'cut at N':>11} | {'length':>10} | "
