@@ -391,9 +391,8 @@ def test_rm_agreement_by_hand():
     from lmrl_course.rlhf.results import rm_agreement, value_at
     gold = torch.tensor([0.1, 0.5, 0.3, 0.32])
     rm = torch.tensor([0.0, 1.0, 2.0, -1.0])
-    # pairs with gold gap >= 0.1 (preferred first): (1,0) (2,0) (3,0) (1,2) (1,3); rm agrees on (1,0) (2,0) (2?)...
     pairs = [(i, j) for i in range(4) for j in range(4) if float(gold[i] - gold[j]) >= 0.1]
     want = sum(float(rm[i]) > float(rm[j]) for i, j in pairs) / len(pairs)
-    assert len(pairs) == 5 and abs(rm_agreement(rm, gold, 0.1) - want) < 1e-12
+    assert len(pairs) == 5 and abs(rm_agreement(rm, gold, 0.1) - want) < 1e-6
     assert value_at([0.0, 1.0, 3.0], [0.0, 10.0, 30.0], 2.0) == 20.0
     assert value_at([0.0, 1.0], [0.0, 1.0], 5.0) != value_at([0.0, 1.0], [0.0, 1.0], 5.0)  # nan: never reached
