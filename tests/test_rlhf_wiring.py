@@ -386,6 +386,12 @@ def test_exercise_references_match_hand_loops():
             hand += math.log1p(math.exp(-h)) if h > -30 else -h
         assert abs(float(get_exercise("dpo_loss").reference(pc, pr, rc, rr, beta)) - hand / len(pc)) < 1e-5, case.description
 
+    for case in _cases("sequence_logprob"):
+        logp, mask = case.args
+        got = get_exercise("sequence_logprob").reference(logp, mask)
+        for b in range(mask.shape[0]):
+            hand = sum(float(logp[b, t]) for t in range(mask.shape[1]) if bool(mask[b, t]))
+            assert abs(float(got[b]) - hand) < 1e-5, case.description
 
 def test_rm_agreement_by_hand():
     from lmrl_course.rlhf.results import rm_agreement, value_at

@@ -362,7 +362,10 @@ for meth in methods:
 
 # %% [markdown]
 # How to read it: a method is better if it reaches more gold score **at the same KL**, and in less time. The
-# count in brackets is how many of the seeds got that far in 30 updates. An update costs about the same in
+# count in brackets is how many of the seeds got that far in 30 updates.
+#
+# READING_09
+# An update costs about the same in
 # the three (the table's last column): per update they do the same sampling and the same number of gradient
 # steps; PPO also trains the value head, cheap here since it shares the GPT's forward pass (for a large
 # model the critic is a second full network, the memory GRPO and RLOO save). Differences smaller than the

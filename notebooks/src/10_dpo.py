@@ -76,6 +76,19 @@ print("chosen 5 nats more likely than under π_ref, β = 0.1:",
 # *off-policy* data, the common case in practice.) A live run: 10 steps of 32 pairs, β = 0.1, learning
 # rate 1e-4; the full epoch (43 steps), three seeds, is in the precomputed comparison below.
 
+# Every sequence log-prob here comes from the per-token log-probs of notebook 08 (`response_logprobs`, at τ)
+# and the response mask. **Your turn:** `sequence_logprob(token_logp, mask)`, (B, N) and (B, N) bool in, (B,) out.
+
+# %% tags=["exercise"]
+# EXERCISE: sequence_logprob
+def sequence_logprob(token_logp, mask):
+    # Replace the next line with your code (one line).
+    raise NotImplementedError
+
+# %%
+result_seq = check("sequence_logprob", sequence_logprob)
+result_seq
+
 # %%
 from lmrl_course.data import load_text
 from lmrl_course.gpt import load_pretrained
