@@ -238,3 +238,38 @@ def dpo_loss(policy_chosen_logp, policy_rejected_logp, ref_chosen_logp, ref_reje
 ''',
     atol=1e-6, rtol=1e-5, check_grad=True,
 ))
+
+
+def sequence_logprob(token_logp: torch.Tensor, mask: torch.Tensor) -> torch.Tensor:
+    """log π(y | x) = Σ_t log π(y_t | x, y_<t) over the real tokens of each row: (B, N), (B, N) bool -> (B,)."""
+    return token_logp.masked_fill(~mask, 0.0).sum(dim=1)
+
+
+def _seq_cases(g):
+    def case(desc, lengths, N, dtype=torch.float32):
+        mask = torch.arange(N)[None, :] < torch.tensor(lengths)[:, None]
+        logp = -torch.rand(len(lengths), N, generator=g, dtype=dtype) * 4  # padding holds numbers too
+        return Case(desc, (logp, mask))
+    return [
+        case("3 responses of lengths 5, 2, 4 (N = 5): padding must not count", [5, 2, 4], 5),
+        case("all full length", [6, 6], 6),
+        case("a response of one token", [1, 3, 7], 7),
+        case("float64", [2, 5], 5, torch.float64),
+    ]
+
+
+register(Exercise(
+    name="sequence_logprob",
+    title="A response's log-probability from its token log-probs",
+    reference=sequence_logprob,
+    cases=_seq_cases,
+    hints=[
+        "The probability of a whole response is the product of its tokens' probabilities, so its log is a sum.",
+        "Only real tokens count: the padding after EOS holds numbers that belong to no response.",
+        "return token_logp.masked_fill(~mask, 0.0).sum(dim=1)",
+    ],
+    solution='''def sequence_logprob(token_logp, mask):
+    return token_logp.masked_fill(~mask, 0.0).sum(dim=1)   # Σ_t over the real tokens
+''',
+    atol=1e-5, rtol=1e-5, check_grad=True,
+))
