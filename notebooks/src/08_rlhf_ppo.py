@@ -98,8 +98,8 @@ print("max |stored − recomputed| =", f"{(recomputed - ro.logp).abs().max().ite
 # Real RLHF asks people which of two answers they prefer. Ours is a rule you can read: the annotator
 # likes **musical lines**, scored by the share of their letters that are vowels, with $m = 6$ pseudo-letters of
 # the play's average share $p_0 = 0.37$ added, $\text{score} = (\text{vowels} + m p_0)/(\text{letters} + m)$. A long line
-# scores its own share; a short one is pulled towards the average, so there is no cliff at any length and no
-# prize for a two-letter "O!". Shown two lines, it prefers the higher score and skips the pair when the scores
+# scores its own share; a short one is pulled towards the average, so there is no cliff at any length, and a
+# one-letter line ("I", "O!") scores 0.46 (printed below), not the 1.0 of its raw share. Shown two lines, it prefers the higher score and skips the pair when the scores
 # differ by less than 0.05. The char-GPT can move this score by choosing words, a taste it can satisfy in a few
 # dozen updates.
 #
@@ -398,7 +398,8 @@ for run in sweep["runs"]:
 # with this annotator, more vowels stays more gold. β = 0.1 pays the least KL for the lowest proxy and gold of
 # the sweep.
 #
-# And every β learned to write **short** lines: from 38 characters for the base model to between 11 and 25.
+# And every β learned to write **short** lines: from 38 characters for the base model to between 11 and 25
+# (held-out means; 10.6 at β = 0.1).
 # Short lines of vowel-rich words ("O you", "Come, you") score more under the reward model, and under the
 # annotator's shrunk share too (3 vowels in 4 letters give (3 + 6·0.37)/(4 + 6) = 0.52). The missing-EOS penalty
 # keeps every policy from the cap (no line is cut at N), but it does nothing against this length game in the

@@ -127,6 +127,31 @@ for name, pol in (("base", ref_policy), ("DPO, 10 steps", dpo_policy)):
           f"cut at N {ev['truncated']:.0%} | {lines}")
 
 # %% [markdown]
+# > **Common mistake: leaving π_ref out of the loss**, $-\log\sigma(\beta[\log \pi_\theta(y_c) - \log \pi_\theta(y_r)])$. Before any
+# > step, π_θ = π_ref, so the right loss is exactly log 2 on every pair: no pair is favoured yet. Without the
+# > reference, the starting "margin" is the base model's own log-prob difference between the two lines, and a
+# > sequence log-prob is mostly a matter of **length** (every extra character costs nats). On 256 pairs:
+
+# %%
+from lmrl_course.rlhf import sequence_logprobs
+
+sub = pairs.split(256)[0]
+with torch.no_grad():
+    lc = sequence_logprobs(ref_policy, sub.prompts, sub.chosen, sub.chosen_mask, TEMPERATURE)
+    lr_ = sequence_logprobs(ref_policy, sub.prompts, sub.rejected, sub.rejected_mask, TEMPERATURE)
+beta = DPO_RECIPE["beta"]
+right = dpo(lc, lr_, lc, lr_, beta)                  # policy = reference at step 0
+wrong = torch.nn.functional.softplus(-beta * (lc - lr_)).mean()
+shorter_wins = ((lc > lr_) == (sub.chosen_mask.sum(1) < sub.rejected_mask.sum(1))).float().mean()
+print(f"loss at step 0: right {right:.4f} (log 2 = {math.log(2):.4f}) | without π_ref {wrong:.4f}")
+print(f"without π_ref, the line with the higher starting 'reward' is the shorter one in {shorter_wins:.0%} of the pairs")
+
+# %% [markdown]
+# > Without π_ref the loss starts far from log 2 and its gradient first fights the base model's length
+# > preference instead of learning the annotator's taste; the implicit reward is no longer a ratio to the
+# > reference, and nothing ties the policy to π_ref. The fix is the formula: every log-prob enters as
+# > log π_θ − log π_ref.
+#
 # DPO never samples during training, so nothing in its loss watches the KL or the length of what the policy
 # will write: both are measured afterwards, as above. Its loss only compares the two lines of each pair.
 #
