@@ -340,31 +340,23 @@ def test_annotator_counts_whole_words_and_skips_ties():
 
 
 def test_vowel_annotator_scores_by_hand():
-    ann = VowelAnnotator(min_letters=4, margin=0.05)
-    assert ann.score("Aeiou, bcd!") == 5 / 8
-    assert ann.score("tea") == 0.0  # 3 letters < min_letters
+    ann = VowelAnnotator(margin=0.05, prior_letters=4, prior_share=0.5)
+    assert ann.score("Aeiou, bcd!") == (5 + 2) / (8 + 4)
+    assert ann.score("tea") == (2 + 2) / (3 + 4)  # no cliff: a short line is shrunk towards 0.5, not zeroed
+    assert ann.score("") == 0.5 and ann.score("!?") == 0.5
+    # length-neutral in the limit: a long line scores its own share
+    assert abs(VowelAnnotator(prior_letters=4).score("ab" * 500) - 0.5) < 1e-2
     assert ann.prefer("a sea of joy", "strength") == 0
     assert ann.prefer("abcdef", "abcdeg") is None  # equal shares
     tok = CharTokenizer.from_text("abcdefghijklmnopqrstuvwxyz \n")
-    data = preference_data_from_texts(["a sea of joy", "xyzzy"], ["strength", "xyzzy"], tok, ann, 8, eos_id=tok.stoi["\n"])
+    data = preference_data_from_texts(["a sea of joy", "xyzzy"], ["strength", "xyzzy"], tok, ann, 8, eos_id=tok.stoi["\n"],
+                                      prompts=torch.tensor([[1, 2], [3, 4]]))
     assert len(data) == 1 and data.chosen_text == ["a sea of"] and data.rejected_text == ["strength"]
+    assert data.prompts.tolist() == [[1, 2]]  # the kept pair keeps its prompt
     ids, mask = encode_responses(["ab", "abcdefghij"], tok, 4, eos_id=tok.stoi["\n"], pad_id=0)
     eos, (a, b, c, d) = tok.stoi["\n"], tok.encode("abcd")
     assert ids.tolist() == [[a, b, eos, 0], [a, b, c, d]]
     assert mask.tolist() == [[True, True, True, False], [True] * 4]
-
-
-def test_label_widget_records_clicks_and_agreement():
-    from lmrl_course.rlhf import LabelWidget
-    ann = VowelAnnotator(min_letters=4)
-    w = LabelWidget(["aeiou aeiou", "zzzz"], ["strength", "qqqq"], ann)
-    w.buttons[1].click()  # B: disagrees with the annotator
-    w.buttons[2].click()  # skip
-    w.buttons[0].click()  # no pairs left: ignored
-    assert w.labels == [("strength", "aeiou aeiou")]
-    assert "agreed with the annotator on 0 of 1" in repr(w) and "all pairs done" in w.pair.value
-    tok = CharTokenizer.from_text("abcdefghijklmnopqrstuvwxyz \n")
-    assert w.to_preference_data(tok, 12, tok.stoi["\n"]).chosen_text == ["strength"]
 
 
 def test_line_prompts_end_at_a_verse_line():

@@ -1,9 +1,11 @@
-"""Exercises of the RLHF capstone (notebooks 08 and 09). The references are the package's own
-functions in :mod:`lmrl_course.rlhf` (or thin adapters fixing the calling convention)."""
+"""Exercises of the RLHF capstone (notebooks 08, 09 and 10). The references are the package's own
+functions in :mod:`lmrl_course.rlhf` (or thin adapters fixing the calling convention); tests/test_rlhf_wiring.py
+checks each of them against an independent hand loop on the exercise's own cases."""
 from __future__ import annotations
 
 import torch
 
+from lmrl_course.rlhf.dpo import dpo_loss as _dpo_loss
 from lmrl_course.rlhf.grpo import group_advantages as _group_advantages
 from lmrl_course.rlhf.grpo import rloo_advantages as _rloo_advantages
 from lmrl_course.rlhf.kl import kl_k3 as _kl_k3
@@ -63,8 +65,8 @@ def _rewards_cases(g):
     def case(desc, lengths, N, beta):
         B = len(lengths)
         mask = torch.arange(N)[None, :] < torch.tensor(lengths)[:, None]
-        logp = (-torch.rand(B, N, generator=g) * 3).masked_fill(~mask, 0.0)
-        ref = (-torch.rand(B, N, generator=g) * 3).masked_fill(~mask, 0.0)
+        logp = -torch.rand(B, N, generator=g) * 3  # padding holds log-probs too: they must not count
+        ref = -torch.rand(B, N, generator=g) * 3
         return Case(desc, (torch.randn(B, generator=g), logp, ref, mask, beta))
     return [
         case("4 responses of lengths 5, 2, 5, 1 (N = 5), β = 0.1", [5, 2, 5, 1], 5, 0.1),
@@ -188,4 +190,86 @@ register(Exercise(
     return log_r.expm1() - log_r             # (r − 1) − log r  >= 0
 ''',
     atol=1e-6, rtol=1e-5, check_grad=True,
+))
+
+
+# ============================================================================ notebook 10
+
+def dpo_loss(policy_chosen_logp: torch.Tensor, policy_rejected_logp: torch.Tensor, ref_chosen_logp: torch.Tensor,
+             ref_rejected_logp: torch.Tensor, beta: float) -> torch.Tensor:
+    """−mean log σ(β[(log π_θ(y_c) − log π_ref(y_c)) − (log π_θ(y_r) − log π_ref(y_r))]), sequence log-probs (M,)."""
+    return _dpo_loss(policy_chosen_logp, policy_rejected_logp, ref_chosen_logp, ref_rejected_logp, beta)
+
+
+def _dpo_cases(g):
+    def lp(m, dtype=torch.float32):
+        return -torch.rand(m, generator=g, dtype=dtype) * 40 - 5  # sequence log-probs of 5-45 nats
+    return [
+        Case("8 pairs, β = 0.1", (lp(8), lp(8), lp(8), lp(8), 0.1)),
+        Case("policy = reference: the loss is log 2 whatever the log-probs", (*(lambda a, b: (a, b, a, b))(lp(5), lp(5)), 0.5)),
+        Case("β = 2 and margins of hundreds of nats: log σ must not overflow",
+             (torch.tensor([-10.0, -400.0]), torch.tensor([-400.0, -10.0]), torch.tensor([-200.0, -200.0]),
+              torch.tensor([-200.0, -200.0]), 2.0)),
+        Case("one pair, β = 1", (torch.tensor([-3.0]), torch.tensor([-4.0]), torch.tensor([-3.5]), torch.tensor([-3.5]), 1.0)),
+        Case("float64", (lp(6, torch.float64), lp(6, torch.float64), lp(6, torch.float64), lp(6, torch.float64), 0.2)),
+    ]
+
+
+register(Exercise(
+    name="dpo_loss",
+    title="The DPO loss",
+    reference=dpo_loss,
+    cases=_dpo_cases,
+    hints=[
+        "DPO's implicit reward of a response is β (log π_θ(y) − log π_ref(y)); the loss is the Bradley–Terry loss "
+        "of the chosen response's implicit reward against the rejected one's.",
+        "h = β [(policy_chosen_logp − ref_chosen_logp) − (policy_rejected_logp − ref_rejected_logp)]; the loss is "
+        "−log σ(h), averaged over the pairs.",
+        "−log σ(h) = softplus(−h): return F.softplus(-h).mean()",
+    ],
+    solution='''import torch.nn.functional as F
+
+
+def dpo_loss(policy_chosen_logp, policy_rejected_logp, ref_chosen_logp, ref_rejected_logp, beta):
+    chosen = policy_chosen_logp - ref_chosen_logp            # log π_θ/π_ref of the chosen responses
+    rejected = policy_rejected_logp - ref_rejected_logp      # ... and of the rejected ones
+    h = beta * (chosen - rejected)                           # implicit-reward margin
+    return F.softplus(-h).mean()                             # −log σ(h), stable
+''',
+    atol=1e-6, rtol=1e-5, check_grad=True,
+))
+
+
+def sequence_logprob(token_logp: torch.Tensor, mask: torch.Tensor) -> torch.Tensor:
+    """log π(y | x) = Σ_t log π(y_t | x, y_<t) over the real tokens of each row: (B, N), (B, N) bool -> (B,)."""
+    return token_logp.masked_fill(~mask, 0.0).sum(dim=1)
+
+
+def _seq_cases(g):
+    def case(desc, lengths, N, dtype=torch.float32):
+        mask = torch.arange(N)[None, :] < torch.tensor(lengths)[:, None]
+        logp = -torch.rand(len(lengths), N, generator=g, dtype=dtype) * 4  # padding holds numbers too
+        return Case(desc, (logp, mask))
+    return [
+        case("3 responses of lengths 5, 2, 4 (N = 5): padding must not count", [5, 2, 4], 5),
+        case("all full length", [6, 6], 6),
+        case("a response of one token", [1, 3, 7], 7),
+        case("float64", [2, 5], 5, torch.float64),
+    ]
+
+
+register(Exercise(
+    name="sequence_logprob",
+    title="A response's log-probability from its token log-probs",
+    reference=sequence_logprob,
+    cases=_seq_cases,
+    hints=[
+        "The probability of a whole response is the product of its tokens' probabilities, so its log is a sum.",
+        "Only real tokens count: the padding after EOS holds numbers that belong to no response.",
+        "return token_logp.masked_fill(~mask, 0.0).sum(dim=1)",
+    ],
+    solution='''def sequence_logprob(token_logp, mask):
+    return token_logp.masked_fill(~mask, 0.0).sum(dim=1)   # Σ_t over the real tokens
+''',
+    atol=1e-5, rtol=1e-5, check_grad=True,
 ))

@@ -1,8 +1,10 @@
 """Simulated annotators with a clear, inspectable taste.
 
-- :class:`VowelAnnotator` (the course's): likes musical lines, score = share of the letters that are vowels.
-  Dense (every line has a score), learnable by a small reward model, satisfiable by a char-level GPT in a
-  few dozen updates, and easy to hack (``"aaa eee oo"``), which notebook 08 shows.
+- :class:`VowelAnnotator` (the course's): likes musical lines, score = share of the letters that are vowels,
+  shrunk towards the play's average share for short lines (no cliff: a short line is not punished, nor
+  rewarded, for its length). Dense (every line has a score), learnable by a small reward model, and
+  satisfiable by a char-level GPT in a few dozen updates by choosing vowel-rich words; pushed too far, the
+  policy writes vowel-rich near-words, which the reward model misjudges (over-optimisation, notebook 08).
 - :class:`KeywordAnnotator`: likes lines with words from a list (cheerful words by default); the tests use it
   on a toy corpus. On Shakespeare such words are rare (~1 line in 12), too sparse for a quick demo.
 
@@ -25,23 +27,15 @@ CHEERFUL_WORDS = ("love", "joy", "sweet", "happy", "merry", "fair", "good", "gen
 
 
 class KeywordAnnotator:
-    """Scores a line by how many of its words are in ``words``; prefers the higher-scoring line.
+    """Scores a line by how many of its words are in ``words``; prefers the higher-scoring line and
+    declines to choose (None) between lines of equal score."""
 
-    ``cap`` (optional) limits the score, e.g. ``cap=3``. With ``noise > 0`` the preference is
-    Bradley–Terry: P(a ≻ b) = σ((score(a) − score(b)) / noise), drawn with ``generator``.
-    """
-
-    def __init__(self, words: Sequence[str] = CHEERFUL_WORDS, cap: Optional[int] = None, noise: float = 0.0):
+    def __init__(self, words: Sequence[str] = CHEERFUL_WORDS):
         words = [w for w in words]
         if not words or any(not isinstance(w, str) or not w.strip() or not re.fullmatch(r"[\w']+", w.strip())
                             for w in words):
             raise ValueError("words must be a non-empty list of single words (letters, digits, ')")
-        if cap is not None and (isinstance(cap, bool) or not isinstance(cap, int) or cap < 1):
-            raise ValueError(f"cap must be None or a positive int, got {cap!r}")
-        if not noise >= 0:
-            raise ValueError(f"noise must be >= 0, got {noise!r}")
         self.words = tuple(sorted({w.strip().lower() for w in words}))
-        self.cap, self.noise = cap, float(noise)
         self._pattern = re.compile(r"(?<![\w'])(" + "|".join(map(re.escape, self.words)) + r")(?![\w'])", re.IGNORECASE)
 
     def matches(self, text: str) -> list:
@@ -51,20 +45,16 @@ class KeywordAnnotator:
         return [m.group(1).lower() for m in self._pattern.finditer(text)]
 
     def score(self, text: str) -> float:
-        n = len(self.matches(text))
-        return float(n if self.cap is None else min(n, self.cap))
+        return float(len(self.matches(text)))
 
     def scores(self, texts: Sequence[str]) -> torch.Tensor:
         """score of every text, (B,) float32 on the CPU."""
         return torch.tensor([self.score(t) for t in texts], dtype=torch.float32)
 
-    def prefer(self, a: str, b: str, generator: Optional[torch.Generator] = None) -> Optional[int]:
+    def prefer(self, a: str, b: str) -> Optional[int]:
         """0 if ``a`` is preferred, 1 if ``b`` is, None if the annotator has no preference (equal scores)."""
         d = self.score(a) - self.score(b)
-        if self.noise == 0.0:
-            return None if d == 0 else (0 if d > 0 else 1)
-        p_a = torch.sigmoid(torch.tensor(d / self.noise))
-        return 0 if float(torch.rand((), generator=generator)) < float(p_a) else 1
+        return None if d == 0 else (0 if d > 0 else 1)
 
     def __repr__(self) -> str:
         return f"KeywordAnnotator({len(self.words)} words: {', '.join(self.words[:6])}, ...)"
@@ -93,22 +83,28 @@ __all__.append("annotator_reward_fn")
 
 
 class VowelAnnotator(KeywordAnnotator):
-    """Likes musical lines: score(line) = share of its letters that are vowels (a, e, i, o, u), and 0 for a
-    line of fewer than ``min_letters`` letters (too short to be musical).
+    """Likes musical lines: the share of a line's letters that are vowels (a, e, i, o, u), with
+    ``prior_letters`` pseudo-letters of the average share ``prior_share`` added::
 
-    Prefers the line with the higher score, and declines to choose when the two scores differ by less
-    than ``margin`` (a difference too small to care about).
+        score(line) = (vowels + m · p0) / (letters + m),    m = prior_letters, p0 = prior_share
+
+    A long line scores its own share, a short one is pulled towards p0 and an empty one scores p0: no
+    cliff at any length, and a two-letter "O!" cannot win by being short. Prefers the line with the
+    higher score and declines to choose when the two differ by less than ``margin``.
     """
 
-    def __init__(self, vowels: str = "aeiou", margin: float = 0.1, min_letters: int = 12):
-        if isinstance(min_letters, bool) or not isinstance(min_letters, int) or min_letters < 1:
-            raise ValueError(f"min_letters must be a positive int, got {min_letters!r}")
-        self.min_letters = min_letters
+    def __init__(self, vowels: str = "aeiou", margin: float = 0.05, prior_letters: float = 6.0,
+                 prior_share: float = 0.37):
         if not isinstance(vowels, str) or not vowels or not vowels.isalpha():
             raise ValueError(f"vowels must be a non-empty string of letters, got {vowels!r}")
         if not 0 <= margin < 1:
             raise ValueError(f"margin must be in [0, 1), got {margin!r}")
-        self.vowels, self.margin, self.noise, self.cap = frozenset(vowels.lower()), float(margin), 0.0, None
+        if not prior_letters >= 0:
+            raise ValueError(f"prior_letters must be >= 0, got {prior_letters!r}")
+        if not 0 <= prior_share <= 1:
+            raise ValueError(f"prior_share must be in [0, 1], got {prior_share!r}")
+        self.vowels, self.margin = frozenset(vowels.lower()), float(margin)
+        self.prior_letters, self.prior_share = float(prior_letters), float(prior_share)
         self.words = ()
 
     def matches(self, text: str) -> list:
@@ -118,12 +114,15 @@ class VowelAnnotator(KeywordAnnotator):
 
     def score(self, text: str) -> float:
         letters = sum(c.isalpha() for c in text)
-        return len(self.matches(text)) / letters if letters >= self.min_letters else 0.0
+        m = self.prior_letters
+        if letters + m == 0:
+            return self.prior_share
+        return (len(self.matches(text)) + m * self.prior_share) / (letters + m)
 
-    def prefer(self, a: str, b: str, generator=None):
+    def prefer(self, a: str, b: str):
         d = self.score(a) - self.score(b)
         return None if abs(d) < self.margin else (0 if d > 0 else 1)
 
     def __repr__(self) -> str:
         return (f"VowelAnnotator(vowels={''.join(sorted(self.vowels))!r}, margin={self.margin}, "
-                f"min_letters={self.min_letters})")
+                f"prior_letters={self.prior_letters}, prior_share={self.prior_share})")

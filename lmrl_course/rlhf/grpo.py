@@ -11,26 +11,31 @@ GRPO (Shao et al., 2024, DeepSeekMath) — group-relative advantage, KL as a los
 RLOO (Ahmadian et al., 2024) — REINFORCE Leave-One-Out, KL folded into the sequence reward::
 
     R_i = s_i − β Σ_t k1_t,     Â_i = R_i − 1/(k−1) Σ_{j≠i} R_j  =  k/(k−1) · (R_i − mean_j R_j)
-    L = L_clip(ratio, Â; ε)                                   (a single epoch = plain REINFORCE)
+    L = L_clip(ratio, Â; ε)
 
-Both reuse :func:`lmrl_course.rl.ppo.clipped_surrogate_loss` with a token mask.
+With one epoch and one minibatch the ratio is 1 at the only step, the clip never binds, and RLOO is plain
+REINFORCE with the leave-one-out baseline (the paper's algorithm); with more minibatches or epochs the later
+steps are off-policy and the clip matters.
+
+Both reuse :func:`lmrl_course.rl.ppo.clipped_surrogate_loss` with a token mask: the loss is a mean over all
+real tokens of the minibatch (as TRL's GRPO and Dr. GRPO), not DeepSeekMath's per-response average
+1/G Σ_i 1/|o_i| Σ_t, which gives every response the same total weight however long it is (and so weighs
+each token of a short response more). The update loop is :class:`~lmrl_course.rlhf.trainer.RLHFTrainer`'s,
+shared with PPO.
 """
 from __future__ import annotations
 
-import time
 from dataclasses import dataclass
 from typing import Callable, Optional
 
 import torch
-import torch.nn as nn
 
-from ..device import get_device, synchronize
 from ..gpt import GPT
 from ..rl.ppo import clipped_surrogate_loss, masked_mean
-from ..validation import require_in_range, require_tensor
+from ..validation import require_tensor
 from .kl import kl_k1, kl_k3
-from .lm_ppo import _new_history, _RLHFTrainerLoop
-from .rollout import response_logprobs, sample_responses
+from .rollout import response_logprobs
+from .trainer import RLHFConfig, RLHFTrainer
 
 __all__ = ["group_advantages", "rloo_advantages", "GroupConfig", "group_loss", "GroupTrainer"]
 
@@ -65,64 +70,57 @@ def rloo_advantages(rewards: torch.Tensor) -> torch.Tensor:
 
 
 @dataclass
-class GroupConfig:
-    """Hyper-parameters of GRPO / RLOO; ``num_prompts · group_size`` responses per update."""
+class GroupConfig(RLHFConfig):
+    """Hyper-parameters of GRPO / RLOO; ``num_prompts · group_size`` responses per update (and those of
+    :class:`RLHFConfig`)."""
 
     method: str = "grpo"          # "grpo" or "rloo"
     num_prompts: int = 8          # G
     group_size: int = 4           # k
-    max_new_tokens: int = 32
-    temperature: float = 0.7
-    kl_coef: float = 0.1          # β
-    clip_coef: float = 0.2
-    lr: float = 3e-5
-    update_epochs: int = 2
-    num_minibatches: int = 2
-    max_grad_norm: float = 1.0
     scale_rewards: bool = True    # GRPO: divide by the group's std
+
+    _POSITIVE_INTS = RLHFConfig._POSITIVE_INTS + ("num_prompts", "group_size")
 
     def __post_init__(self):
         if self.method not in ("grpo", "rloo"):
             raise ValueError(f"method must be 'grpo' or 'rloo', got {self.method!r}")
-        for name in ("num_prompts", "group_size", "max_new_tokens", "update_epochs", "num_minibatches"):
-            v = getattr(self, name)
-            if isinstance(v, bool) or not isinstance(v, int) or v < 1:
-                raise ValueError(f"GroupConfig.{name} must be a positive int, got {v!r}")
+        super().__post_init__()
         if self.group_size < 2:
             raise ValueError(f"GroupConfig.group_size must be >= 2 (the group is the baseline), got {self.group_size}")
-        require_in_range(self.temperature, "temperature", 0.0, None, low_inclusive=False)
-        require_in_range(self.kl_coef, "kl_coef", 0.0, None)
-        require_in_range(self.clip_coef, "clip_coef", 0.0, None, low_inclusive=False)
-        require_in_range(self.lr, "lr", 0.0, None, low_inclusive=False)
-        require_in_range(self.max_grad_norm, "max_grad_norm", 0.0, None, low_inclusive=False)
 
     @property
     def batch_size(self) -> int:
         return self.num_prompts * self.group_size
 
 
-def group_loss(policy: GPT, batch: dict, cfg: GroupConfig) -> tuple:
+def group_loss(policy: GPT, batch: dict, cfg: GroupConfig, kl_coef: Optional[float] = None) -> tuple:
     """GRPO / RLOO loss on a minibatch of responses (masked means over real tokens).
 
     ``batch``: prompt, response, mask, logp_old, ref_logp (B, N) and advantages (B,) per response.
+    GRPO adds ``kl_coef`` (default ``cfg.kl_coef``) times the token-mean of k3 — a loss term whose gradient
+    is that of KL(π_ref ‖ π_θ), see :mod:`lmrl_course.rlhf.kl`. Info: policy_loss, kl_loss (the k3 term,
+    GRPO only), approx_kl, clip_frac, ratio.
     """
+    kl_coef = cfg.kl_coef if kl_coef is None else kl_coef
     mask = batch["mask"].bool()
     logp = response_logprobs(policy, batch["prompt"], batch["response"], cfg.temperature).masked_fill(~mask, 0.0)
     logp_old = batch["logp_old"].masked_fill(~mask, 0.0)
     adv = batch["advantages"][:, None].expand_as(logp).masked_fill(~mask, 0.0)  # (b, N): Â_i on every token
     pg_loss, info = clipped_surrogate_loss(logp, logp_old, adv, cfg.clip_coef, mask)
     loss = pg_loss
-    kl = torch.zeros((), device=logp.device)
+    kl = torch.full((), float("nan"), device=logp.device)  # RLOO: no KL term in the loss
     if cfg.method == "grpo":
         ref_logp = batch["ref_logp"].masked_fill(~mask, 0.0)
         kl = masked_mean(kl_k3(logp, ref_logp, mask), mask)
-        loss = pg_loss + cfg.kl_coef * kl
+        loss = pg_loss + kl_coef * kl
     return loss, {"policy_loss": pg_loss.detach(), "kl_loss": kl.detach(), "approx_kl": info["approx_kl"],
                   "clip_frac": info["clip_frac"], "ratio": info["ratio"]}
 
 
-class GroupTrainer(_RLHFTrainerLoop):
+class GroupTrainer(RLHFTrainer):
     """GRPO or RLOO (``cfg.method``): trains ``policy`` in place; the interface of ``LMPPOTrainer``."""
+
+    loss_keys = ("prompt", "response", "mask", "logp_old", "ref_logp", "advantages")
 
     def __init__(self, policy: GPT, ref_policy: GPT, reward_fn: Callable, cfg: Optional[GroupConfig] = None,
                  eos_id: Optional[int] = None, pad_id: int = 0, device=None, seed: int = 0,
@@ -130,72 +128,29 @@ class GroupTrainer(_RLHFTrainerLoop):
         cfg = GroupConfig() if cfg is None else cfg
         if not isinstance(cfg, GroupConfig):
             raise TypeError(f"cfg must be a GroupConfig, got {type(cfg).__name__}")
-        if not isinstance(policy, GPT) or not isinstance(ref_policy, GPT):
-            raise TypeError("policy and ref_policy must be lmrl_course.gpt.GPT models")
-        if ref_policy is policy:
-            raise ValueError("ref_policy must be a frozen copy of the policy (copy.deepcopy), not the same object")
-        if not callable(reward_fn):
-            raise TypeError("reward_fn must be callable: reward_fn(prompt, response, mask) -> scores (B,)")
-        self.cfg, self.eos_id, self.pad_id, self.gold_fn, self.reward_fn = cfg, eos_id, pad_id, gold_fn, reward_fn
-        self.device = get_device(device)
-        self.policy = policy.to(self.device)
-        self.ref_policy = ref_policy.to(self.device).eval()
-        self.optimizer = torch.optim.Adam(self.policy.parameters(), lr=cfg.lr)
-        self.generator = torch.Generator().manual_seed(seed)
-        self.history = _new_history()
-        self.updates = 0
-        self.name, self.prompts_per_update = self.cfg.method.upper(), self.cfg.num_prompts
-        self._clock = 0.0
+        super().__init__(policy, ref_policy, reward_fn, cfg, eos_id, pad_id, device, seed, gold_fn)
+        self.model = self.policy
+        self.name, self.prompts_per_update = cfg.method.upper(), cfg.num_prompts
+        self._init_optimizer()
 
     @torch.no_grad()
     def make_batch(self, prompts: torch.Tensor) -> dict:
         """k responses for each of the G prompts, scored, with per-response advantages."""
         cfg = self.cfg
         G, k = prompts.shape[0], cfg.group_size
-        prompts = prompts.to(self.device).repeat_interleave(k, dim=0)  # (G·k, P): group members are adjacent
-        synchronize(self.device)
-        t0 = time.perf_counter()
-        ro = sample_responses(self.policy, prompts, cfg.max_new_tokens, cfg.temperature, self.eos_id, self.pad_id,
-                              self.generator)
-        synchronize(self.device)
-        t_gen = time.perf_counter() - t0
-        mask = ro.mask
+        batch = self.sample(prompts.repeat_interleave(k, dim=0))  # (G·k, P): group members are adjacent
+        mask = batch["mask"]
         self.policy.eval()
-        logp_old = response_logprobs(self.policy, ro.prompt, ro.response, cfg.temperature, mask)
-        ref_logp = response_logprobs(self.ref_policy, ro.prompt, ro.response, cfg.temperature, mask)
-        score = self.reward_fn(ro.prompt, ro.response, mask).float().to(self.device)  # (G·k,)
+        logp_old = response_logprobs(self.policy, batch["prompt"], batch["response"], cfg.temperature, mask)
+        ref_logp = response_logprobs(self.ref_policy, batch["prompt"], batch["response"], cfg.temperature, mask)
+        score = batch["score"]  # (G·k,)
         kl = kl_k1(logp_old, ref_logp, mask)  # (G·k, N)
         if cfg.method == "grpo":
             adv = group_advantages(score.view(G, k), cfg.scale_rewards).reshape(-1)
         else:
-            adv = rloo_advantages((score - cfg.kl_coef * kl.sum(1)).view(G, k)).reshape(-1)
-        batch = {"prompt": ro.prompt, "response": ro.response, "mask": mask, "logp_old": logp_old,
-                 "ref_logp": ref_logp, "advantages": adv, "score": score, "kl": kl, "t_gen": t_gen}
-        if self.gold_fn is not None:
-            batch["gold"] = self.gold_fn(ro.prompt, ro.response, mask).float()
+            adv = rloo_advantages((score - self.kl_coef * kl.sum(1)).view(G, k)).reshape(-1)
+        batch.update(logp_old=logp_old, ref_logp=ref_logp, advantages=adv, kl=kl)
         return batch
 
-    def update(self, batch: dict) -> dict:
-        cfg = self.cfg
-        B = batch["response"].shape[0]
-        stats = {"policy_loss": [], "approx_kl": [], "clip_frac": []}
-        ratio_dev_first = None
-        self.policy.train()
-        keys = ("prompt", "response", "mask", "logp_old", "ref_logp", "advantages")
-        for _ in range(cfg.update_epochs):
-            perm = torch.randperm(B, generator=self.generator).to(self.device)
-            for ix in torch.tensor_split(perm, cfg.num_minibatches):
-                mb = {key: batch[key][ix] for key in keys}
-                loss, info = group_loss(self.policy, mb, cfg)
-                self.optimizer.zero_grad(set_to_none=True)
-                loss.backward()
-                nn.utils.clip_grad_norm_(self.policy.parameters(), cfg.max_grad_norm)
-                self.optimizer.step()
-                if ratio_dev_first is None:
-                    ratio_dev_first = float((info["ratio"][mb["mask"].bool()] - 1).abs().max())
-                for key in stats:
-                    stats[key].append(float(info[key]))
-        self.policy.eval()
-        out = {key: sum(v) / len(v) for key, v in stats.items()}
-        out.update(ratio_dev_first=ratio_dev_first, value_loss=float("nan"), explained_var=float("nan"))
-        return out
+    def loss(self, mb: dict) -> tuple:
+        return group_loss(self.policy, mb, self.cfg, self.kl_coef)

@@ -78,7 +78,10 @@ def bradley_terry_loss(r_chosen: torch.Tensor, r_rejected: torch.Tensor) -> torc
 
 @dataclass
 class PreferenceData:
-    """Pairs of responses, the annotator's preferred one first. Tensors (M, N); texts lists of M."""
+    """Pairs of responses, the annotator's preferred one first. Tensors (M, N); texts lists of M.
+
+    ``prompts`` (M, P), optional: the prompt both responses of pair i answer (DPO needs it; the reward
+    model, which reads the response only, does not)."""
 
     chosen: torch.Tensor
     chosen_mask: torch.Tensor
@@ -86,23 +89,26 @@ class PreferenceData:
     rejected_mask: torch.Tensor
     chosen_text: list = field(default_factory=list)
     rejected_text: list = field(default_factory=list)
+    prompts: Optional[torch.Tensor] = None
 
     def __len__(self) -> int:
         return self.chosen.shape[0]
+
+    def _take(self, sl) -> "PreferenceData":
+        return PreferenceData(self.chosen[sl], self.chosen_mask[sl], self.rejected[sl], self.rejected_mask[sl],
+                              self.chosen_text[sl], self.rejected_text[sl],
+                              None if self.prompts is None else self.prompts[sl])
 
     def split(self, n_first: int) -> tuple:
         """(first n_first pairs, the rest): a train / held-out split."""
         if not 0 < n_first < len(self):
             raise ValueError(f"n_first must be in (0, {len(self)}), got {n_first}")
-        a = PreferenceData(self.chosen[:n_first], self.chosen_mask[:n_first], self.rejected[:n_first],
-                           self.rejected_mask[:n_first], self.chosen_text[:n_first], self.rejected_text[:n_first])
-        b = PreferenceData(self.chosen[n_first:], self.chosen_mask[n_first:], self.rejected[n_first:],
-                           self.rejected_mask[n_first:], self.chosen_text[n_first:], self.rejected_text[n_first:])
-        return a, b
+        return self._take(slice(0, n_first)), self._take(slice(n_first, None))
 
     def to(self, device) -> "PreferenceData":
         return PreferenceData(self.chosen.to(device), self.chosen_mask.to(device), self.rejected.to(device),
-                              self.rejected_mask.to(device), self.chosen_text, self.rejected_text)
+                              self.rejected_mask.to(device), self.chosen_text, self.rejected_text,
+                              None if self.prompts is None else self.prompts.to(device))
 
 
 @torch.no_grad()
@@ -117,7 +123,7 @@ def make_preference_data(policy: GPT, prompts: torch.Tensor, tokenizer, annotato
     if not isinstance(annotator, KeywordAnnotator):
         raise TypeError(f"annotator must be a KeywordAnnotator, got {type(annotator).__name__}")
     require_tensor(prompts, "prompts", ndim=2, kind="int", dims="(M, P)")
-    cols = {k: [] for k in ("c", "cm", "r", "rm", "ct", "rt")}
+    cols = {k: [] for k in ("c", "cm", "r", "rm", "ct", "rt", "p")}
     for i in range(0, prompts.shape[0], batch_size):
         p = prompts[i:i + batch_size]
         both = torch.cat([p, p], dim=0)  # (2b, P)
@@ -125,16 +131,18 @@ def make_preference_data(policy: GPT, prompts: torch.Tensor, tokenizer, annotato
         texts = decode_responses(tokenizer, ro.response, ro.mask, strip_eos=eos_id)
         b = p.shape[0]
         for j in range(b):
-            choice = annotator.prefer(texts[j], texts[b + j], generator)
+            choice = annotator.prefer(texts[j], texts[b + j])
             if choice is None:
                 continue
+            cols["p"].append(p[j])
             c, r = (j, b + j) if choice == 0 else (b + j, j)
             cols["c"].append(ro.response[c]); cols["cm"].append(ro.mask[c]); cols["ct"].append(texts[c])
             cols["r"].append(ro.response[r]); cols["rm"].append(ro.mask[r]); cols["rt"].append(texts[r])
     if not cols["c"]:
         raise ValueError("the annotator skipped every pair (all ties): sample more prompts or longer responses")
     st = lambda xs: torch.stack(xs)  # noqa: E731
-    return PreferenceData(st(cols["c"]), st(cols["cm"]), st(cols["r"]), st(cols["rm"]), cols["ct"], cols["rt"])
+    return PreferenceData(st(cols["c"]), st(cols["cm"]), st(cols["r"]), st(cols["rm"]), cols["ct"], cols["rt"],
+                          st(cols["p"]))
 
 
 def encode_responses(texts, tokenizer, max_new_tokens: int, eos_id: Optional[int] = None, pad_id: int = 0) -> tuple:
@@ -157,23 +165,29 @@ def encode_responses(texts, tokenizer, max_new_tokens: int, eos_id: Optional[int
 
 def preference_data_from_texts(texts_a, texts_b, tokenizer, annotator: KeywordAnnotator, max_new_tokens: int,
                                eos_id: Optional[int] = None, pad_id: int = 0,
-                               generator: Optional[torch.Generator] = None) -> PreferenceData:
-    """The annotator compares ``texts_a[i]`` with ``texts_b[i]``; ties (no preference) are left out."""
+                               prompts: Optional[torch.Tensor] = None) -> PreferenceData:
+    """The annotator compares ``texts_a[i]`` with ``texts_b[i]``; ties (no preference) are left out.
+    ``prompts`` (len(texts_a), P), optional: the prompt of pair i, kept with the pairs that are kept."""
     if len(texts_a) != len(texts_b):
         raise ValueError(f"texts_a and texts_b must have the same length, got {len(texts_a)} and {len(texts_b)}")
-    chosen, rejected = [], []
-    for a, b in zip(texts_a, texts_b):
+    if prompts is not None:
+        require_tensor(prompts, "prompts", ndim=2, kind="int", dims="(M, P)")
+        if prompts.shape[0] != len(texts_a):
+            raise ValueError(f"prompts has {prompts.shape[0]} rows for {len(texts_a)} pairs")
+    chosen, rejected, keep = [], [], []
+    for i, (a, b) in enumerate(zip(texts_a, texts_b)):
         a, b = a[:max_new_tokens], b[:max_new_tokens]
-        choice = annotator.prefer(a, b, generator)
+        choice = annotator.prefer(a, b)
         if choice is None:
             continue
         chosen.append(a if choice == 0 else b)
         rejected.append(b if choice == 0 else a)
+        keep.append(i)
     if not chosen:
         raise ValueError("the annotator skipped every pair (all ties)")
     c, cm = encode_responses(chosen, tokenizer, max_new_tokens, eos_id, pad_id)
     r, rmask = encode_responses(rejected, tokenizer, max_new_tokens, eos_id, pad_id)
-    return PreferenceData(c, cm, r, rmask, chosen, rejected)
+    return PreferenceData(c, cm, r, rmask, chosen, rejected, None if prompts is None else prompts[keep])
 
 
 @torch.no_grad()

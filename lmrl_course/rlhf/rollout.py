@@ -34,7 +34,10 @@ __all__ = ["LMRollout", "sample_responses", "response_logprobs", "response_logit
 
 @dataclass
 class LMRollout:
-    """A batch of sampled responses. prompt (B, P); response, logp, mask (B, N)."""
+    """A batch of sampled responses. prompt (B, P); response, logp, mask, entropy (B, N).
+
+    ``entropy[b, t]`` = H(softmax(z_t / τ)), the entropy of the distribution token t was drawn from (0 at padding).
+    """
 
     prompt: torch.Tensor
     response: torch.Tensor
@@ -43,6 +46,14 @@ class LMRollout:
     temperature: float
     eos_id: Optional[int]
     pad_id: int
+    entropy: Optional[torch.Tensor] = None
+
+    @property
+    def truncated(self) -> torch.Tensor:
+        """(B,) bool: the response reached N tokens without sampling EOS (every row when there is no EOS id)."""
+        if self.eos_id is None:
+            return torch.ones(self.response.shape[0], dtype=torch.bool, device=self.response.device)
+        return ~((self.response == self.eos_id) & self.mask).any(dim=1)
 
     @property
     def sequences(self) -> torch.Tensor:
@@ -143,11 +154,13 @@ def sample_responses(model: GPT, prompt: torch.Tensor, max_new_tokens: int, temp
         response = torch.full((B, max_new_tokens), pad_id, dtype=torch.long, device=device)  # (B, N)
         logp = torch.zeros(B, max_new_tokens, device=device)  # (B, N)
         mask = torch.zeros(B, max_new_tokens, dtype=torch.bool, device=device)  # (B, N)
+        entropy = torch.zeros(B, max_new_tokens, device=device)  # (B, N)
         alive = torch.ones(B, dtype=torch.bool, device=device)  # (B,)
         for t in range(max_new_tokens):
             token = sample_next_token(logits, temperature, generator=generator)[:, 0]  # (B,)
             lp = torch.log_softmax(logits.float() / temperature, dim=-1)  # (B, V)
             logp[:, t] = lp.gather(1, token[:, None])[:, 0].masked_fill(~alive, 0.0)
+            entropy[:, t] = -(lp.exp() * lp).sum(-1).masked_fill(~alive, 0.0)
             response[:, t] = token.where(alive, torch.full_like(token, pad_id))
             mask[:, t] = alive
             if eos_id is not None:
@@ -157,7 +170,7 @@ def sample_responses(model: GPT, prompt: torch.Tensor, max_new_tokens: int, temp
             logits = _forward_with_cache(model, token[:, None], P + t, caches)  # (B, V)
     finally:
         model.train(was_training)
-    return LMRollout(prompt, response, logp, mask, float(temperature), eos_id, pad_id)
+    return LMRollout(prompt, response, logp, mask, float(temperature), eos_id, pad_id, entropy)
 
 
 def response_logits(model: GPT, prompt: torch.Tensor, response: torch.Tensor) -> torch.Tensor:

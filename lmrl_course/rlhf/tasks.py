@@ -69,7 +69,7 @@ __all__ += ["TOY_WORDS", "toy_corpus"]
 
 # The course's Shakespeare recipe, shared by notebooks 08/09, the asset script and the benchmark.
 PROMPT_LEN = 16          # P: characters of context before the line to write
-MAX_NEW_TOKENS = 32      # N: longest response (most verse lines are shorter; '\n' ends a line)
+MAX_NEW_TOKENS = 64      # N: longest response; 99% of the base model's lines end ('\n') before it
 TEMPERATURE = 0.7        # τ: sampling temperature, and the temperature of every log-prob
 VAL_FRACTION = 0.1       # prompts from the last 10% of the text are held out
 
@@ -84,27 +84,73 @@ __all__ += ["PROMPT_LEN", "MAX_NEW_TOKENS", "TEMPERATURE", "VAL_FRACTION", "shak
 
 
 RM_RECIPE = dict(n_train_pairs=3000, n_test_pairs=500, n_layer=2, epochs=1, batch_size=32, lr=1e-3, seed=0)
+# A response that reaches N characters without '\n' loses MISSING_EOS_PENALTY (standard units) from its score
+# (TRL's ``missing_eos_penalty``): the cap is a budget, not a place to hide in.
+MISSING_EOS_PENALTY = 1.0
 PPO_RECIPE = dict(batch_size=32, max_new_tokens=MAX_NEW_TOKENS, temperature=TEMPERATURE, kl_coef=0.05,
-                  clip_coef=0.2, vf_coef=0.1, lr=1e-4, update_epochs=2, num_minibatches=2)
-# Notebook 09 and the benchmark: the annotator's rule (in standard units) as the reward, for all three methods.
+                  clip_coef=0.2, vf_coef=0.1, lr=1e-4, update_epochs=2, num_minibatches=2,
+                  missing_eos_penalty=MISSING_EOS_PENALTY)
+# GRPO and RLOO: 8 prompts × 4 responses = PPO's 32 responses per update, the same epochs and minibatches.
 GROUP_RECIPE = dict(num_prompts=8, group_size=4, max_new_tokens=MAX_NEW_TOKENS, temperature=TEMPERATURE,
-                    kl_coef=0.2, clip_coef=0.2, lr=5e-5, update_epochs=2, num_minibatches=2)
-RULE_PPO_RECIPE = {**PPO_RECIPE, "kl_coef": 0.2, "lr": 5e-5}
+                    kl_coef=0.05, clip_coef=0.2, lr=1e-4, update_epochs=2, num_minibatches=2,
+                    missing_eos_penalty=MISSING_EOS_PENALTY)
+# Notebook 09's live GRPO run: the annotator's rule (in standard units) as the reward.
+RULE_GROUP_RECIPE = {**GROUP_RECIPE, "kl_coef": 0.2, "lr": 5e-5}
+DPO_RECIPE = dict(beta=0.1, lr=1e-4, batch_size=32, epochs=1, seed=0)
 
 
 def play_lines(text: str, min_line: int = 12) -> list:
     """The verse lines of ``text`` (no speaker names, no blank lines), in order."""
-    return [line for line in text.split("\n") if len(line) >= min_line and not line.rstrip().endswith(":")]
+    return [line for _, line in _play_line_starts(text, min_line)]
 
 
-def random_line_pairs(lines: list, n_pairs: int, seed: int = 0) -> tuple:
-    """Two lists of ``n_pairs`` candidates for the annotator: lines drawn at random (seeded) from ``lines``, each
-    cut after a random number of characters (at least 2), so that short lines are among the candidates too."""
+def _play_line_starts(text: str, min_line: int = 12, prompt_len: int = 0) -> list:
+    """(start index, line) of every verse line of ``text`` that has ``prompt_len`` characters before it."""
+    out, i = [], 0
+    for line in text.split("\n"):
+        if len(line) >= min_line and not line.rstrip().endswith(":") and i >= prompt_len:
+            out.append((i, line))
+        i += len(line) + 1
+    return out
+
+
+def _cut_words(line: str, u: float) -> str:
+    """The first k words of ``line``, k = 1 + ⌊u · n_words⌋ capped at n_words (u in [0, 1))."""
+    words = line.split(" ")
+    return " ".join(words[:min(len(words), 1 + int(u * len(words)))])
+
+
+def random_line_pairs(text: str, tokenizer, n_pairs: int, seed: int = 0, prompt_len: int = PROMPT_LEN) -> tuple:
+    """Candidates for the annotator: ``(texts_a, texts_b, prompts)``. Pair i is two verse lines of ``text``
+    drawn at random (seeded), each cut after a random number of whole words (so that short lines are among
+    the candidates too); ``prompts[i]`` (P,) is the ``prompt_len`` characters before line a in the play, the
+    prompt both lines answer (DPO trains on it; the reward model reads the lines only)."""
+    starts = _play_line_starts(text, prompt_len=prompt_len)
     g = torch.Generator().manual_seed(seed)
-    ix = torch.randint(len(lines), (2, n_pairs), generator=g).tolist()
+    ix = torch.randint(len(starts), (2, n_pairs), generator=g).tolist()
     u = torch.rand(2, n_pairs, generator=g).tolist()
-    cut = lambda line, x: line[:2 + int(x * (len(line) - 1))]  # noqa: E731  (2 .. len(line) characters)
-    return ([cut(lines[i], x) for i, x in zip(ix[0], u[0])], [cut(lines[i], x) for i, x in zip(ix[1], u[1])])
+    a = [_cut_words(starts[i][1], x) for i, x in zip(ix[0], u[0])]
+    b = [_cut_words(starts[i][1], x) for i, x in zip(ix[1], u[1])]
+    prompts = torch.tensor([tokenizer.encode(text[starts[i][0] - prompt_len:starts[i][0]]) for i in ix[0]],
+                           dtype=torch.long)
+    return a, b, prompts
+
+
+def course_preference_pairs(tokenizer, text: str, recipe: dict = None) -> tuple:
+    """Notebook 08's preference pairs: ``(train, held_out)`` PreferenceData with prompts, labelled by the vowel
+    annotator; candidates from the first 90% of the text for training, the last 10% held out."""
+    from .annotator import VowelAnnotator
+    from .reward_model import preference_data_from_texts
+
+    r = {**RM_RECIPE, **(recipe or {})}
+    annotator = VowelAnnotator()
+    eos = tokenizer.stoi["\n"]
+    n = int(len(text) * (1.0 - VAL_FRACTION))
+    a, b, p = random_line_pairs(text[:n], tokenizer, r["n_train_pairs"], r["seed"])
+    train = preference_data_from_texts(a, b, tokenizer, annotator, MAX_NEW_TOKENS, eos, prompts=p)
+    a, b, p = random_line_pairs(text[n:], tokenizer, r["n_test_pairs"], r["seed"] + 1)
+    test = preference_data_from_texts(a, b, tokenizer, annotator, MAX_NEW_TOKENS, eos, prompts=p)
+    return train, test
 
 
 def build_course_reward_model(gpt, tokenizer, text: str, recipe: dict = None, progress: bool = False) -> tuple:
@@ -112,27 +158,21 @@ def build_course_reward_model(gpt, tokenizer, text: str, recipe: dict = None, pr
     the last 10% held out) labelled by the vowel annotator, then Bradley–Terry training of the GPT's
     first ``n_layer`` blocks with a scalar head.
 
-    Returns ``(reward_model, info)``; info holds the pair counts and the held-out accuracy.
+    Returns ``(reward_model, info, train_pairs, held_out_pairs)``; info holds the pair counts and the held-out
+    accuracy.
     """
     from ..device import seed_everything
-    from .annotator import VowelAnnotator
-    from .reward_model import RewardModel, preference_accuracy, preference_data_from_texts, train_reward_model
+    from .reward_model import RewardModel, preference_accuracy, train_reward_model
 
     r = {**RM_RECIPE, **(recipe or {})}
-    annotator = VowelAnnotator()
-    eos = tokenizer.stoi["\n"]
-    n = int(len(text) * (1.0 - VAL_FRACTION))
-    a, b = random_line_pairs(play_lines(text[:n]), r["n_train_pairs"], r["seed"])
-    train = preference_data_from_texts(a, b, tokenizer, annotator, MAX_NEW_TOKENS, eos)
-    a, b = random_line_pairs(play_lines(text[n:]), r["n_test_pairs"], r["seed"] + 1)
-    test = preference_data_from_texts(a, b, tokenizer, annotator, MAX_NEW_TOKENS, eos)
+    train, test = course_preference_pairs(tokenizer, text, r)
     seed_everything(r["seed"])                     # the head's initial weights
     rm = RewardModel(gpt, n_layer=r["n_layer"])
     hist = train_reward_model(rm, train, epochs=r["epochs"], batch_size=r["batch_size"], lr=r["lr"], seed=r["seed"],
                               progress=progress)
     info = {"train_pairs": len(train), "test_pairs": len(test), "test_accuracy": round(preference_accuracy(rm, test), 4),
             "final_train_loss": round(sum(hist["loss"][-10:]) / len(hist["loss"][-10:]), 4), "recipe": r}
-    return rm, info
+    return rm, info, train, test
 
 
 def rule_reward_stats(text: str, annotator=None) -> tuple:
@@ -145,4 +185,5 @@ def rule_reward_stats(text: str, annotator=None) -> tuple:
     return round(float(scores.mean()), 4), round(float(scores.std()), 4)
 
 
-__all__ += ["rule_reward_stats", "RM_RECIPE", "PPO_RECIPE", "GROUP_RECIPE", "RULE_PPO_RECIPE", "play_lines", "random_line_pairs", "build_course_reward_model"]
+__all__ += ["rule_reward_stats", "RM_RECIPE", "MISSING_EOS_PENALTY", "PPO_RECIPE", "GROUP_RECIPE", "RULE_GROUP_RECIPE",
+            "DPO_RECIPE", "play_lines", "random_line_pairs", "course_preference_pairs", "build_course_reward_model"]

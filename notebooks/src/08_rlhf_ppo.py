@@ -4,8 +4,9 @@
 # **What you will build:** the RLHF recipe on the course's own character-level GPT. A simulated
 # annotator with a simple taste compares pairs of lines; a **reward model** learns its preferences; then
 # **PPO** fine-tunes the GPT of notebook 03 to write lines the reward model likes, while a **KL penalty**
-# keeps it close to a frozen copy of itself, the **reference policy**. Without that penalty you will
-# watch the reward climb while the text turns to mush: **reward hacking**.
+# keeps it close to a frozen copy of itself, the **reference policy**. Without that penalty the reward
+# model's score climbs while the text drifts where the reward model stops agreeing with the annotator:
+# **over-optimisation**.
 #
 # **Learning goals**
 # - See text generation as an RL problem: the prompt is the state, each sampled character an action,
@@ -13,7 +14,7 @@
 # - Train a Bradley–Terry reward model on preference pairs and measure its held-out accuracy.
 # - Write the per-token RLHF reward $r_t = -\beta\,\mathrm{KL}_t + [t = \text{last}]\,s$ and run PPO with a value
 #   head, GAE with $\gamma = 1$, padding masks and advantage whitening.
-# - Read the reward-vs-KL trade-off over $\beta$, and recognise three bugs by their symptoms.
+# - Read gold and proxy scores against $\sqrt{\mathrm{KL}}$ over $\beta$, and recognise three bugs by their symptoms.
 #
 # **Prerequisites:** notebook 03 (the GPT and sampling with a temperature), notebook 07 (PPO: ratio,
 # clipped surrogate, GAE). The package versions used here live in `lmrl_course.rlhf`.
@@ -43,7 +44,7 @@ device = setup_notebook(seed=0)
 # |---|---|
 # | state $s_t$ | the prompt and the characters written so far |
 # | action $a_t$ | the next character, $a_t \sim \pi_\theta(\cdot \mid s_t) = \mathrm{softmax}(z_t/\tau)$ |
-# | episode end | the newline character `\n` (our EOS token), or $N = 32$ characters |
+# | episode end | the newline character `\n` (our EOS token), or $N = 64$ characters |
 # | reward | a score $s$ for the whole line, given at its last character |
 #
 # We sample at temperature $\tau = 0.7$, so the policy we optimise **is** $\mathrm{softmax}(z/\tau)$, and every
@@ -95,10 +96,17 @@ print("max |stored − recomputed| =", f"{(recomputed - ro.logp).abs().max().ite
 # ## 2 · A simulated annotator with a clear taste
 #
 # Real RLHF asks people which of two answers they prefer. Ours is a rule you can read: the annotator
-# likes **musical lines**, scored by the share of their letters that are vowels; a line of fewer than 12
-# letters scores 0 (too short to sing). Shown two lines, it prefers the higher score and skips the pair
-# when the scores differ by less than 0.1. The char-GPT can move this score by choosing words, which
-# makes it a taste one can satisfy in a few dozen updates, and one that is easy to *game*.
+# likes **musical lines**, scored by the share of their letters that are vowels, with $m = 6$ pseudo-letters of
+# the play's average share $p_0 = 0.37$ added, $\text{score} = (\text{vowels} + m p_0)/(\text{letters} + m)$. A long line
+# scores its own share; a short one is pulled towards the average, so there is no cliff at any length, and a
+# one-letter line ("I", "O!") scores 0.46 (printed below), not the 1.0 of its raw share. Shown two lines, it prefers the higher score and skips the pair when the scores
+# differ by less than 0.05. The char-GPT can move this score by choosing words, a taste it can satisfy in a few
+# dozen updates.
+#
+# **The length game.** A response that fills all $N$ characters without `\n` is cut mid-word. Most RLHF
+# set-ups (TRL's `missing_eos_penalty`, the "N implementation details of RLHF" write-ups) take a fixed amount
+# off the score of such a response; ours takes 1 (in standard units of the reward model's score). With
+# $N = 64$, the base GPT's lines almost always end by themselves (the rate is printed below).
 
 # %%
 from lmrl_course.rlhf import VowelAnnotator
@@ -113,19 +121,8 @@ seed_everything(2)
 gen = torch.Generator().manual_seed(2)
 ro = sample_responses(gpt, test_prompts[:128].to(device), MAX_NEW_TOKENS, TEMPERATURE, EOS, 0, gen)
 base_scores = annotator.scores(decode_responses(tokenizer, ro.response, ro.mask, strip_eos=EOS))
-print(f"the GPT's own lines: mean score {base_scores.mean():.3f}, std {base_scores.std():.3f}")
-
-# %% [markdown]
-# **Be the annotator.** Ten pairs of the GPT's lines: click the one you prefer (or skip). The status line
-# says how often you agree with the simulated annotator; `labeller.to_preference_data(...)` turns your
-# labels into training pairs for the reward model below, should you want to train on your own taste.
-
-# %%
-from lmrl_course.rlhf import LabelWidget
-
-gpt_lines = decode_responses(tokenizer, ro.response, ro.mask, strip_eos=EOS)
-labeller = LabelWidget(gpt_lines[:10], gpt_lines[10:20], annotator)
-labeller
+print(f"the GPT's own lines: mean score {base_scores.mean():.3f}, std {base_scores.std():.3f}, "
+      f"mean length {ro.lengths.float().mean():.1f}, cut at N without EOS: {ro.truncated.float().mean():.1%}")
 
 # %% [markdown]
 # ## 3 · The reward model
@@ -160,8 +157,10 @@ print("loss of single pairs with r_c − r_r =", d.tolist(), "->", [round(bt_los
 # %% [markdown]
 # **The data.** Sampling thousands of lines from the GPT takes minutes on a CPU, so the candidates shown
 # to the annotator are lines of the play itself (the text the GPT imitates), each cut after a random
-# number of characters so that short lines are among them too. Pairs come from the first 90% of the text
+# number of whole words so that short lines are among them too. Pairs come from the first 90% of the text
 # for training and from the last 10% for the held-out accuracy. Pairs the annotator skips are dropped.
+# Each pair also keeps a prompt (the 16 characters before its first line in the play); the reward model does
+# not read it, DPO in notebook 10 will.
 #
 # **The model.** `RewardModel` is the GPT body (a copy of its first 2 blocks, for speed) with a linear
 # head on the hidden state of the **last real token**:
@@ -170,13 +169,13 @@ print("loss of single pairs with r_c − r_r =", d.tolist(), "->", [round(bt_los
 
 # %%
 from lmrl_course.rlhf import RewardModel, preference_data_from_texts, preference_accuracy, train_reward_model
-from lmrl_course.rlhf.tasks import RM_RECIPE, VAL_FRACTION, play_lines, random_line_pairs
+from lmrl_course.rlhf.tasks import RM_RECIPE, VAL_FRACTION, random_line_pairs
 
 n_split = int(len(text) * (1 - VAL_FRACTION))
-a, b = random_line_pairs(play_lines(text[:n_split]), RM_RECIPE["n_train_pairs"], seed=0)
-rm_train = preference_data_from_texts(a, b, tokenizer, annotator, MAX_NEW_TOKENS, EOS)
-a, b = random_line_pairs(play_lines(text[n_split:]), RM_RECIPE["n_test_pairs"], seed=1)
-rm_test = preference_data_from_texts(a, b, tokenizer, annotator, MAX_NEW_TOKENS, EOS)
+a, b, p = random_line_pairs(text[:n_split], tokenizer, RM_RECIPE["n_train_pairs"], seed=0)
+rm_train = preference_data_from_texts(a, b, tokenizer, annotator, MAX_NEW_TOKENS, EOS, prompts=p)
+a, b, p = random_line_pairs(text[n_split:], tokenizer, RM_RECIPE["n_test_pairs"], seed=1)
+rm_test = preference_data_from_texts(a, b, tokenizer, annotator, MAX_NEW_TOKENS, EOS, prompts=p)
 print(f"labelled pairs: {len(rm_train)} train, {len(rm_test)} held out (ties skipped)")
 for i in range(3):
     print(f"  chosen {rm_train.chosen_text[i]!r:40} rejected {rm_train.rejected_text[i]!r}")
@@ -204,14 +203,17 @@ plt.tight_layout()
 plt.show()
 
 # %% [markdown]
-# Does it transfer to what PPO will feed it, **lines written by the GPT**? The scores of the 128 lines
-# sampled above against the annotator's own scores:
+# Does it transfer to what PPO will feed it, **lines written by the GPT**? On the 128 lines sampled above:
+# the correlation of the two scores, and the **agreement**: over every two lines whose annotator scores differ
+# by at least the margin (a pair the annotator would label), how often the reward model orders them the same way.
 
 # %% tags=["solutions-skip"]
+from lmrl_course.rlhf.results import rm_agreement
+
 with torch.no_grad():
     rm_scores = reward_model(ro.response, ro.mask).cpu()
 corr = torch.corrcoef(torch.stack([rm_scores, base_scores]))[0, 1].item()
-print(f"correlation between reward model and annotator on GPT samples: {corr:.2f}")
+print(f"on the base GPT's samples: correlation {corr:.2f}, agreement {rm_agreement(rm_scores, base_scores, annotator.margin):.1%}")
 
 # %% [markdown]
 # ## 4 · PPO for language models
@@ -262,13 +264,15 @@ print("Σ_t r_t:", [round(v, 2) for v in r.sum(1).tolist()], "= s − β·ΣKL:"
 # - **Masks everywhere.** Advantages are whitened over real tokens only, and every loss is a masked mean
 #   (`clipped_surrogate_loss(..., mask=mask)`, `value_loss(..., mask=mask)` from notebook 07's module).
 #
-# `LMPPOTrainer.step` runs one update: sample B = 32 lines → score them → rewards → GAE → 2 epochs × 2
-# minibatches of clipped-surrogate + value loss.
+# `LMPPOTrainer.step` runs one update: sample B = 32 lines → score them (minus the missing-EOS penalty) →
+# rewards → GAE → 2 epochs × 2 minibatches of clipped-surrogate + value loss. Its history logs, per update, the
+# score, the gold score, the KL (Σ_t k1 and Σ_t k3 per line), the policy's entropy per token, the fraction of
+# lines cut at N, and β (which `LMPPOConfig(kl_target=...)` adapts towards a KL target, Ziegler et al. 2019).
 
 # %% [markdown]
 # ## 5 · A live PPO run
 #
-# Twenty-five updates, β = 0.05. The annotator's own score is logged too (`gold_fn`), but PPO only ever
+# Ten updates, β = 0.05. The annotator's own score is logged too (`gold_fn`), but PPO only ever
 # sees the reward model.
 
 # %%
@@ -285,9 +289,11 @@ gold_fn = annotator_reward_fn(annotator, tokenizer, EOS)
 trainer = LMPPOTrainer(policy, ref_policy, reward_model_fn(reward_model), cfg, eos_id=EOS, device=device, seed=0,
                        gold_fn=gold_fn)
 t0 = time.perf_counter()
-hist = trainer.train(train_prompts, 25, progress=True)
+hist = trainer.train(train_prompts, 10, progress=True)
 print(f"took {time.perf_counter() - t0:.2f} s")
 print(f"first update: ratio deviates from 1 by at most {hist['ratio_dev_first'][0]:.1e}, KL = {hist['kl'][0]:.3f}")
+print("entropy per token:", [round(v, 2) for v in hist["entropy"]])
+print("lines cut at N   :", [round(v, 2) for v in hist["truncated"]])
 
 # %% tags=["solutions-skip"]
 fig, axes = plt.subplots(1, 3, figsize=(12, 3))
@@ -311,53 +317,95 @@ rm_fn = reward_model_fn(reward_model)
 before = evaluate_policy(ref_policy, ref_policy, held_out, rm_fn, MAX_NEW_TOKENS, TEMPERATURE, EOS, seed=6)
 after = evaluate_policy(policy, ref_policy, held_out, rm_fn, MAX_NEW_TOKENS, TEMPERATURE, EOS, seed=6)
 for name, ev in (("before", before), ("after", after)):
-    gold = gold_fn(ev["rollout"].prompt, ev["rollout"].response, ev["rollout"].mask).mean().item()
-    print(f"{name:6}: reward model {ev['score']:+.3f} | annotator {gold:.3f} | KL {ev['kl']:.2f} nats | length {ev['length']:.1f}")
+    r_ = ev["rollout"]
+    gold = gold_fn(r_.prompt, r_.response, r_.mask).cpu()
+    agree = rm_agreement(rm_fn(r_.prompt, r_.response, r_.mask).cpu(), gold, annotator.margin)
+    print(f"{name:6}: reward model {ev['score']:+.3f} | annotator {gold.mean():.3f} | KL {ev['kl']:.2f} nats | "
+          f"length {ev['length']:.1f} | cut at N {ev['truncated']:.1%} | RM agrees with the annotator {agree:.1%}")
 for name, ev in (("before", before), ("after", after)):
     print(f"--- {name}")
     for line in decode_responses(tokenizer, ev["rollout"].response[:4], ev["rollout"].mask[:4], strip_eos=EOS):
         print("   ", repr(line))
 
 # %% [markdown]
-# ## 6 · Reward hacking, and the price of β
+# ## 6 · Over-optimisation, and the price of β
 #
 # The reward model was trained on lines of the play. Push the policy far from those lines and it scores
-# texts it has never seen, where its judgement is arbitrary; the policy finds those places. The KL
-# penalty is the leash. The sweep below reruns the PPO of section 5 for several β, β = 0 included, and
-# for longer: 40 updates at twice the learning rate (2e-4), to see where each β leads. It takes several
-# minutes, so it was **precomputed** by `python -m lmrl_course.scripts.make_rlhf_assets` (otherwise the same
-# recipe, seeds and reward model as this notebook) and is loaded from `assets/rlhf_beta_sweep.json`.
+# texts it has never seen, where its judgement can be wrong; the policy finds those places. The KL penalty
+# is the leash. The sweep below reruns the PPO of section 5 for several β, β = 0 included, and for longer:
+# 40 updates at twice the learning rate (2e-4), to see where each β leads. It takes tens of minutes, so it
+# was **precomputed** by `python -m lmrl_course.scripts.make_rlhf_assets --only sweep` (the same recipe and
+# reward model as this notebook, **one seed per β**: read the shapes, not small differences) and is loaded
+# from `assets/rlhf_beta_sweep.json`. The held-out evaluation: 128 prompts; "RM agrees" is the agreement
+# defined above, measured on the *trained* policy's own lines.
 
 # %%
 from lmrl_course.paths import ASSETS_DIR
 
 sweep = json.loads((ASSETS_DIR / "rlhf_beta_sweep.json").read_text())
 print(f"reward model of the sweep: held-out accuracy {sweep['reward_model']['test_accuracy']:.1%}")
-print(f"{'β':>5} | {'RM score':>8} | {'annotator':>9} | {'KL':>6} | a line written after training")
+print(f"{'β':>5} | {'proxy (RM)':>10} | {'gold':>6} | {'KL':>6} | {'length':>6} | {'cut at N':>8} | {'RM agrees':>9} | "
+      "a line written after training")
 base = sweep["base"]
-print(f"{'base':>5} | {base['score']:+8.3f} | {base['gold']:9.3f} | {base['kl']:6.2f} | {base['samples'][0]!r}")
+print(f"{'base':>5} | {base['score']:+10.3f} | {base['gold']:6.3f} | {base['kl']:6.2f} | {base['length']:6.1f} | "
+      f"{base['truncated']:8.1%} | {base['rm_agreement']:9.1%} | {base['samples'][0]!r}")
 for run in sweep["runs"]:
     f = run["final"]
-    print(f"{run['kl_coef']:5.2f} | {f['score']:+8.3f} | {f['gold']:9.3f} | {f['kl']:6.2f} | {f['samples'][0]!r}")
+    print(f"{run['kl_coef']:5.2f} | {f['score']:+10.3f} | {f['gold']:6.3f} | {f['kl']:6.2f} | {f['length']:6.1f} | "
+          f"{f['truncated']:8.1%} | {f['rm_agreement']:9.1%} | {f['samples'][0]!r}")
+
+# %% [markdown]
+# Gao et al. (2022) plot the **gold** score (the annotator's, which training never sees) and the **proxy**
+# score (the reward model's, which training maximises) against $\sqrt{\mathrm{KL}}$: each on its own axis below,
+# one curve per β (5-update moving averages of the training batches), the held-out values as dots.
 
 # %%
-fig, axes = plt.subplots(1, 2, figsize=(10, 3.4))
+from lmrl_course.rlhf.results import smooth
+
+fig, axes = plt.subplots(1, 3, figsize=(14, 3.6))
 for run in sweep["runs"]:
-    h = run["history"]
-    axes[0].plot(h["update"], h["score"], label=f"β = {run['kl_coef']}")
-    axes[1].plot(h["kl"], h["score"], ".-", alpha=0.7, label=f"β = {run['kl_coef']}")
-axes[0].set_xlabel("update"); axes[0].set_ylabel("reward model score"); axes[0].legend(fontsize=8)
-axes[1].set_xlabel("KL(π_θ ‖ π_ref) per line (nats)"); axes[1].set_ylabel("reward model score")
-axes[1].set_title("reward vs KL along each run")
+    h, f = run["history"], run["final"]
+    root_kl = [max(x, 0.0) ** 0.5 for x in smooth(h["kl"])]
+    line, = axes[0].plot(root_kl, smooth(h["score"]), label=f"β = {run['kl_coef']}")
+    axes[1].plot(root_kl, smooth(h["gold"]), c=line.get_color())
+    axes[0].plot([f["kl"] ** 0.5], [f["score"]], "o", c=line.get_color())
+    axes[1].plot([f["kl"] ** 0.5], [f["gold"]], "o", c=line.get_color())
+    axes[2].plot(h["update"], h["kl"], c=line.get_color())
+axes[0].set_xlabel("√KL (√nats)"); axes[0].set_ylabel("proxy: reward model score"); axes[0].legend(fontsize=8)
+axes[1].set_xlabel("√KL (√nats)"); axes[1].set_ylabel("gold: annotator score")
+axes[2].set_xlabel("update"); axes[2].set_ylabel("KL per line (nats)")
+axes[0].set_title("what PPO maximises", fontsize=9); axes[1].set_title("what we wanted", fontsize=9)
 plt.tight_layout()
 plt.show()
 
+# %%
+for run in sweep["runs"]:
+    h = run["history"]
+    g = smooth(h["gold"])
+    i = max(range(len(g)), key=g.__getitem__)
+    print(f"β = {run['kl_coef']:4}: gold peaks at {g[i]:.3f} (update {h['update'][i]}, KL {smooth(h['kl'])[i]:.1f}), "
+          f"ends at {g[-1]:.3f} (KL {smooth(h['kl'])[-1]:.1f}) | proxy ends at {smooth(h['score'])[-1]:+.2f} | "
+          f"RM agrees on its lines {run['final']['rm_agreement']:.1%}")
+
 # %% [markdown]
-# With β = 0 nothing holds the policy back: the score keeps climbing, the KL runs away (tens of nats), and
-# the lines turn into vowel-rich near-words ("Tyrannny girecatre case") that more and more end alike. Small
-# β slows this down without stopping it (look for the repeated endings); larger β buys readable text at the
-# price of a smaller reward. Notice also the annotator's score: it rises far less than the reward model's,
-# since the policy exploits what the reward model gets wrong. Explore the runs:
+# **What the data shows** (one seed per β). The proxy climbs to about +2 for every β ≤ 0.05 and then stays
+# nearly flat, while the KL keeps growing: at β = 0 it reaches tens of nats (87 on the held-out prompts, against
+# 18–28 for β = 0.01–0.05). The gold score rises with the KL in every run, most at β = 0, but read that run's
+# lines ("I amooi no io in a ever in yoo"): our gold score is a rule, and the rule is satisfied by non-words
+# too. What breaks is the reward model's judgement, where β = 0 took the policy: on that policy's own lines it
+# agrees with the annotator on about three pairs in four, against 95–99 % for the other β and for the base
+# model. Gao et al.'s picture, gold *falling* while the proxy rises, does not appear within these 40 updates:
+# with this annotator, more vowels stays more gold. β = 0.1 pays the least KL for the lowest proxy and gold of
+# the sweep.
+#
+# And every β learned to write **short** lines: from 38 characters for the base model to between 11 and 25
+# (held-out means; 10.6 at β = 0.1).
+# Short lines of vowel-rich words ("O you", "Come, you") score more under the reward model, and under the
+# annotator's shrunk share too (3 vowels in 4 letters give (3 + 6·0.37)/(4 + 6) = 0.52). The missing-EOS penalty
+# keeps every policy from the cap (no line is cut at N), but it does nothing against this length game in the
+# other direction: a length-neutral taste would need a score that does not reward short lines either.
+#
+# Explore the runs, one β at a time:
 
 # %%
 import ipywidgets as widgets
@@ -369,17 +417,17 @@ betas = [run["kl_coef"] for run in sweep["runs"]]
 def draw_run(fig, beta):
     run = sweep["runs"][betas.index(beta)]
     h = run["history"]
-    ax1 = fig.subplots()
-    ax1.plot(h["update"], h["score"], c="tab:blue", label="reward model score")
-    ax1.plot(h["update"], h["gold"], c="tab:green", label="annotator score")
-    ax1.set_xlabel("update"); ax1.legend(loc="upper left", fontsize=8)
-    ax2 = ax1.twinx()
-    ax2.plot(h["update"], h["kl"], c="tab:red"); ax2.set_ylabel("KL (nats)", color="tab:red")
-    ax1.set_title(f"β = {beta}")
+    ax = fig.subplots(1, 3)
+    ax[0].plot(h["update"], h["score"], c="tab:blue"); ax[0].set_title("proxy (reward model)", fontsize=9)
+    ax[1].plot(h["update"], h["gold"], c="tab:green"); ax[1].set_title("gold (annotator)", fontsize=9)
+    ax[2].plot(h["update"], h["kl"], c="tab:red"); ax[2].set_title("KL per line (nats)", fontsize=9)
+    for a in ax:
+        a.set_xlabel("update")
+    fig.suptitle(f"β = {beta}", fontsize=10)
     return "\n".join(run["final"]["samples"][:3])
 
 
-PlotWidget(draw_run, {"beta": widgets.SelectionSlider(options=betas, value=betas[2], description="β")})
+PlotWidget(draw_run, {"beta": widgets.SelectionSlider(options=betas, value=betas[3], description="β")})
 
 # %% [markdown]
 # ## 7 · Common mistakes, run side by side
@@ -406,14 +454,14 @@ for label, lp in (("mistake", lp_tau1), ("right  ", lp_right)):
 # %% [markdown]
 # > Negative KL on most lines, at a point where the KL is 0: the penalty $-\beta\,\mathrm{KL}_t$ becomes a
 # > *bonus*, paid for nothing. Taking every log-prob at τ = 1 (policy and reference alike) hides the
-# > sign problem but not the bias: with the fine-tuned policy of section 5, 512 lines, each estimate minus
+# > sign problem but not the bias: with the fine-tuned policy of section 5, 256 lines, each estimate minus
 # > the exact KL of the same lines (summed over the vocabulary from both models' full distributions at
 # > τ = 0.7). The right estimate is off by no more than its noise; the mistaken one is biased low.
 
 # %% tags=["solutions-skip"]
 seed_everything(7)
 gen = torch.Generator().manual_seed(7)
-ro7 = sample_responses(policy, test_prompts[:512].to(device), MAX_NEW_TOKENS, TEMPERATURE, EOS, 0, gen)
+ro7 = sample_responses(policy, test_prompts[:256].to(device), MAX_NEW_TOKENS, TEMPERATURE, EOS, 0, gen)
 with torch.no_grad():
     z_pol = response_logits(policy, ro7.prompt, ro7.response)
     z_ref = response_logits(ref_policy, ro7.prompt, ro7.response)
@@ -437,20 +485,24 @@ for tau, label in ((1.0, "mistake: all log-probs at τ = 1  "), (TEMPERATURE, "r
 from lmrl_course.rl.ppo import clip_fraction
 
 seed_everything(8)
-gen = torch.Generator().manual_seed(8)
-ro8 = sample_responses(gpt, test_prompts[:32].to(device), MAX_NEW_TOKENS, TEMPERATURE, EOS, 0, gen)
+batch8 = trainer.make_batch(test_prompts[:32].to(device))   # a real PPO batch of the trained policy, with advantages
 with torch.no_grad():
-    wrong = response_logprobs(gpt, ro8.prompt, ro8.response, 1.0, ro8.mask)           # forgot τ
-    right = response_logprobs(gpt, ro8.prompt, ro8.response, TEMPERATURE, ro8.mask)
+    wrong = response_logprobs(policy, batch8["prompt"], batch8["response"], 1.0, batch8["mask"])   # forgot τ
+    right = response_logprobs(policy, batch8["prompt"], batch8["response"], TEMPERATURE, batch8["mask"])
+m8, adv8 = batch8["mask"], batch8["advantages"]
 for label, lp in (("mistake", wrong), ("right  ", right)):
-    ratio = (lp - ro8.logp).exp()[ro8.mask]
-    print(f"{label}: ratio in [{ratio.min():.3f}, {ratio.max():.3f}] | clipped at ε = 0.2 before any step: "
-          f"{clip_fraction(ratio, 0.2).item():.0%}")
+    ratio = (lp - batch8["logp_old"]).exp()
+    # the clipped term is flat (zero gradient) where the ratio is past the clip on the side the advantage pushes
+    dead = ((ratio > 1.2) & (adv8 > 0)) | ((ratio < 0.8) & (adv8 < 0))
+    print(f"{label}: ratio in [{ratio[m8].min():.3f}, {ratio[m8].max():.3f}] | outside [0.8, 1.2] before any step: "
+          f"{clip_fraction(ratio[m8], 0.2).item():.0%} of the tokens | of which zero gradient: "
+          f"{dead[m8].float().mean().item():.0%} of the tokens")
 
 # %% [markdown]
-# > With the mistake, PPO's clip is active before the policy has moved: about a third of the tokens get
-# > no gradient, the rest are pushed by ratios that measure a temperature change, not learning. The
-# > trainer records `ratio_dev_first` (|ratio − 1| at the first minibatch) for exactly this check.
+# > With the mistake, PPO's clip is active before the policy has moved. A clipped token loses its gradient
+# > only when the advantage pushes the ratio further out (ratio > 1 + ε with Â > 0, or < 1 − ε with Â < 0);
+# > the last column counts those. The other tokens are pushed by ratios that measure a temperature change,
+# > not learning. The trainer records `ratio_dev_first` (|ratio − 1| at the first minibatch) for exactly this check.
 #
 # > **Common mistake 3: EOS used as padding.** Our pad id is 0, and id 0 is `\n`, the EOS. If the mask is
 # > rebuilt from the token ids (`response != pad_id`) instead of being stored at sampling time, every real
@@ -459,11 +511,12 @@ for label, lp in (("mistake", wrong), ("right  ", right)):
 # %%
 from lmrl_course.rlhf import last_token_index
 
-wrong_mask = ro8.response != 0                                  # "padding is wherever the id is 0"
-ended = ro8.mask.sum(1) < MAX_NEW_TOKENS
+resp8, mask8 = batch8["response"], batch8["mask"]
+wrong_mask = resp8 != 0                                          # "padding is wherever the id is 0"
+ended = ~batch8["truncated"]
 print(f"lines that ended with EOS: {int(ended.sum())} of {len(ended)}")
-print(f"EOS tokens dropped from the loss by the wrong mask: {int((ro8.mask & ~wrong_mask).sum())}")
-print("last real token, right mask       :", last_token_index(ro8.mask)[:8].tolist())
+print(f"EOS tokens dropped from the loss by the wrong mask: {int((mask8 & ~wrong_mask).sum())}")
+print("last real token, right mask       :", last_token_index(mask8)[:8].tolist())
 print("last real token, wrong mask (naive):", (wrong_mask.long().sum(1) - 1)[:8].tolist())
 
 # %% [markdown]

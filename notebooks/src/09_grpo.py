@@ -6,12 +6,13 @@
 # against its siblings: **GRPO** (group-relative policy optimisation, DeepSeekMath 2024) standardises the
 # rewards within the group and adds the KL to the reference as a loss term with the **k3 estimator**;
 # **RLOO** (REINFORCE leave-one-out) uses the mean reward of the *other* $k-1$ lines as the baseline.
-# You will compare both with PPO on the same task: reward reached, KL paid, wall time.
+# You will compare both with PPO on the same task: reward reached, KL paid, wall time, over three seeds.
 #
 # **Learning goals**
 # - Compute group-relative and leave-one-out advantages, and say why a group of equal rewards teaches nothing.
-# - Estimate the KL to the reference with k1, k2 and k3, and check them against the exact KL.
-# - Run GRPO live and read a reward-vs-KL comparison of PPO, GRPO and RLOO.
+# - Estimate the KL to the reference with k1, k2 and k3, check them against the exact KL, and say — from an
+#   exact computation of every gradient — which estimator belongs in the reward and which in the loss.
+# - Run GRPO live and read a multi-seed comparison of PPO, GRPO and RLOO at matched KL and matched wall time.
 #
 # **Prerequisites:** notebook 08 (the task, the per-token log-probs and masks, PPO for language models).
 
@@ -32,15 +33,15 @@ device = setup_notebook(seed=0)
 # %% [markdown]
 # ## 1 · The task, with a rule as the reward
 #
-# Same task as notebook 08: write the next line of the play, N ≤ 32 characters, sampled at τ = 0.7. To
-# compare methods on equal terms we skip the learned reward model and reward with the **annotator's
-# rule itself** (the share of vowels, 0 for lines under 12 letters). A reward computed by a program is
-# what GRPO was designed for: DeepSeek trained it on maths answers checked by a script.
+# Same task as notebook 08: write the next line of the play, N ≤ 64 characters, sampled at τ = 0.7, and a
+# line that reaches the cap without ending loses 1 from its reward (the missing-EOS penalty). For the live
+# run of this notebook we skip the learned reward model and reward with the **annotator's rule itself**
+# (the vowel share, shrunk towards the average for short lines). A reward computed by a program is what
+# GRPO was designed for: DeepSeek trained it on maths answers checked by a script.
 #
-# The rule's scores are small numbers (a typical line: 0.37 ± 0.08), while the KL penalty is counted in
-# nats. So that β means the same as in notebook 08, the reward is put in standard units,
-# $s = (\text{score} - \text{mean}) / \text{std}$, with the mean and std of the score over the play's own lines.
-# The figures show the annotator's raw score.
+# The rule's scores are small numbers, while the KL penalty is counted in nats. So that β means the same
+# as in notebook 08, the reward is put in standard units, $s = (\text{score} - \text{mean}) / \text{std}$, with
+# the mean and std of the score over the play's own lines. The figures show the annotator's raw score.
 
 # %%
 from lmrl_course.data import load_text
@@ -121,7 +122,9 @@ print("a group of equal rewards:", grpo_adv(torch.tensor([[0.4, 0.4, 0.4, 0.4]])
 #
 # (In RLOO the KL penalty goes into the reward, as in notebook 08.) The original RLOO takes one plain
 # REINFORCE step per batch; to compare like with like, the package's RLOO uses the same clipped surrogate,
-# epochs and minibatches as PPO and GRPO, so only the advantage differs. **Your turn:** `rloo_advantages(rewards)`.
+# epochs and minibatches as PPO and GRPO, so only the advantage differs. (With one epoch *and* one minibatch
+# the ratio is 1 at the only step, the clip never binds and the two coincide; with two minibatches the second
+# step is already off-policy.) **Your turn:** `rloo_advantages(rewards)`.
 
 # %% tags=["exercise"]
 # EXERCISE: rloo_advantages
@@ -165,21 +168,70 @@ result = check("k3_estimator", k3_estimator)
 result
 
 # %% [markdown]
-# To see the three estimators at work we need a policy that differs from the reference: a quick GRPO
-# run (section 5) provides one. Then we compare each estimator's per-line sum with the **exact** KL,
-# $\sum_t \sum_v \pi_\theta(v \mid s_t)\log\frac{\pi_\theta(v \mid s_t)}{\pi_\text{ref}(v \mid s_t)}$, computed from both
-# models' full next-character distributions.
+# ### Which estimator in the loss, which in the reward
+#
+# k1, k2 and k3 estimate the KL's **value**. A loss term needs the right **gradient**, and that is another
+# question: the tokens were sampled from $\pi_\theta$, and autograd through $k(x)$ does not see that the
+# sampling itself depends on θ. We can settle it exactly on a small categorical distribution,
+# $\pi_\theta = \mathrm{softmax}(\theta)$ over 6 outcomes, by **enumerating** the outcomes instead of sampling
+# them: the expected gradient of a loss term $k$ is $\sum_x \pi_\theta(x)\,\nabla_\theta k(x)$ (the weights
+# $\pi_\theta(x)$ are the sampler's, constants). Putting $-\beta\,k_1$ into the *reward* instead (PPO, RLOO)
+# makes the policy gradient supply the score-function term $\sum_x \pi_\theta(x)\,k_1(x)\,\nabla_\theta \log \pi_\theta(x)$.
+# `expected_estimator_gradients` computes the four; we compare them with autograd of the two true KLs.
+
+# %%
+from lmrl_course.rlhf import expected_estimator_gradients
+
+seed_everything(5)
+theta = torch.randn(6, dtype=torch.float64)          # π_θ = softmax(θ)
+ref_logits = torch.randn(6, dtype=torch.float64)     # π_ref
+logq = torch.log_softmax(ref_logits, 0)
+
+
+def grad_of(kl_of_logp):
+    th = theta.clone().requires_grad_(True)
+    (g,) = torch.autograd.grad(kl_of_logp(torch.log_softmax(th, 0)), th)
+    return g
+
+
+grad_forward = grad_of(lambda lp: (lp.exp() * (lp - logq)).sum())    # ∇ KL(π_θ ‖ π_ref)
+grad_reverse = grad_of(lambda lp: (logq.exp() * (logq - lp)).sum())   # ∇ KL(π_ref ‖ π_θ)
+print(f"|∇KL(π‖ref)| = {grad_forward.norm():.3f}, |∇KL(ref‖π)| = {grad_reverse.norm():.3f}, "
+      f"|difference| = {(grad_forward - grad_reverse).norm():.3f}")
+print(f"{'usage':22} | {'|E∇|':>7} | {'dist. to ∇KL(π‖ref)':>20} | {'dist. to ∇KL(ref‖π)':>20}")
+for name, g in expected_estimator_gradients(theta, ref_logits).items():
+    label = {"k1_loss": "k1 as a loss term", "k2_loss": "k2 as a loss term", "k3_loss": "k3 as a loss term",
+             "k1_reward": "−β·k1 in the reward"}[name]
+    print(f"{label:22} | {g.norm():7.3f} | {(g - grad_forward).norm():20.1e} | {(g - grad_reverse).norm():20.1e}")
+
+# %% [markdown]
+# The exact gradients, every one of them:
+#
+# | usage | expected gradient | why |
+# |---|---|---|
+# | k1 as a loss term | **0** | $\sum_x \pi_\theta \nabla \log \pi_\theta = \nabla \sum_x \pi_\theta = 0$: no pull towards π_ref at all, whatever k1's sign |
+# | k2 as a loss term | ∇KL(π_θ ‖ π_ref) | $\sum_x \pi_\theta\, l(x)\, \nabla \log \pi_\theta$ is the score-function form of that gradient |
+# | k3 as a loss term | ∇KL(π_ref ‖ π_θ) | $\sum_x \pi_\theta (1 - \pi_\text{ref}/\pi_\theta) \nabla \log \pi_\theta = -\sum_x \pi_\text{ref} \nabla \log \pi_\theta$: the *other* direction |
+# | −β·k1 in the reward | ∇KL(π_θ ‖ π_ref) | the policy gradient adds the term autograd alone misses |
+#
+# So **k1 belongs in the reward** (PPO, RLOO), and in the loss one needs k2 (the forward KL's gradient) or k3:
+# GRPO's k3 term pulls towards π_ref too, but along the gradient of the reverse KL $\mathrm{KL}(\pi_\text{ref}\,\|\,\pi_\theta)$.
+# Near π_ref the two directions agree to first order; far from it they do not. k1's negative values have
+# nothing to do with it: its gradient as a loss is zero in expectation either way.
 #
 # ## 5 · A live GRPO run
 #
 # 8 prompts × 4 lines = 32 lines per update (the same number as PPO's batch in notebook 08), 2 epochs
-# × 2 minibatches of the clipped surrogate, β = 0.2, 25 updates.
+# × 2 minibatches of the clipped surrogate, β = 0.2, the annotator's rule as the reward, 10 updates.
+# The loss is a mean over all real tokens of a minibatch, as in TRL and Dr. GRPO; DeepSeekMath's paper
+# writes a per-response average $\frac1G \sum_i \frac{1}{|o_i|} \sum_t$, which gives each response the same total
+# weight whatever its length (and each token of a short response more).
 
 # %%
 from lmrl_course.rlhf import GroupConfig, GroupTrainer, evaluate_policy
-from lmrl_course.rlhf.tasks import GROUP_RECIPE
+from lmrl_course.rlhf.tasks import RULE_GROUP_RECIPE
 
-grpo_cfg = GroupConfig(method="grpo", **GROUP_RECIPE)
+grpo_cfg = GroupConfig(method="grpo", **RULE_GROUP_RECIPE)
 print(grpo_cfg)
 
 # %% tags=["solutions-skip"]
@@ -187,8 +239,12 @@ seed_everything(2)
 grpo_policy = copy.deepcopy(gpt)
 grpo = GroupTrainer(grpo_policy, ref_policy, reward_fn, grpo_cfg, eos_id=EOS, device=device, seed=0, gold_fn=gold_fn)
 t0 = time.perf_counter()
-grpo_hist = grpo.train(train_prompts, 25, progress=True)
+grpo_hist = grpo.train(train_prompts, 10, progress=True)
 print(f"took {time.perf_counter() - t0:.2f} s")
+print("annotator score per update:", [round(v, 3) for v in grpo_hist["gold"]])
+print("KL per line (Σ k1)        :", [round(v, 2) for v in grpo_hist["kl"]])
+print("entropy per token         :", [round(v, 2) for v in grpo_hist["entropy"]])
+print("lines cut at N (no EOS)   :", [round(v, 2) for v in grpo_hist["truncated"]])
 
 # %% tags=["solutions-skip"]
 fig, axes = plt.subplots(1, 2, figsize=(9, 3))
@@ -199,6 +255,11 @@ axes[1].plot(grpo_hist["update"], grpo_hist["kl_k3"], label="Σ k3")
 axes[1].set_xlabel("update"); axes[1].set_ylabel("KL per line (nats)"); axes[1].legend()
 plt.tight_layout()
 plt.show()
+
+# %% [markdown]
+# The three estimators on the policy GRPO just trained, against the **exact** KL,
+# $\sum_t \sum_v \pi_\theta(v \mid s_t)\log\frac{\pi_\theta(v \mid s_t)}{\pi_\text{ref}(v \mid s_t)}$, computed from both
+# models' full next-character distributions, on 128 held-out lines:
 
 # %% tags=["solutions-skip"]
 from lmrl_course.rlhf import exact_kl, kl_k1, kl_k2, response_logits
@@ -213,71 +274,118 @@ lp = torch.log_softmax(z / TEMPERATURE, -1).gather(2, ro3.response[..., None])[.
 lq = torch.log_softmax(z_ref / TEMPERATURE, -1).gather(2, ro3.response[..., None])[..., 0]
 m = ro3.mask
 exact = (exact_kl(z, z_ref, TEMPERATURE) * m).sum(1)
-print(f"exact KL per line: {exact.mean():.3f} nats")
+print(f"exact KL per line: {exact.mean():.3f} ± {exact.std() / len(exact) ** 0.5:.3f} nats (± 1 s.e. over lines)")
 for name, per_token in (("k1", kl_k1(lp, lq, m)), ("k2", kl_k2(lp, lq, m)), ("k3", k3_fn(lp, lq) * m)):
     per_line = per_token.sum(1)
-    print(f"{name}: mean {per_line.mean():.3f} | std over lines {per_line.std():.3f} | "
-          f"negative tokens {(per_token[m] < 0).float().mean():.0%}")
+    print(f"{name}: mean {per_line.mean():.3f} ± {per_line.std() / len(per_line) ** 0.5:.3f} | std over lines "
+          f"{per_line.std():.3f} | negative tokens {(per_token[m] < 0).float().mean():.0%}")
 
 # %% [markdown]
-# k1 and k3 agree with the exact value on average (k2 is biased), but k1 is negative on many tokens,
-# which as a loss term would *reward* moving away from the reference on those tokens. k3 is never
-# negative, which is why GRPO uses it as a per-token penalty.
+# As *values*, k1 and k3 are unbiased estimates of the same number and k2 is biased; read the three means
+# against the exact one with their standard errors. k1 is negative on many tokens, k3 never is. For the
+# *gradient* that matters in a loss, the enumeration above is the answer: k3 (or k2), not k1.
 #
-# ## 6 · PPO vs GRPO vs RLOO
+# ## 6 · PPO vs GRPO vs RLOO, three seeds
 #
-# Three runs of 30 updates, each on 32 lines per update, the same reward (the annotator's rule in standard
-# units), the same β = 0.2, learning rate (5e-5) and clipping. (β does not weigh quite the same thing in
-# the three: PPO and RLOO put Σ_t KL_t into the reward, GRPO adds the per-token mean of k3 to the loss.) They take a few minutes together, so they were **precomputed** by
-# `python -m lmrl_course.scripts.make_rlhf_assets` and are loaded from `assets/rlhf_method_comparison.json`;
-# the GRPO run of section 5 is drawn on top (it ran here, with 25 updates).
+# The comparison uses notebook 08's setting: all three methods are trained on the **reward model** (learned from
+# the annotator's preference pairs), the annotator's score (the "gold" score) is only measured. Each runs
+# 30 updates of 32 lines (PPO: 32 prompts; GRPO and RLOO: 8 prompts × 4), learning rate 1e-4, β = 0.05 (in PPO
+# and RLOO on Σ_t k1 in the reward, in GRPO on the token-mean of k3 in the loss: not the same leash, so
+# compare at matched KL), the missing-EOS penalty, three seeds each. They take tens of minutes together, so they
+# were **precomputed** by `python -m lmrl_course.scripts.make_rlhf_assets --only compare` and are loaded from
+# `assets/rlhf_method_comparison.json` (notebook 10 adds DPO and best-of-n from the same file). The held-out
+# evaluation: 128 prompts, mean ± std over the seeds.
 
 # %%
 from lmrl_course.paths import ASSETS_DIR
+from lmrl_course.rlhf.results import mean_std, runs_of, smooth, value_at
 
 comparison = json.loads((ASSETS_DIR / "rlhf_method_comparison.json").read_text())
-print(f"{'method':6} | {'held-out score':>14} | {'KL':>6} | {'wall time':>9} | a line after training")
+methods = ("ppo", "grpo", "rloo")
+seeds = sorted({r["seed"] for r in comparison["runs"]})
+print(f"reward model: {comparison['reward_model']['test_accuracy']:.1%} held-out accuracy | seeds {seeds}")
+cols = ("gold", "score", "kl", "truncated", "length", "rm_agreement")
+print(f"{'method':6} | {'gold':>13} | {'proxy (RM)':>13} | {'KL (nats)':>12} | {'cut at N':>11} | {'length':>10} | "
+      f"{'RM agrees':>11} | {'1 update':>9}")
 b = comparison["base"]
-print(f"{'base':6} | {b['gold']:14.3f} | {b['kl']:6.2f} | {'':>9} | {b['samples'][0]!r}")
-for run in comparison["runs"]:
-    f, h = run["final"], run["history"]
-    print(f"{run['method']:6} | {f['gold']:14.3f} | {f['kl']:6.2f} | {h['time_s'][-1]:8.0f}s | {f['samples'][0]!r}")
+print(f"{'base':6} | {b['gold']:13.3f} | {b['score']:+13.2f} | {b['kl']:12.2f} | {b['truncated']:11.1%} | "
+      f"{b['length']:10.1f} | {b['rm_agreement']:11.1%} |")
+for meth in methods:
+    rs = runs_of(comparison["runs"], method=meth)
+    ms = {c: mean_std([r["final"][c] for r in rs]) for c in cols}
+    t = mean_std([r["update_s"] for r in rs])
+    print(f"{meth:6} | {ms['gold'][0]:6.3f} ± {ms['gold'][1]:.3f} | {ms['score'][0]:+6.2f} ± {ms['score'][1]:.2f} | "
+          f"{ms['kl'][0]:5.1f} ± {ms['kl'][1]:4.1f} | {ms['truncated'][0]:4.1%} ± {ms['truncated'][1]:.1%} | "
+          f"{ms['length'][0]:4.1f} ± {ms['length'][1]:3.1f} | {ms['rm_agreement'][0]:4.1%} ± {ms['rm_agreement'][1]:.1%} | "
+          f"{t[0]:7.2f} s")
+for meth in methods:
+    print(f"{meth}: {runs_of(comparison['runs'], method=meth, seed=seeds[0])[0]['final']['samples'][:2]}")
 
 # %%
 colors = {"ppo": "tab:blue", "grpo": "tab:orange", "rloo": "tab:green"}
 fig, axes = plt.subplots(1, 2, figsize=(11, 3.6))
-for run in comparison["runs"]:
-    h = run["history"]
-    axes[0].plot(h["kl"], h["gold"], ".-", c=colors[run["method"]], alpha=0.7, label=run["method"].upper())
-    axes[1].plot(h["time_s"], h["gold"], c=colors[run["method"]], label=run["method"].upper())
-if "grpo_hist" in globals():
-    axes[0].plot(grpo_hist["kl"], grpo_hist["gold"], "x", c="tab:orange", alpha=0.5, label="GRPO (live, this notebook)")
-axes[0].set_xlabel("KL(π_θ ‖ π_ref) per line (nats)"); axes[0].set_ylabel("annotator score (batch mean)")
-axes[0].set_title("reward vs KL, one point per update"); axes[0].legend(fontsize=8)
-axes[1].set_xlabel("wall time (s, one CPU thread, precomputed)"); axes[1].set_ylabel("annotator score")
-axes[1].set_title("reward vs wall time"); axes[1].legend(fontsize=8)
+for meth in methods:
+    for j, r in enumerate(runs_of(comparison["runs"], method=meth)):
+        h = r["history"]
+        lab = meth.upper() if j == 0 else None
+        axes[0].plot(smooth(h["kl"]), smooth(h["gold"]), "-", c=colors[meth], alpha=0.6, label=lab)
+        axes[1].plot(h["time_s"], smooth(h["gold"]), "-", c=colors[meth], alpha=0.6, label=lab)
+    rs = runs_of(comparison["runs"], method=meth)
+    (gm, gs), (km, ks) = mean_std([r["final"]["gold"] for r in rs]), mean_std([r["final"]["kl"] for r in rs])
+    axes[0].errorbar([km], [gm], xerr=[ks], yerr=[gs], fmt="o", c=colors[meth], capsize=3)
+axes[0].set_xlabel("KL(π_θ ‖ π_ref) per line (nats)"); axes[0].set_ylabel("annotator score (gold)")
+axes[0].set_title("gold vs KL: lines = 5-update averages, one per seed;\ndots = held-out mean ± std", fontsize=9)
+axes[0].legend(fontsize=8)
+axes[1].set_xlabel("wall time (s, one CPU thread of a shared machine)"); axes[1].set_ylabel("annotator score (gold)")
+axes[1].set_title("gold vs wall time", fontsize=9); axes[1].legend(fontsize=8)
 plt.tight_layout()
 plt.show()
 
 # %% [markdown]
-# How to read it: a method is better if it reaches more reward **at the same KL** (left), and in less time
-# (right). Here the three lie close to one frontier: at a given KL they score about the same. What differs
-# is how far each travels along it in 30 updates with the same β: PPO stays near 2 nats, GRPO and RLOO go
-# to about 4. β is not the same leash in all three (PPO and RLOO put β·Σ_t KL_t into the reward, PPO's
-# advantages see that penalty token by token, GRPO adds β times a per-token mean to the loss), so compare
-# methods at equal KL, not at equal β. An update costs about the same in all three (about 2 s on one thread
-# of the busy, shared CPU the runs were made on; `bench/bench_rlhf.py` measures it on yours): per update, the three do the same sampling and the same number of gradient steps; PPO also
-# trains the value head (a small cost here, since it shares the GPT's forward pass; in a large-model
-# setting the critic is a second full network, which is the memory GRPO and RLOO save). Each curve is a
-# single seed: read the overall shape, not differences of a few hundredths.
+# **Matched KL and matched wall time.** Read off each run's (5-update averaged) gold score where its KL first
+# reaches a given number of nats, and where its clock first reaches the time the slowest run needed:
+
+# %%
+t_common = min(r["history"]["time_s"][-1] for r in comparison["runs"])
+kl_levels = (2.0, 5.0, 10.0)
+print(f"{'method':6} | " + " | ".join(f"gold at KL = {x:4.1f}" for x in kl_levels) + f" | gold at t = {t_common:.0f} s")
+for meth in methods:
+    rs = runs_of(comparison["runs"], method=meth)
+    cells = []
+    for x in kl_levels:
+        vals = [value_at(smooth(r["history"]["kl"]), smooth(r["history"]["gold"]), x) for r in rs]
+        m_, s_ = mean_std(vals)
+        n_ok = sum(v == v for v in vals)
+        cells.append(f"{m_:.3f} ± {s_:.3f} ({n_ok}/{len(rs)})" if n_ok else f"{'not reached':>18}")
+    m_, s_ = mean_std([value_at(r["history"]["time_s"], smooth(r["history"]["gold"]), t_common) for r in rs])
+    print(f"{meth:6} | " + " | ".join(cells) + f" | {m_:.3f} ± {s_:.3f}")
+
+# %% [markdown]
+# How to read it: a method is better if it reaches more gold score **at the same KL**, and in less time. The
+# count in brackets is how many of the seeds got that far in 30 updates.
+#
+# **What the data shows** (three seeds, mean ± std). At matched KL the three are indistinguishable: at 2, 5
+# and 10 nats their gold scores lie within 0.015 of each other, about the spread across seeds. They differ in
+# how far they travel in 30 updates with the same β and learning rate: GRPO to 22.7 ± 1.3 nats (gold
+# 0.528 ± 0.014), PPO and RLOO to 14–15 nats (0.499 ± 0.002 and 0.510 ± 0.005). At matched wall time GRPO and
+# RLOO lead PPO (about 0.50 against 0.47); since they are equal at matched KL, that lead is distance travelled
+# per update, not a better use of the KL. They write different lines: PPO's get short (18.8 ± 4.9 characters),
+# GRPO's long (47.2 ± 2.4), RLOO's in between (33.8 ± 2.4), all full of the vowel-rich 'you'; and the reward
+# model agrees with the annotator on 96 % of the pairs of PPO's lines but on only 89–90 % of GRPO's and
+# RLOO's. On average under 2 % of any method's lines hit the cap (GRPO's 1.6 %, the base model's 1.6 %).
+# An update costs about the same in
+# the three (the table's last column): per update they do the same sampling and the same number of gradient
+# steps; PPO also trains the value head, cheap here since it shares the GPT's forward pass (for a large
+# model the critic is a second full network, the memory GRPO and RLOO save). Differences smaller than the
+# spread across seeds are not differences.
 #
 # > **Common mistake: dividing by the group's std without an ε.** A group whose lines all score the same
-# > (here: four lines that are all too short, score 0) has std 0, and 0/0 is `nan`. One `nan` advantage
-# > makes the loss `nan` and, after one optimiser step, every weight of the model.
+# > (here: four lines with the same score, e.g. four empty ones) has std 0, and 0/0 is `nan`. One `nan`
+# > advantage makes the loss `nan` and, after one optimiser step, every weight of the model.
 
 # %%
 seed_everything(4)
-rewards_with_tie = torch.tensor([[0.31, 0.42, 0.38, 0.35], [0.0, 0.0, 0.0, 0.0]])
+rewards_with_tie = torch.tensor([[0.31, 0.42, 0.38, 0.35], [0.37, 0.37, 0.37, 0.37]])
 no_eps = (rewards_with_tie - rewards_with_tie.mean(1, keepdim=True)) / rewards_with_tie.std(1, keepdim=True)
 print("mistake, no ε :", [[round(v, 2) for v in row] for row in no_eps.tolist()])
 print("right, with ε :", [[round(v, 2) for v in row] for row in grpo_adv(rewards_with_tie).tolist()])
@@ -291,9 +399,9 @@ print("loss with the mistake:", (-(no_eps * logp).mean()).item(), "| with the fi
 # - Why do GRPO's advantages of a group sum to zero, and what does a group of equal rewards contribute?
 # - RLOO's baseline for line $i$ leaves line $i$ out. Why would including it bias the gradient?
 #   (Hint: $\frac{k}{k-1}$.)
-# - k1 is unbiased too. Why does GRPO use k3 as its per-token penalty?
-# - What does PPO's value head buy, and what does it cost, for a 32-character line with one reward at the end?
+# - k1 is an unbiased estimate of the KL. Why is it useless as a loss term, and why is it right in the reward?
+# - GRPO's k3 loss term: the gradient of which KL does it follow?
+# - What does PPO's value head buy, and what does it cost, for a line with one reward at the end?
 #
-# **Where next:** this is the end of the course's path from cross-entropy to RL fine-tuning. Things to try:
-# the cheerful-word annotator (`KeywordAnnotator`), a reward model trained on the GPT's own samples instead
-# of lines of the play, a larger group size k, or GRPO without the std division (`scale_rewards=False`).
+# **Next:** notebook 10 drops the reward model too: DPO fits the preference pairs directly, and best-of-n
+# sampling, with no training at all, is the baseline all these methods must beat.

@@ -1,0 +1,293 @@
+# %% [markdown]
+# # 10 · DPO and best-of-n: preference learning without RL, and the baseline every method must beat
+#
+# **What you will build:** two alternatives to notebooks 08–09's reinforcement learning. **Best-of-n**
+# trains nothing: sample n lines, keep the one the reward model likes best. **DPO** (Direct Preference
+# Optimisation, Rafailov et al. 2023) trains the GPT directly on the annotator's preference pairs, with no
+# reward model and no sampling during training. Then all five methods — PPO, GRPO, RLOO, DPO, best-of-n —
+# on one gold-score-vs-KL figure, three seeds each.
+#
+# **Learning goals**
+# - Derive the DPO loss from the KL-regularised RLHF objective and write it.
+# - Know best-of-n's KL, $\log n - (n-1)/n$, and check it against an exact computation.
+# - Read a multi-method comparison at matched KL, with truncation and wall time.
+#
+# **Prerequisites:** notebooks 08 (the task, the reward model, the preference pairs) and 09 (GRPO, RLOO).
+
+# %%
+# %matplotlib inline
+import copy
+import json
+import math
+import time
+
+import matplotlib.pyplot as plt
+import torch
+
+from lmrl_course.device import setup_notebook, seed_everything
+
+device = setup_notebook(seed=0)
+
+# %% [markdown]
+# ## 1 · From the RLHF objective to a classification loss
+#
+# Notebook 08's PPO maximises $\mathbb E_{y \sim \pi}[r(y)] - \beta\,\mathrm{KL}(\pi \,\|\, \pi_\text{ref})$ for each prompt $x$.
+# That objective has a closed-form optimum,
+#
+# $$\pi^*(y \mid x) = \frac{1}{Z(x)}\,\pi_\text{ref}(y \mid x)\, e^{r(x, y)/\beta}
+# \quad\Longleftrightarrow\quad r(x, y) = \beta \log \frac{\pi^*(y \mid x)}{\pi_\text{ref}(y \mid x)} + \beta \log Z(x).$$
+#
+# Put this reward into the Bradley–Terry likelihood of a pair $y_c \succ y_r$ **of the same prompt**: the
+# $\beta \log Z(x)$ terms cancel, and fitting the reward becomes fitting the policy,
+#
+# $$L_\text{DPO}(\theta) = -\frac1M \sum \log \sigma\Big(\beta\big[\underbrace{(\log \pi_\theta(y_c) - \log \pi_\text{ref}(y_c))}_{\text{chosen}}
+# - \underbrace{(\log \pi_\theta(y_r) - \log \pi_\text{ref}(y_r))}_{\text{rejected}}\big]\Big),$$
+#
+# with **sequence** log-probs $\log \pi(y \mid x) = \sum_t \log \pi(y_t \mid x, y_{<t})$, taken at the sampling
+# temperature τ = 0.7 like every log-prob of the course. $\beta \log \pi_\theta/\pi_\text{ref}$ is DPO's *implicit
+# reward*. **Your turn:** `dpo_loss(policy_chosen_logp, policy_rejected_logp, ref_chosen_logp, ref_rejected_logp, beta)`,
+# (M,) tensors in, a scalar out; it must survive margins of hundreds of nats.
+
+# %% tags=["exercise"]
+# EXERCISE: dpo_loss
+def dpo_loss(policy_chosen_logp, policy_rejected_logp, ref_chosen_logp, ref_rejected_logp, beta):
+    # Replace the next line with your code (about three lines).
+    raise NotImplementedError
+
+# %%
+from lmrl_course.exercises import check
+
+result = check("dpo_loss", dpo_loss)
+result
+
+# %%
+dpo = result.function
+lp = torch.tensor([-20.0, -35.0])
+print("policy = reference:", round(dpo(lp, lp.flip(0), lp, lp.flip(0), 0.1).item(), 4), "= log 2 =", round(math.log(2), 4))
+print("chosen 5 nats more likely than under π_ref, β = 0.1:",
+      round(dpo(lp + 5, lp.flip(0), lp, lp.flip(0), 0.1).item(), 4), "=", round(math.log1p(math.exp(-0.5)), 4))
+
+# %% [markdown]
+# ## 2 · DPO on the course's GPT
+#
+# The same preference pairs the reward model of notebook 08 learned from: lines of the play, labelled by the
+# vowel annotator, each pair with the prompt before its first line. (Both lines answer that prompt in the
+# pair, which is what DPO needs; the second line comes from elsewhere in the play, so this is DPO on
+# *off-policy* data, the common case in practice.) A live run: 10 steps of 32 pairs, β = 0.1, learning
+# rate 1e-4; the full epoch (43 steps), three seeds, is in the precomputed comparison below.
+
+# Every sequence log-prob here comes from the per-token log-probs of notebook 08 (`response_logprobs`, at τ)
+# and the response mask. **Your turn:** `sequence_logprob(token_logp, mask)`, (B, N) and (B, N) bool in, (B,) out.
+
+# %% tags=["exercise"]
+# EXERCISE: sequence_logprob
+def sequence_logprob(token_logp, mask):
+    # Replace the next line with your code (one line).
+    raise NotImplementedError
+
+# %%
+result_seq = check("sequence_logprob", sequence_logprob)
+result_seq
+
+# %%
+from lmrl_course.data import load_text
+from lmrl_course.gpt import load_pretrained
+from lmrl_course.rlhf import VowelAnnotator, annotator_reward_fn, decode_responses, evaluate_policy, train_dpo
+from lmrl_course.rlhf.tasks import (DPO_RECIPE, MAX_NEW_TOKENS, TEMPERATURE, course_preference_pairs,
+                                    shakespeare_prompts)
+
+gpt, tokenizer = load_pretrained(device=device)
+ref_policy = copy.deepcopy(gpt).eval()
+text = load_text()
+train_prompts, test_prompts = shakespeare_prompts(text, tokenizer)
+EOS = tokenizer.stoi["\n"]
+pairs, _ = course_preference_pairs(tokenizer, text)
+print(f"{len(pairs)} preference pairs; the first: prompt {tokenizer.decode(pairs.prompts[0].tolist())!r}")
+print(f"   chosen {pairs.chosen_text[0]!r} | rejected {pairs.rejected_text[0]!r}")
+print(DPO_RECIPE)
+
+# %% tags=["solutions-skip"]
+seed_everything(1)
+dpo_policy = copy.deepcopy(gpt)
+live = pairs.split(10 * 32)[0]                       # the first 10 minibatches' worth of pairs
+t0 = time.perf_counter()
+dpo_hist = train_dpo(dpo_policy, ref_policy, live, beta=DPO_RECIPE["beta"], lr=DPO_RECIPE["lr"], batch_size=32,
+                     temperature=TEMPERATURE, seed=0, progress=True)
+print(f"took {time.perf_counter() - t0:.2f} s")
+print("loss             :", [round(v, 3) for v in dpo_hist["loss"]])
+print("implicit-reward accuracy on the minibatch:", [round(v, 2) for v in dpo_hist["reward_acc"]])
+
+# %% tags=["solutions-skip"]
+gold_fn = annotator_reward_fn(VowelAnnotator(), tokenizer, EOS)
+held_out = test_prompts[:64].to(device)
+for name, pol in (("base", ref_policy), ("DPO, 10 steps", dpo_policy)):
+    ev = evaluate_policy(pol, ref_policy, held_out, gold_fn, MAX_NEW_TOKENS, TEMPERATURE, EOS, seed=2)
+    lines = decode_responses(tokenizer, ev["rollout"].response[:2], ev["rollout"].mask[:2], strip_eos=EOS)
+    print(f"{name:14}: gold {ev['score']:.3f} | KL {ev['kl']:.2f} nats | length {ev['length']:.1f} | "
+          f"cut at N {ev['truncated']:.0%} | {lines}")
+
+# %% [markdown]
+# > **Common mistake: leaving π_ref out of the loss**, $-\log\sigma(\beta[\log \pi_\theta(y_c) - \log \pi_\theta(y_r)])$. Before any
+# > step, π_θ = π_ref, so the right loss is exactly log 2 on every pair: no pair is favoured yet. Without the
+# > reference, the starting "margin" is the base model's own log-prob difference between the two lines, and a
+# > sequence log-prob is mostly a matter of **length** (every extra character costs nats). On 256 pairs:
+
+# %%
+from lmrl_course.rlhf import sequence_logprobs
+
+sub = pairs.split(256)[0]
+with torch.no_grad():
+    lc = sequence_logprobs(ref_policy, sub.prompts, sub.chosen, sub.chosen_mask, TEMPERATURE)
+    lr_ = sequence_logprobs(ref_policy, sub.prompts, sub.rejected, sub.rejected_mask, TEMPERATURE)
+beta = DPO_RECIPE["beta"]
+right = dpo(lc, lr_, lc, lr_, beta)                  # policy = reference at step 0
+wrong = torch.nn.functional.softplus(-beta * (lc - lr_)).mean()
+shorter_wins = ((lc > lr_) == (sub.chosen_mask.sum(1) < sub.rejected_mask.sum(1))).float().mean()
+print(f"loss at step 0: right {right:.4f} (log 2 = {math.log(2):.4f}) | without π_ref {wrong:.4f}")
+print(f"without π_ref, the line with the higher starting 'reward' is the shorter one in {shorter_wins:.0%} of the pairs")
+
+# %% [markdown]
+# > Without π_ref the loss starts far from log 2 and its gradient first fights the base model's length
+# > preference instead of learning the annotator's taste; the implicit reward is no longer a ratio to the
+# > reference, and nothing ties the policy to π_ref. The fix is the formula: every log-prob enters as
+# > log π_θ − log π_ref.
+#
+# DPO never samples during training, so nothing in its loss watches the KL or the length of what the policy
+# will write: both are measured afterwards, as above. Its loss only compares the two lines of each pair.
+#
+# ## 3 · Best-of-n and its KL
+#
+# Best-of-n samples n lines from the base policy π and keeps the reward model's favourite. For a reward
+# without ties, the chosen line has the distribution $\pi_n(y) = n\,\pi(y)\,F(y)^{n-1}$ ($F$: the reward's CDF
+# under π), and
+#
+# $$\mathrm{KL}(\pi_n \,\|\, \pi) = \log n - \frac{n-1}{n}$$
+#
+# (an upper bound in general, tight when no single line is likely). `best_of_n_kl` against the exact KL of
+# best-of-n on a categorical with 5000 outcomes, computed from $\pi_n(x) = F(x)^n - F(x-1)^n$:
+
+# %%
+from lmrl_course.rlhf import best_of_n_kl
+
+seed_everything(3)
+p = torch.softmax(torch.randn(5000, dtype=torch.float64) * 0.5, 0)   # outcomes sorted by their reward
+F = p.cumsum(0)
+F_prev = torch.cat([torch.zeros(1, dtype=torch.float64), F[:-1]])
+print(f"{'n':>3} | {'log n − (n−1)/n':>15} | {'exact KL':>9}")
+for n in (1, 2, 4, 8, 16, 32):
+    pn = F ** n - F_prev ** n
+    exact = float((pn * (pn / p).log()).sum()) + 0.0
+    print(f"{n:3d} | {best_of_n_kl(n):15.4f} | {exact:9.4f}")
+
+# %% [markdown]
+# The KL grows only like $\log n$: best-of-32 costs 2.5 nats. What it costs instead is inference: n samples
+# and n reward-model calls for every line written.
+#
+# ## 4 · Five methods, one figure
+#
+# All judged the same way, on 128 held-out prompts: the gold (annotator) score, the proxy (reward-model)
+# score, the KL to the base model (Σ_t k1 per line for the trained policies; $\log n - (n-1)/n$ for best-of-n),
+# the fraction of lines cut at N without EOS. PPO, GRPO and RLOO: 30 updates against the reward model
+# (notebook 09's comparison); DPO: one epoch over the pairs, evaluated every 5 steps on 64 held-out prompts;
+# best-of-n: n = 1 … 32 from the base model, with the same missing-EOS penalty as the trainers. Three seeds each,
+# precomputed by `python -m lmrl_course.scripts.make_rlhf_assets --only compare`.
+
+# %%
+from lmrl_course.paths import ASSETS_DIR
+from lmrl_course.rlhf.results import mean_std, runs_of, smooth, value_at
+
+comparison = json.loads((ASSETS_DIR / "rlhf_method_comparison.json").read_text())
+seeds = sorted({r["seed"] for r in comparison["runs"]})
+finals = {m: [r["final"] for r in runs_of(comparison["runs"], method=m)] for m in ("ppo", "grpo", "rloo")}
+finals["dpo"] = [r["final"] for r in comparison["dpo_runs"]]
+bon_ns = sorted({b["n"] for b in comparison["best_of_n"]})
+for n in (4, 16):
+    finals[f"best-of-{n}"] = runs_of(comparison["best_of_n"], n=n)
+cost = {m: mean_std([r["update_s"] for r in runs_of(comparison["runs"], method=m)])[0] for m in ("ppo", "grpo", "rloo")}
+cost["dpo"] = mean_std([r["step_s"] for r in comparison["dpo_runs"]])[0]
+for n in (4, 16):
+    cost[f"best-of-{n}"] = mean_std([b["wall_s"] for b in runs_of(comparison["best_of_n"], n=n)])[0]
+print(f"seeds: {seeds} | mean ± std over seeds")
+print(f"{'method':10} | {'gold':>13} | {'proxy (RM)':>13} | {'KL (nats)':>12} | {'cut at N':>11} | {'length':>10} | time")
+b = comparison["base"]
+print(f"{'base':10} | {b['gold']:13.3f} | {b['score']:+13.2f} | {0:12.2f} | {b['truncated']:11.1%} | {b['length']:10.1f} |")
+for m, fs in finals.items():
+    ms = {c: mean_std([f[c] for f in fs]) for c in ("gold", "score", "kl", "truncated", "length")}
+    unit = "s per update" if m in ("ppo", "grpo", "rloo") else ("s per step" if m == "dpo" else "s for 128 prompts")
+    print(f"{m:10} | {ms['gold'][0]:6.3f} ± {ms['gold'][1]:.3f} | {ms['score'][0]:+6.2f} ± {ms['score'][1]:.2f} | "
+          f"{ms['kl'][0]:5.1f} ± {ms['kl'][1]:4.1f} | {ms['truncated'][0]:4.1%} ± {ms['truncated'][1]:.1%} | "
+          f"{ms['length'][0]:4.1f} ± {ms['length'][1]:3.1f} | {cost[m]:.2f} {unit}")
+print("DPO after one epoch:", comparison["dpo_runs"][0]["final"]["samples"][:3])
+
+# %%
+colors = {"ppo": "tab:blue", "grpo": "tab:orange", "rloo": "tab:green", "dpo": "tab:purple", "bon": "black"}
+fig, axes = plt.subplots(1, 2, figsize=(12, 4))
+for ax, key, label in ((axes[0], "gold", "gold: annotator score"), (axes[1], "score", "proxy: reward model score")):
+    for meth in ("ppo", "grpo", "rloo"):
+        for j, r in enumerate(runs_of(comparison["runs"], method=meth)):
+            h = r["history"]
+            ax.plot([max(x, 0) ** 0.5 for x in smooth(h["kl"])], smooth(h[key]), c=colors[meth], alpha=0.5,
+                    label=meth.upper() if j == 0 else None)
+    for j, r in enumerate(comparison["dpo_runs"]):
+        ev = r["evals"]
+        ax.plot([max(e["kl"], 0) ** 0.5 for e in ev], [e[key] for e in ev], ".-", c=colors["dpo"], alpha=0.6,
+                label="DPO" if j == 0 else None)
+    bm = [mean_std([b[key] for b in runs_of(comparison["best_of_n"], n=n)]) for n in bon_ns]
+    ax.errorbar([best_of_n_kl(n) ** 0.5 for n in bon_ns], [m_ for m_, _ in bm], yerr=[s_ for _, s_ in bm], fmt="s-",
+                c=colors["bon"], capsize=3, label="best-of-n (n = 1 … 32)")
+    ax.set_xlabel("√KL (√nats)"); ax.set_ylabel(label)
+axes[0].legend(fontsize=8)
+axes[0].set_title("gold vs √KL (training batches, 5-update averages; DPO: held-out evaluations)", fontsize=9)
+axes[1].set_title("proxy vs √KL", fontsize=9)
+plt.tight_layout()
+plt.show()
+
+# %% [markdown]
+# **At matched KL.** Each method's gold score where its (averaged) curve first reaches a given KL; best-of-n's
+# by interpolating between its n:
+
+# %%
+levels = (1.0, 2.0, 4.0)
+print(f"{'method':10} | " + " | ".join(f"gold at KL = {x:3.1f}" for x in levels))
+for meth in ("ppo", "grpo", "rloo", "dpo"):
+    if meth == "dpo":
+        curves = [([e["kl"] for e in r["evals"]], [e["gold"] for e in r["evals"]]) for r in comparison["dpo_runs"]]
+    else:
+        curves = [(smooth(r["history"]["kl"]), smooth(r["history"]["gold"])) for r in runs_of(comparison["runs"], method=meth)]
+    cells = []
+    for x in levels:
+        vals = [value_at(k, g, x) for k, g in curves]
+        m_, s_ = mean_std(vals)
+        n_ok = sum(v == v for v in vals)
+        cells.append(f"{m_:.3f} ± {s_:.3f} ({n_ok}/{len(vals)})" if n_ok else f"{'not reached':>18}")
+    print(f"{meth:10} | " + " | ".join(cells))
+bon_gold = [mean_std([b["gold"] for b in runs_of(comparison["best_of_n"], n=n)])[0] for n in bon_ns]
+bon_cells = [value_at([best_of_n_kl(n) for n in bon_ns], bon_gold, x) for x in levels]
+print(f"{'best-of-n':10} | " + " | ".join((f"{v:.3f}" if v == v else "not reached").rjust(18) for v in bon_cells))
+
+# %% [markdown]
+# **What the data shows** (three seeds). Best-of-n buys gold most cheaply in KL: 0.425 ± 0.002 at 1.8 nats
+# (n = 16), and at matched KL it leads (0.427 at 2 nats), DPO next (0.413 ± 0.002), PPO, GRPO and RLOO together
+# below (0.392 to 0.399). The RL methods reach more gold only by going much further: 0.50 to 0.53 at 14 to 23
+# nats. DPO, which never samples during training and never sees the reward model, ends its epoch at
+# 9.7 ± 0.7 nats with gold 0.473 ± 0.004, and its proxy score (+1.31) is the lowest of the trained methods: it
+# learned the annotator's labels, not the reward model's quirks. Best-of-n's price is inference: best-of-16
+# took 144 s for 128 prompts on this (loaded) CPU, where a trained policy samples one line per prompt. On
+# average under 2 % of any method's lines are cut at N. A caveat for the matched-KL table: the RL curves are
+# 5-update averages of training batches, DPO's and best-of-n's values held-out evaluations.
+#
+# ## Check yourself
+#
+# - Where does $\log Z(x)$ go in the DPO derivation, and why must the two lines of a pair share a prompt?
+# - DPO's loss never sees a sample of the current policy. What can go wrong that PPO's KL penalty would have
+#   caught, and how would you notice?
+# - Best-of-16 costs 1.8 nats of KL. What does it cost instead, and when is that price worth paying?
+# - A method scores more gold than best-of-n at the same KL. What has it bought with its training compute?
+#
+# ## Check yourself
+#
+# - Where does $\log Z(x)$ go in the DPO derivation, and why must the two lines of a pair share a prompt?
+# - DPO's loss never sees a sample of the current policy. What can go wrong that PPO's KL penalty would have
+#   caught, and how would you notice?
+# - Best-of-16 costs 1.8 nats of KL. What does it cost instead, and when is that price worth paying?
+# - A method scores more gold than best-of-n at the same KL. What has it bought with its training compute?
