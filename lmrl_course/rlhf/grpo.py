@@ -32,7 +32,7 @@ import torch
 
 from ..gpt import GPT
 from ..rl.ppo import clipped_surrogate_loss, masked_mean
-from ..validation import require_tensor
+from ..validation import require_in_range, require_tensor
 from .kl import kl_k1, kl_k3
 from .rollout import response_logprobs
 from .trainer import RLHFConfig, RLHFTrainer
