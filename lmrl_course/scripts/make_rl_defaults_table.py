@@ -65,14 +65,27 @@ def main() -> None:
     parser.add_argument("--seeds", nargs="+", type=int, default=HELD_OUT)
     parser.add_argument("--out", type=Path, default=OUT)
     parser.add_argument("--fresh", action="store_true")
+    parser.add_argument("--merge", type=Path, nargs="+", default=None,
+                        help="add the records of these files (sweeps run in parallel with --out elsewhere) to --out")
     args = parser.parse_args()
     data = {"records": []}
     if args.out.exists() and not args.fresh:
         data = json.loads(args.out.read_text())
+    if args.merge:
+        have = {(r["algo"], r["env_id"], r["seed"]) for r in data["records"]}
+        for f in args.merge:
+            for r in json.loads(f.read_text())["records"]:
+                if (r["algo"], r["env_id"], r["seed"]) not in have:
+                    data["records"].append(r)
+                    have.add((r["algo"], r["env_id"], r["seed"]))
+        data["summary"] = summarise(data["records"])
+        args.out.write_text(json.dumps(data, indent=1))
+        args.algos = []
     done = {(r["algo"], r["env_id"], r["seed"]) for r in data["records"]}
     data["description"] = ("Each trainer with cfg=None (its per-environment defaults), seeds never used for tuning. "
                            "Made by python -m lmrl_course.scripts.make_rl_defaults_table.")
-    data["machine"] = f"{platform.machine()} CPU ({platform.processor() or 'unknown'}), 1 torch thread, torch {torch.__version__}"
+    from lmrl_course.scripts.make_rl_comparison import cpu_name
+    data["machine"] = f"{cpu_name()}, 1 torch thread, torch {torch.__version__.split('+')[0]}"
     for algo in args.algos:
         for env_id in args.envs or PLAN[algo]:
             for seed in args.seeds:
