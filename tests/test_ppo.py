@@ -298,3 +298,32 @@ def test_gradient_norm_is_clipped_before_every_step():
     assert len(norms) >= 12
     assert max(norms) <= 0.05 * (1 + 1e-5), max(norms)
     assert np.median(norms) > 0.049       # raw gradients are larger: the clip is active
+
+
+def test_per_environment_defaults():
+    from lmrl_course.rl import ReinforceConfig
+    assert PPOConfig.for_env("CartPole-v1") == PPOConfig()
+    acro = PPOConfig.for_env("Acrobot-v1")
+    assert (acro.solved_threshold, acro.reward_scale) == (-100.0, 0.1) and acro.total_timesteps >= 50_000
+    pend = PPOConfig.for_env("Pendulum-v1", lr=5e-4)
+    assert pend.solved_threshold == -200.0 and pend.lr == 5e-4 and PPOConfig.pendulum() == PPOConfig.for_env("Pendulum-v1")
+    assert PPOConfig.for_env("SomethingElse-v0") == PPOConfig()
+    assert ReinforceConfig.for_env("CartPole-v1") == ReinforceConfig()
+
+
+def test_norm_obs_keeps_ratio_one_at_the_first_minibatch(monkeypatch):
+    calls = []
+    real = ppo_module.clipped_surrogate_loss
+
+    def spy(logp_new, logp_old, advantages, clip_coef, mask=None):
+        calls.append(torch.exp(logp_new.detach() - logp_old))
+        return real(logp_new, logp_old, advantages, clip_coef, mask)
+
+    monkeypatch.setattr(ppo_module, "clipped_surrogate_loss", spy)
+    cfg = PPOConfig(norm_obs=True, total_timesteps=768, num_envs=4, num_steps=64, update_epochs=1, num_minibatches=1)
+    h = train_ppo("Acrobot-v1", cfg, device="cpu", seed=0)
+    assert len(calls) == len(h["env_steps"]) >= 3
+    for ratio in calls:       # one minibatch per update: each is the first; the statistics moved in between
+        assert (ratio - 1).abs().max() <= 1e-5
+    norm = h["policy"].net[0]
+    assert norm.count.item() > 700 and norm.var.max().item() > 1.5     # Acrobot's velocities are not unit-scale

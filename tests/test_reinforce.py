@@ -89,7 +89,8 @@ def test_reinforce_config_validation():
         train_reinforce("CartPole-v1", cfg={"lr": 1e-3})
 
 
-def solves(train, cfg, seeds=(0, 1, 2), need=2):
+def solves(train, cfg, seeds=(1001, 1002, 1003), need=2):
+    # seeds >= 1000: never used by the notebooks (0-13) nor by the bench / held-out table (100-109)
     """Run seeds until ``need`` solved (or can no longer); check "solved" independently."""
     solved = []
     for i, seed in enumerate(seeds):

@@ -117,11 +117,11 @@ def run_pendulum(seeds, points: int) -> dict:
             "machine": f"{cpu_name()}, 1 torch thread, torch {torch.__version__.split('+')[0]}", "runs": runs}
 
 
-def run_acrobot(seeds, total_timesteps: int, points: int) -> dict:
+def run_acrobot(seeds, total_timesteps: int, points: int, scales=(1.0, 0.1)) -> dict:
     """PPO on Acrobot-v1 with raw rewards (reward_scale 1) and with PPOConfig.for_env's rewards × 0.1."""
     set_determinism(threads=1, deterministic=True)
     runs = []
-    for scale in (1.0, 0.1):
+    for scale in scales:
         for seed in seeds:
             cfg = PPOConfig.for_env("Acrobot-v1", reward_scale=scale, total_timesteps=total_timesteps)
             start, cpu_start = time.perf_counter(), time.process_time()
@@ -153,7 +153,8 @@ def main() -> None:
     parser.add_argument("--points", type=int, default=120, help="max points kept per curve")
     parser.add_argument("--out", type=Path, default=OUT)
     parser.add_argument("--acrobot", action="store_true",
-                        help="instead: PPO on Acrobot-v1 with and without reward scaling -> assets/rl_acrobot.json (50k steps)")
+                        help="instead: PPO on Acrobot-v1 with and without reward scaling -> assets/rl_acrobot.json (25k steps)")
+    parser.add_argument("--scales", type=float, nargs="+", default=[1.0, 0.1], help="with --acrobot: reward scales")
     parser.add_argument("--pendulum", action="store_true",
                         help="instead: PPO on Pendulum-v1, 60k steps per seed -> assets/rl_pendulum.json")
     parser.add_argument("--algos", nargs="+", default=["REINFORCE", "TRPO", "PPO"])
@@ -173,7 +174,8 @@ def main() -> None:
     elif args.acrobot:
         if args.out == OUT:
             args.out = Path(ASSETS_DIR) / "rl_acrobot.json"
-        data = run_acrobot(args.seeds, 50_000 if args.total_timesteps == 60_000 else args.total_timesteps, args.points)
+        data = run_acrobot(args.seeds, 25_000 if args.total_timesteps == 60_000 else args.total_timesteps, args.points,
+                           args.scales)
     else:
         data = run(args.seeds, args.total_timesteps, args.points, args.algos)
     args.out.parent.mkdir(parents=True, exist_ok=True)
