@@ -1,6 +1,7 @@
 """Regenerate ``assets/rl_comparison.json``: REINFORCE vs TRPO vs PPO on CartPole-v1, several seeds.
 
     python -m lmrl_course.scripts.make_rl_comparison                 # 5 seeds (0-4), 60k env steps each
+    python -m lmrl_course.scripts.make_rl_comparison --acrobot --seeds 0 1 2 3 4 11 12 13   # assets/rl_acrobot.json
 
 Notebook 07 plots this file (training all nine runs live would take several minutes). Each run is
 one call of the package's ``train_reinforce`` (Monte-Carlo REINFORCE) / ``train_trpo`` / ``train_ppo``
