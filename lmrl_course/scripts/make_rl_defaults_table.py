@@ -86,6 +86,8 @@ def main() -> None:
                            "Made by python -m lmrl_course.scripts.make_rl_defaults_table.")
     from lmrl_course.scripts.make_rl_comparison import cpu_name
     data["machine"] = f"{cpu_name()}, 1 torch thread, torch {torch.__version__.split('+')[0]}"
+    if args.merge:
+        args.out.write_text(json.dumps(data, indent=1))
     for algo in args.algos:
         for env_id in args.envs or PLAN[algo]:
             for seed in args.seeds:
