@@ -1,78 +1,92 @@
-"""Benchmark: env steps and time to solve CartPole-v1 with REINFORCE, PPO and TRPO (the package defaults).
+"""Benchmark: env steps and CPU time to solve, the course's trainers (cfg=None) against SB3 + rl-zoo PPO.
 
-"Solved" = mean return of the last 20 episodes ≥ 475. For each algorithm and seed this prints the env
-steps at which the run solved, the wall time and process CPU time to that point, and env steps per
-second, and the mean return of 10 greedy evaluation episodes of the policy at that point; then the
-median over seeds. It only prints: it never fails.
+"Solved" = mean return of the last 20 episodes ≥ the environment's threshold (CartPole-v1 475,
+Acrobot-v1 −100, Pendulum-v1 −200). Each course run is ``train_<algo>(env_id, cfg=None, ...)``: the
+documented per-environment default (``ReinforceConfig.for_env`` / ``PPOConfig.for_env``), so the
+bench measures exactly what a learner gets. REINFORCE here is Monte-Carlo REINFORCE (whole episodes,
+the value network only a baseline, bootstrapped only at time-limit truncations). ``--sb3`` also runs
+stable-baselines3's PPO with rl-baselines3-zoo's published hyper-parameters (``bench/sb3_zoo.py``;
+``pip install -r bench/requirements.txt``) on the same seeds and prints the ratios course / SB3-zoo of
+the median env steps to solve and of the median CPU seconds. It only prints: it never fails.
 
-    .venv/bin/python bench/bench_cartpole.py                      # all three, seeds 0 1 2
-    .venv/bin/python bench/bench_cartpole.py --algos ppo --seeds 0 1 2 3 4
-    .venv/bin/python bench/bench_cartpole.py --pendulum           # also PPO on Pendulum-v1 (solved: ≥ −200)
+    .venv/bin/python bench/bench_cartpole.py                                   # REINFORCE + PPO, CartPole, seeds 100-109
+    .venv/bin/python bench/bench_cartpole.py --algos ppo --envs CartPole-v1 Acrobot-v1 --sb3
+    .venv/bin/python bench/bench_cartpole.py --algos ppo --envs Pendulum-v1 --seeds 100 101 102
 
-The machine's load average is printed beside the figures: wall times on a shared CPU are inflated by
-other processes (CPU time much less so).
+Seeds 100-109 are held out: no default was tuned on them. The machine's load average is printed beside
+the figures: wall times on a shared CPU are inflated by other processes (CPU time much less so).
 """
 from __future__ import annotations
 
 import argparse
+import json
 import os
+import platform
 import statistics
-import time
+import sys
+from pathlib import Path
 
 import torch
 
-from lmrl_course.rl import evaluate_policy, PPOConfig, ReinforceConfig, TRPOConfig, train_ppo, train_reinforce, train_trpo
+from lmrl_course.scripts.make_rl_defaults_table import HELD_OUT, run_one
 
-ALGOS = {
-    "reinforce": (train_reinforce, ReinforceConfig),
-    "ppo": (train_ppo, PPOConfig),
-    "trpo": (train_trpo, TRPOConfig),
-}
+sys.path.insert(0, str(Path(__file__).resolve().parent))
 
 
-def run_one(algo: str, seed: int, env_id: str = "CartPole-v1"):
-    train, Config = ALGOS[algo]
-    cfg = PPOConfig.pendulum() if env_id == "Pendulum-v1" else Config()
-    wall0, cpu0 = time.perf_counter(), time.process_time()
-    h = train(env_id, cfg, device="cpu", seed=seed, stop_when_solved=True)
-    wall, cpu = time.perf_counter() - wall0, time.process_time() - cpu0
-    steps = h["env_steps"][-1]
-    greedy = evaluate_policy(h["policy"], env_id, n_episodes=10, greedy=True, seed=10_000)["mean"]
-    return {"eval": greedy, "solved_at": h["solved_at_env_steps"], "solved_wall": h["solved_at_wall_time"], "wall": wall, "cpu": cpu,
-            "steps": int(steps), "sps": steps / wall, "budget": cfg.total_timesteps}
+def median_or_none(xs):
+    xs = [x for x in xs if x is not None]
+    return statistics.median(xs) if xs else None
+
+
+def report(label, rows):
+    steps = [r["solved_at"] for r in rows]
+    ok = [s for s in steps if s is not None]
+    med = statistics.median(ok) if len(ok) == len(steps) else (statistics.median(ok) if ok else None)
+    print(f"{label:<28} solved {len(ok):>2}/{len(rows):<2} median steps {med if med is None else int(med)!s:>7} "
+          f"range {min(ok) if ok else '-'}-{max(ok) if ok else '-'} | median CPU {statistics.median(r['cpu_s'] for r in rows):6.1f} s",
+          flush=True)
+    return med, statistics.median(r["cpu_s"] for r in rows)
 
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--algos", nargs="+", default=list(ALGOS), choices=list(ALGOS))
-    parser.add_argument("--seeds", nargs="+", type=int, default=[0, 1, 2])
-    parser.add_argument("--pendulum", action="store_true", help="also run PPO on Pendulum-v1 with PPOConfig.pendulum()")
+    parser.add_argument("--algos", nargs="+", default=["reinforce", "ppo"], choices=["reinforce", "ppo", "trpo"])
+    parser.add_argument("--envs", nargs="+", default=["CartPole-v1"])
+    parser.add_argument("--seeds", nargs="+", type=int, default=HELD_OUT)
+    parser.add_argument("--sb3", action="store_true", help="also SB3 PPO with rl-zoo hyper-parameters (CartPole, Acrobot)")
+    parser.add_argument("--course-from", type=Path, default=None,
+                        help="take the course's runs from this JSON (assets/rl_defaults_table.json) instead of rerunning them")
     args = parser.parse_args()
-    torch.set_num_threads(1)   # small networks are fastest single-threaded
-    print(f"torch {torch.__version__} | threads 1 | load average at start {os.getloadavg()}")
-    print(f"{'algo':<10} {'seed':>4} {'solved at':>10} {'wall (s)':>9} {'cpu (s)':>8} {'steps/s':>8} {'greedy eval':>12}")
-    summary = []
-    jobs = [(algo, "CartPole-v1") for algo in args.algos] + ([("ppo", "Pendulum-v1")] if args.pendulum else [])
-    for algo, env_id in jobs:
-        rows = []
-        if env_id != "CartPole-v1":
-            algo_label = f"{algo}/{env_id.split('-')[0]}"
-        else:
-            algo_label = algo
-        for seed in args.seeds:
-            r = run_one(algo, seed, env_id)
-            rows.append(r)
-            solved = f"{r['solved_at']:>10d}" if r["solved_at"] is not None else f"{'no (' + str(r['budget'] // 1000) + 'k)':>10}"
-            print(f"{algo_label:<10} {seed:>4} {solved} {r['wall']:>9.1f} {r['cpu']:>8.1f} {r['sps']:>8.0f} {r['eval']:>12.1f}", flush=True)
-        solved_steps = [r["solved_at"] if r["solved_at"] is not None else float("inf") for r in rows]
-        med = statistics.median(solved_steps)
-        summary.append((algo_label, med, statistics.median(r["wall"] for r in rows), statistics.median(r["cpu"] for r in rows),
-                        statistics.median(r["sps"] for r in rows), sum(s != float("inf") for s in solved_steps), len(rows)))
-    print(f"\nload average at end {os.getloadavg()}")
-    print(f"{'algo':<10} {'solved':>7} {'median steps':>13} {'median wall':>12} {'median cpu':>11} {'steps/s':>8}")
-    for algo, med, wall, cpu, sps, n_ok, n in summary:
-        med_s = f"{med:>13.0f}" if med != float("inf") else f"{'-':>13}"
-        print(f"{algo:<10} {n_ok:>3}/{n:<3} {med_s} {wall:>11.1f}s {cpu:>10.1f}s {sps:>8.0f}")
+    torch.set_num_threads(1)
+    print(f"torch {torch.__version__} | {platform.machine()} {platform.processor()} | 1 torch thread | "
+          f"load average at start {os.getloadavg()}")
+    medians = {}
+    for env_id in args.envs:
+        for algo in args.algos:
+            rows = []
+            saved = {}
+            if args.course_from is not None:
+                saved = {(r["algo"], r["env_id"], r["seed"]): r for r in json.loads(args.course_from.read_text())["records"]}
+            for seed in args.seeds:
+                r = saved.get((algo, env_id, seed)) or run_one(algo, env_id, seed)
+                rows.append(r)
+                print(f"  {algo:<9} {env_id:<12} seed {seed:>4}: solved at {r['solved_at']} "
+                      f"(budget {r['budget']}) | CPU {r['cpu_s']:.1f} s | wall {r['wall_s']:.1f} s", flush=True)
+            medians[(algo, env_id)] = report(f"{algo} {env_id}", rows)
+        if args.sb3 and env_id in ("CartPole-v1", "Acrobot-v1"):
+            from sb3_zoo import run_sb3_zoo
+            rows = []
+            for seed in args.seeds:
+                r = run_sb3_zoo(env_id, seed)
+                r["cpu_s"] = r["cpu"]
+                rows.append(r)
+                print(f"  sb3-zoo   {env_id:<12} seed {seed:>4}: solved at {r['solved_at']} | CPU {r['cpu']:.1f} s", flush=True)
+            medians[("sb3", env_id)] = report(f"sb3-zoo ppo {env_id}", rows)
+            if ("ppo", env_id) in medians and medians[("sb3", env_id)][0]:
+                (s_ours, c_ours), (s_sb3, c_sb3) = medians[("ppo", env_id)], medians[("sb3", env_id)]
+                if s_ours:
+                    print(f"ratio course PPO / SB3-zoo on {env_id}: env steps {s_ours / s_sb3:.2f}x, CPU {c_ours / c_sb3:.2f}x")
+    print(f"load average at end {os.getloadavg()}")
 
 
 if __name__ == "__main__":

@@ -197,3 +197,133 @@ def test_ppo_solves_cartpole():
     finally:
         torch.set_num_threads(threads)
     assert sum(solved) >= 2, solved
+
+
+# ----------------------------------------------------------------------------------------------
+# Each implementation detail is really applied: spies on the training loop, checked independently
+# ----------------------------------------------------------------------------------------------
+from lmrl_course.rl.rollout import Rollout
+
+SMALL = dict(total_timesteps=1024, num_envs=4, num_steps=64, update_epochs=3, num_minibatches=4)
+
+
+def spy_loss_calls(monkeypatch):
+    calls = []
+    real = ppo_module.clipped_surrogate_loss
+
+    def spy(logp_new, logp_old, advantages, clip_coef, mask=None):
+        calls.append(advantages.detach().clone())
+        return real(logp_new, logp_old, advantages, clip_coef, mask)
+
+    monkeypatch.setattr(ppo_module, "clipped_surrogate_loss", spy)
+    return calls
+
+
+def test_reward_scale_reaches_the_advantages(monkeypatch):
+    seen = []
+    real = Rollout.advantages_and_returns
+
+    def spy(self, *args, **kwargs):
+        seen.append(self.rewards[self.valid].clone())
+        return real(self, *args, **kwargs)
+
+    monkeypatch.setattr(Rollout, "advantages_and_returns", spy)
+    train_ppo("CartPole-v1", PPOConfig(reward_scale=0.1, **SMALL), device="cpu", seed=0)
+    assert len(seen) >= 3
+    for r in seen:          # CartPole pays 1 per real step: the rewards GAE sees must be 0.1
+        torch.testing.assert_close(r, torch.full_like(r, 0.1))
+
+
+def test_advantages_are_normalised_per_minibatch(monkeypatch):
+    calls = spy_loss_calls(monkeypatch)
+    train_ppo("CartPole-v1", PPOConfig(**SMALL), device="cpu", seed=0)
+    assert len(calls) >= 12
+    for adv in calls:        # every minibatch separately: mean 0, std 1
+        assert abs(adv.mean().item()) < 1e-5, adv.mean()
+        assert adv.std(correction=0).item() == pytest.approx(1.0, abs=1e-4)
+    monkeypatch.undo()
+    calls = spy_loss_calls(monkeypatch)
+    train_ppo("CartPole-v1", PPOConfig(norm_adv=False, **SMALL), device="cpu", seed=0)
+    assert max(abs(a.mean().item()) for a in calls) > 0.05        # the raw GAE advantages are not centred
+
+
+def test_target_kl_stops_the_epochs(monkeypatch):
+    counts = {}
+    for target_kl in (None, 1e-12):
+        monkeypatch.undo()
+        calls = spy_loss_calls(monkeypatch)
+        h = train_ppo("CartPole-v1", PPOConfig(target_kl=target_kl, **SMALL), device="cpu", seed=0)
+        counts[target_kl] = len(calls) / len(h["env_steps"])
+    assert counts[None] == SMALL["update_epochs"] * SMALL["num_minibatches"]
+    assert counts[1e-12] == SMALL["num_minibatches"]    # any KL > 1e-12: stop after the first epoch
+
+
+def test_clip_vloss_clips_the_value_loss(monkeypatch):
+    for clip_vloss in (True, False):
+        monkeypatch.undo()
+        seen = []
+        real = ppo_module.value_loss
+
+        def spy(values_new, returns, values_old=None, clip_coef=None, mask=None):
+            out = real(values_new, returns, values_old, clip_coef, mask)
+            seen.append((values_new.detach().clone(), returns.clone(), values_old.clone(), float(out.detach())))
+            return out
+
+        monkeypatch.setattr(ppo_module, "value_loss", spy)
+        eps = 0.2
+        train_ppo("CartPole-v1", PPOConfig(clip_vloss=clip_vloss, clip_coef=eps, **SMALL), device="cpu", seed=0)
+        binding = 0
+        for v, R, v_old, got in seen:
+            plain = 0.5 * ((v - R) ** 2).mean().item()
+            v_clip = v_old + (v - v_old).clamp(-eps, eps)
+            clipped = 0.5 * torch.max((v - R) ** 2, (v_clip - R) ** 2).mean().item()
+            assert got == pytest.approx(clipped if clip_vloss else plain, rel=1e-5)
+            binding += clipped > plain * (1 + 1e-3)
+        assert binding > 0              # the clip changed the loss on some minibatches
+
+
+def test_gradient_norm_is_clipped_before_every_step():
+    norms = []
+
+    def hook(optimizer, args, kwargs):
+        grads = [p.grad for group in optimizer.param_groups for p in group["params"] if p.grad is not None]
+        norms.append(torch.sqrt(sum((g.double() ** 2).sum() for g in grads)).item())
+
+    from torch.optim.optimizer import register_optimizer_step_pre_hook
+    handle = register_optimizer_step_pre_hook(hook)
+    try:
+        train_ppo("CartPole-v1", PPOConfig(max_grad_norm=0.05, **SMALL), device="cpu", seed=0)
+    finally:
+        handle.remove()
+    assert len(norms) >= 12
+    assert max(norms) <= 0.05 * (1 + 1e-5), max(norms)
+    assert np.median(norms) > 0.049       # raw gradients are larger: the clip is active
+
+
+def test_per_environment_defaults():
+    from lmrl_course.rl import ReinforceConfig
+    assert PPOConfig.for_env("CartPole-v1") == PPOConfig()
+    acro = PPOConfig.for_env("Acrobot-v1")
+    assert (acro.solved_threshold, acro.reward_scale) == (-100.0, 0.1) and acro.total_timesteps >= 50_000
+    pend = PPOConfig.for_env("Pendulum-v1", lr=5e-4)
+    assert pend.solved_threshold == -200.0 and pend.lr == 5e-4 and PPOConfig.pendulum() == PPOConfig.for_env("Pendulum-v1")
+    assert PPOConfig.for_env("SomethingElse-v0") == PPOConfig()
+    assert ReinforceConfig.for_env("CartPole-v1") == ReinforceConfig()
+
+
+def test_norm_obs_keeps_ratio_one_at_the_first_minibatch(monkeypatch):
+    calls = []
+    real = ppo_module.clipped_surrogate_loss
+
+    def spy(logp_new, logp_old, advantages, clip_coef, mask=None):
+        calls.append(torch.exp(logp_new.detach() - logp_old))
+        return real(logp_new, logp_old, advantages, clip_coef, mask)
+
+    monkeypatch.setattr(ppo_module, "clipped_surrogate_loss", spy)
+    cfg = PPOConfig(norm_obs=True, total_timesteps=768, num_envs=4, num_steps=64, update_epochs=1, num_minibatches=1)
+    h = train_ppo("Acrobot-v1", cfg, device="cpu", seed=0)
+    assert len(calls) == len(h["env_steps"]) >= 3
+    for ratio in calls:       # one minibatch per update: each is the first; the statistics moved in between
+        assert (ratio - 1).abs().max() <= 1e-5
+    norm = h["policy"].net[0]
+    assert norm.count.item() > 700 and norm.var.max().item() > 1.5     # Acrobot's velocities are not unit-scale

@@ -169,3 +169,24 @@ def test_plot_learning_curves_draws_each_history():
     plt.close("all")
     with pytest.raises(ValueError):
         plot_learning_curves([h], x="episodes")
+
+
+def test_obs_normalizer_running_stats_match_numpy_and_are_shared():
+    from lmrl_course.rl.policies import CategoricalPolicy, ValueNetwork, add_obs_normalizer
+    rng = np.random.default_rng(0)
+    batches = [rng.normal(loc=[5.0, -3.0, 0.0], scale=[2.0, 0.1, 10.0], size=(n, 3)) for n in (7, 50, 1, 200)]
+    pi, v = CategoricalPolicy(3, 2), ValueNetwork(3)
+    norm = add_obs_normalizer(pi, v)
+    x0 = torch.tensor(batches[0][:2], dtype=torch.float32)
+    before = pi(x0).detach().clone()
+    for b in batches:
+        norm.update(torch.tensor(b))
+    allx = np.concatenate(batches)
+    np.testing.assert_allclose(norm.mean.numpy(), allx.mean(0), rtol=1e-6, atol=1e-4)
+    np.testing.assert_allclose(norm.var.numpy(), allx.var(0), rtol=1e-3, atol=1e-6)
+    z = norm(torch.tensor(allx[:5], dtype=torch.float32))
+    np.testing.assert_allclose(z.numpy(), np.clip((allx[:5] - allx.mean(0)) / np.sqrt(allx.var(0) + 1e-8), -10, 10),
+                               rtol=1e-3, atol=1e-3)
+    assert not torch.allclose(pi(x0), before)          # the policy now sees normalised inputs
+    assert v.net[0] is pi.net[0]                      # one normaliser, shared by actor and critic
+    assert all("mean" not in n for n, _ in pi.named_parameters())   # statistics are buffers, not trained

@@ -20,7 +20,8 @@ from torch.distributions import Categorical, Independent, Normal
 
 from lmrl_course.validation import require_tensor
 
-__all__ = ["layer_init", "mlp", "CategoricalPolicy", "GaussianPolicy", "ValueNetwork", "make_policy"]
+__all__ = ["layer_init", "mlp", "CategoricalPolicy", "GaussianPolicy", "ValueNetwork", "make_policy", "ObsNormalizer",
+           "add_obs_normalizer"]
 
 
 def layer_init(layer: nn.Linear, gain: float = math.sqrt(2), bias: float = 0.0) -> nn.Linear:
@@ -147,3 +148,51 @@ def make_policy(observation_space, action_space, hidden: Sequence[int] = (64, 64
     if isinstance(action_space, gym.spaces.Box) and len(action_space.shape) == 1:
         return GaussianPolicy(obs_dim, int(action_space.shape[0]), hidden, activation, ortho_init=ortho_init)
     raise ValueError(f"unsupported action space {action_space}: expected Discrete or a flat Box")
+
+
+class ObsNormalizer(nn.Module):
+    """Observation normalisation with running statistics:  x ↦ clip((x − μ) / √(σ² + 1e-8), −clip, clip).
+
+    μ and σ² are buffers (saved with the module, never trained by gradient). They change only when
+    :meth:`update` is called with a batch of raw observations; the training loops call it once per
+    rollout, *after* the update on that rollout, so a policy is the same function during a rollout and
+    during the update on it (the PPO ratio is exactly 1 at the first minibatch). Counts start at a tiny
+    pseudo-count (μ = 0, σ² = 1), so the very first rollout sees the raw observations.
+    """
+
+    def __init__(self, obs_dim: int, clip: float = 10.0):
+        super().__init__()
+        _check_dims(obs_dim=obs_dim)
+        self.clip = float(clip)
+        self.register_buffer("mean", torch.zeros(obs_dim, dtype=torch.float64))
+        self.register_buffer("var", torch.ones(obs_dim, dtype=torch.float64))
+        self.register_buffer("count", torch.tensor(1e-4, dtype=torch.float64))
+
+    @torch.no_grad()
+    def update(self, obs: torch.Tensor) -> None:
+        """Merge the statistics of a batch ``(M, obs_dim)`` (parallel-variance formula of Chan et al.)."""
+        x = obs.reshape(-1, self.mean.shape[0]).to(torch.float64)
+        n = x.shape[0]
+        if n == 0:
+            return
+        b_mean, b_var = x.mean(0), x.var(0, correction=0)
+        delta, total = b_mean - self.mean, self.count + n
+        self.mean += delta * n / total
+        self.var.copy_((self.var * self.count + b_var * n + delta ** 2 * self.count * n / total) / total)
+        self.count.fill_(float(total))
+
+    def forward(self, obs: torch.Tensor) -> torch.Tensor:
+        z = (obs - self.mean.to(obs.dtype)) / torch.sqrt(self.var.to(obs.dtype) + 1e-8)
+        return z.clamp(-self.clip, self.clip)
+
+
+def add_obs_normalizer(*modules: nn.Module) -> ObsNormalizer:
+    """Put one shared :class:`ObsNormalizer` in front of the ``net`` of each module (policy, value
+    network); returns it. The modules keep their interface (``distribution``, ``greedy_action``, ...)."""
+    obs_dim = modules[0].obs_dim
+    norm = ObsNormalizer(obs_dim)
+    for m in modules:
+        if getattr(m, "obs_dim", None) != obs_dim or not isinstance(getattr(m, "net", None), nn.Module):
+            raise TypeError("add_obs_normalizer expects modules with .obs_dim and .net (the course's policies / ValueNetwork)")
+        m.net = nn.Sequential(norm, m.net)
+    return norm

@@ -37,7 +37,7 @@ import torch.nn as nn
 from lmrl_course.device import get_device
 from lmrl_course.rl.returns import gae
 
-__all__ = ["Rollout", "EpisodeStats", "RolloutCollector"]
+__all__ = ["Rollout", "EpisodeStats", "RolloutCollector", "Episode", "EpisodeCollector"]
 
 
 @dataclass
@@ -217,3 +217,124 @@ class RolloutCollector:
         return Rollout(obs=torch.stack(obs_buf), actions=torch.stack(act_buf), logp=torch.stack(logp_buf),
                        values=torch.stack(val_buf), rewards=rew_buf, terminated=term_buf, truncated=trunc_buf,
                        valid=valid_buf, last_value=last_value)
+
+
+@dataclass
+class Episode:
+    """One complete episode, collected with a single policy.
+
+    Shapes: ``obs (T, obs_dim)``, ``actions (T,)`` (Discrete) or ``(T, act_dim)`` (Box), ``rewards (T,)``,
+    ``final_obs (obs_dim,)`` = the observation the last step led to. Exactly one of ``terminated`` /
+    ``truncated`` is True: how the episode ended.
+    """
+
+    obs: torch.Tensor
+    actions: torch.Tensor
+    rewards: torch.Tensor
+    final_obs: torch.Tensor
+    terminated: bool
+    truncated: bool
+
+    def __len__(self) -> int:
+        return self.rewards.shape[0]
+
+
+class EpisodeCollector:
+    """Collects **whole episodes** from ``num_envs`` environments stepped side by side (for REINFORCE).
+
+    ``collect(min_steps)`` starts episodes until at least ``min_steps`` transitions have been taken in
+    this call, then finishes every episode it started and stops that environment: every episode
+    it returns was started and ended under the same policy, and none is cut short. (Stopping only
+    *starts* of new episodes, never an episode in progress, keeps long episodes from being under- or
+    over-represented.) So a Monte-Carlo return needs no bootstrap except where the environment's own time
+    limit truncated an episode.
+
+    The environments are plain ``gym.Env`` objects (no vector env, no autoreset step): environment ``i``
+    is reset with ``seed + i`` on the first call, then continues its own random stream. Same interface
+    for the training loops as :class:`RolloutCollector`: ``env_steps``, ``stats``, ``close()``.
+
+    Args:
+        env_id: a registered id or a zero-argument callable returning an env.
+        num_envs: B, environments stepped side by side (one batched forward pass per step).
+        policy: a module with ``.distribution(obs)``.
+        device, seed: as for :class:`RolloutCollector`.
+    """
+
+    def __init__(self, env_id, num_envs: int, policy: nn.Module, device=None, seed: Optional[int] = None):
+        if isinstance(num_envs, bool) or not isinstance(num_envs, int) or num_envs < 1:
+            raise ValueError(f"num_envs must be a positive int, got {num_envs!r}")
+        if not hasattr(policy, "distribution"):
+            raise TypeError("policy must have a .distribution(obs) method (CategoricalPolicy or GaussianPolicy)")
+        if isinstance(env_id, str):
+            self.envs = [gym.make(env_id) for _ in range(num_envs)]
+        elif callable(env_id):
+            self.envs = [env_id() for _ in range(num_envs)]
+        else:
+            raise TypeError(f"env_id must be a registered id (str) or a callable returning an env, got {type(env_id).__name__}")
+        self.policy, self.device, self.seed = policy, get_device(device), seed
+        self.num_envs = num_envs
+        self.single_observation_space = self.envs[0].observation_space
+        self.single_action_space = self.envs[0].action_space
+        self.discrete = isinstance(self.single_action_space, gym.spaces.Discrete)
+        self._first_reset = True
+        self.env_steps = 0
+        self.stats = EpisodeStats()
+        self.start_time = time.perf_counter()
+
+    def _reset(self, i: int) -> np.ndarray:
+        seed = None if (self.seed is None or not self._first_reset) else self.seed + i
+        obs, _ = self.envs[i].reset(seed=seed)
+        return obs
+
+    def _to_env_action(self, a: np.ndarray):
+        if self.discrete:
+            return int(a)
+        space = self.single_action_space
+        return np.clip(a, space.low, space.high).astype(space.dtype)
+
+    @torch.no_grad()
+    def collect(self, min_steps: int) -> List[Episode]:
+        """Whole episodes totalling at least ``min_steps`` transitions (sampled actions, current policy)."""
+        if isinstance(min_steps, bool) or not isinstance(min_steps, int) or min_steps < 1:
+            raise ValueError(f"min_steps must be a positive int, got {min_steps!r}")
+        B, dev = self.num_envs, self.device
+        current = [self._reset(i) for i in range(B)]
+        self._first_reset = False
+        buffers = [([], [], []) for _ in range(B)]           # per env: obs, actions, rewards of the running episode
+        active = list(range(B))
+        episodes: List[Episode] = []
+        taken = 0
+        while active:
+            obs = torch.as_tensor(np.stack([current[i] for i in active]), dtype=torch.float32, device=dev)  # (b, obs_dim)
+            actions = self.policy.distribution(obs).sample()                                                # (b,) / (b, act_dim)
+            actions_np = actions.cpu().numpy()
+            still = []
+            for k, i in enumerate(active):
+                next_obs, reward, terminated, truncated, _ = self.envs[i].step(self._to_env_action(actions_np[k]))
+                o, a, r = buffers[i]
+                o.append(obs[k]); a.append(actions[k]); r.append(float(reward))
+                taken += 1
+                self.env_steps += 1
+                if terminated or truncated:
+                    ep = Episode(obs=torch.stack(o), actions=torch.stack(a),
+                                 rewards=torch.tensor(r, dtype=torch.float32, device=dev),
+                                 final_obs=torch.as_tensor(next_obs, dtype=torch.float32, device=dev),
+                                 terminated=bool(terminated), truncated=not terminated)
+                    episodes.append(ep)
+                    self.stats.returns.append(float(sum(r)))
+                    self.stats.lengths.append(len(r))
+                    self.stats.env_steps.append(self.env_steps)
+                    self.stats.wall_time.append(time.perf_counter() - self.start_time)
+                    buffers[i] = ([], [], [])
+                    if taken < min_steps:           # start another episode here; else this env is done
+                        current[i] = self._reset(i)
+                        still.append(i)
+                else:
+                    current[i] = next_obs
+                    still.append(i)
+            active = still
+        return episodes
+
+    def close(self) -> None:
+        for env in self.envs:
+            env.close()
