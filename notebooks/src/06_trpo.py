@@ -38,7 +38,9 @@ plt.rcParams["figure.dpi"] = 80          # keeps the stored notebook small
 # %% [markdown]
 # ## 1 · A step that is too large
 #
-# Take a policy that already balances the pole (trained by REINFORCE exactly as in notebook 05), one
+# Take a policy that already balances the pole — trained by the package's `train_reinforce` (notebook
+# 05's Monte-Carlo REINFORCE with a value baseline), here with smaller batches than its default
+# (`num_steps=128`) and an entropy bonus of 0.01, stopped once solved or after 60,000 steps — one
 # batch of its experience, and the policy gradient $g$ on that batch (GAE advantages, normalised). Now
 # step along $g$ with growing step lengths $\alpha$ — plain gradient ascent, $\theta + \alpha\,g/\lVert g\rVert$ —
 # and measure two things: the return of the new policy, and the mean KL divergence between old and new
@@ -99,11 +101,11 @@ for a, (kl, ret, se) in zip(alphas, plain):
 
 # %% [markdown]
 # Up to a point, the step does little; then the return collapses. On this batch, every step up to a
-# KL of about 0.4 leaves the return within the noise of a 10-episode evaluation (the α = 0.03 row,
-# 397 ± 52 at a KL of 0.005, shows how large that noise is); at a KL of 1.0 the
-# return has dropped to about 270, at 2.5 to 13: on this batch the return collapses between
-# $\overline{\mathrm{KL}}$ 0.4 and 1.0 (α 0.3-0.5). One policy, one batch, one direction: where the cliff is
-# depends on all three. Along one direction α and the KL carry the same information (one grows with
+# KL of about 0.06 leaves the return within the noise of a 10-episode evaluation (the α = 0.3 row,
+# 461 ± 28 at a KL of 0.06 against 494 ± 6 at α = 0, is 1.2 combined standard errors lower); at a KL
+# of 0.17 the return has dropped to about 190, at 0.69 to 93, at 5.1 to 26: on this batch the return
+# collapses between $\overline{\mathrm{KL}}$ 0.06 and 0.17 (α 0.3-0.5). One policy, one batch, one direction:
+# where the cliff is depends on all three. Along one direction α and the KL carry the same information (one grows with
 # the other); the case for the KL is that it means the same thing in every direction and every layer —
 # it measures the change of behaviour, not of the weights — which is argued here, not measured.
 # A fixed learning rate does not prevent a step of that size; whether one happens depends on the
@@ -291,7 +293,7 @@ print("package CG with the explicit matrix agrees:", torch.allclose(x_pkg, x_dir
 #   \tfrac12(\beta s)^\top F(\beta s) = \delta\cdot\frac{s^\top F s}{s^\top F s + \xi\lVert s\rVert^2} \le \delta .$$
 #
 # $\beta s$ is (up to CG's error) the best step inside the damped ellipse $\tfrac12\Delta\theta^\top(F+\xi I)\Delta\theta\le\delta$,
-# which lies inside the KL ellipse: damping makes every step a little shorter than the quadratic KL
+# which lies inside the KL ellipse: damping makes every step shorter than the quadratic KL
 # model allows, by the same factor for every $\delta$. Two questions, then: how large is that factor,
 # and how far is the *exact* KL from the quadratic model? The table separates the two: the package's
 # step (damped $\beta$), the same direction sized with the undamped $\beta = \sqrt{2\delta/s^\top F s}$
@@ -326,15 +328,20 @@ for lam in [0.0, 0.01, 0.1, 1.0]:
 
 # %% [markdown]
 # Read the table column by column. The first is the same at every $\delta$: the package's step has a
-# quadratic KL of $s^\top F s / s^\top(F+\xi I)s = 0.915\,\delta$ — that shortfall is the damping, by
+# quadratic KL of $s^\top F s / s^\top(F+\xi I)s = 0.655\,\delta$ — that shortfall is the damping, by
 # construction, not an error of the model. The undamped-β column isolates the model error: the exact
-# KL is $0.99\,\delta$ at $\delta = 0.001$ and $0.85\,\delta$ at $\delta = 0.2$ (on this batch the quadratic model
-# over-estimates the KL of longer steps; elsewhere it can under-estimate it — that is what the line
-# search below is for). The package's exact KL combines both (0.91 → 0.79). The plain gradient step
-# of the same quadratic KL follows its model more closely on this batch (0.97-1.00). The $\xi$ table: the shortening factor depends on $\xi$ *and* on the
-# direction CG returns (0.85-0.92 for $\xi$ between 0.01 and 1 here, not monotonic), and without
-# damping ($\xi = 0$) CG on the singular $F$ returns a direction whose "δ-sized" step has an exact KL
-# 84 times $\delta$ on this batch — one batch, but reason enough to damp.
+# KL is $1.03\,\delta$ at $\delta = 0.001$ and $1.27\,\delta$ at $\delta = 0.2$. On this batch the quadratic model
+# *under*-estimates the KL, the more the longer the step, so the undamped step would break the
+# constraint at every $\delta$ in the table; nothing fixes the sign of this error in general — that is
+# what the line search below is for. The package's exact KL combines both: the damping's 0.655 and
+# the model's growing under-estimate give 0.67 → 0.81, still below $\delta$ here because the damping
+# shortfall is the larger of the two. The plain gradient step of the same quadratic KL follows its
+# model more closely on this batch (1.01-1.09, also above $\delta$). The $\xi$ table: the shortening factor
+# depends on $\xi$ *and* on the direction CG returns (here it falls with $\xi$: 0.86, 0.66, 0.29 for
+# $\xi$ = 0.01, 0.1, 1); at $\xi = 0.01$ it is too weak to cover the model error, and the package's step
+# lands at an exact $1.002\,\delta$, just outside the trust region. Without damping ($\xi = 0$) CG on the
+# singular $F$ returns a direction whose "δ-sized" step has an exact KL 237 times $\delta$ on this
+# batch — one batch, but reason enough to damp.
 #
 #
 # The **backtracking line search** tries $\theta_\text{old} + 0.8^j\beta s$ for $j = 0, 1, \dots$ and
@@ -401,13 +408,16 @@ info = backtracking_line_search(policy, evaluate_surrogate_and_kl, step_wrong, m
 report("line search (restores)")
 
 # %% [markdown]
-# (a) Without damping the full step has a KL 84 times $\delta$ and the return falls to about 80; the line
-# search backtracks 8 times, to 17 % of the step, whose exact KL is $0.7\,\delta$ and whose return stays
-# within the evaluation noise. (b) Along the wrong direction every candidate fails; the correct
-# version puts θ_old back exactly (|θ − θ_old| = 0), the forgetful one keeps $0.8^9 \approx 13\,\%$ of the
-# wrong step. Forgetting the restore is a correctness bug: here it left θ $0.8^9$ of a bad step away
-# and lowered the surrogate it was meant to improve by 0.0005 (KL̄ 0.0002), with no measurable effect
-# on the return (463 ± 18 against 489 ± 9: 1.3 combined standard errors apart). We have no run in
+# (a) Without damping the full step has a KL 237 times $\delta$, does not even raise the surrogate
+# (−0.022), and the return falls to about 21; the line search backtracks 8 times, to 17 % of the step,
+# whose exact KL is $0.5\,\delta$ and whose surrogate rises (+0.003). Its return, 445 ± 25 against
+# 494 ± 6 at θ_old, is 1.9 combined standard errors lower: 10 episodes cannot tell whether that small
+# step hurt, but it is far from the collapse to 21. (b) Along the wrong direction every candidate
+# fails; the correct version puts θ_old back exactly (|θ − θ_old| = 0), the forgetful one keeps
+# $0.8^9 \approx 13\,\%$ of the wrong step. Forgetting the restore is a correctness bug: here it left θ
+# $0.8^9$ of a bad step away and lowered the surrogate it was meant to improve by 0.0004 (KL̄ 0.0001),
+# with no measurable effect on the return (478 ± 9 against 494 ± 6: 1.4 combined standard errors
+# apart). We have no run in
 # which it hurt; only a test that forces a rejection catches it.
 #
 # **Does it matter over a whole run?** One batch is one draw. The file `assets/trpo_mistakes.json`
@@ -471,8 +481,8 @@ print(f"seed 0, no line search: the step of update {worst + 1} of {len(run0['kl'
 # $2\delta$ — up to 27 $\delta$ — while TRPO's steps never exceed $\delta$. The returns: the mean final return
 # is 214 against 379, and 4 of the 5 seeds end lower (seed 1 is the exception: 346 against 140; the
 # bands overlap). Seed 0 without the line search shows a collapse like section 1's in a real run, at
-# a smaller KL: one step of about 2.7 δ ($\overline{\mathrm{KL}} \approx 0.13$ on its batch's states) took its return
-# from 454 to 9, and it stayed near 10 on the remaining three batches.
+# a KL inside section 1's collapse interval (0.06-0.17): one step of about 2.7 δ
+# ($\overline{\mathrm{KL}} \approx 0.13$ on its batch's states) took its return from 454 to 9, and it stayed near 10 on the remaining three batches.
 # The same runs say something about the second mistake: TRPO rejected none of the 200 updates (last
 # column), so a line search without the restore would have given bit-for-bit the same runs (the file
 # therefore holds no `no_restore` runs). Such a bug stays invisible until the line search first
@@ -581,13 +591,14 @@ print(f"greedy evaluation: {evaluate_policy(history['policy'], 'CartPole-v1', n_
 
 # %% [markdown]
 # Every accepted update moves the policy by an exact KL below $\delta$ — on average $0.74\,\delta$, between
-# $0.50\,\delta$ and $0.97\,\delta$. Damping and the quadratic model's error (section 5) shorten every
-# step, by amounts that vary from batch to batch (on section 5's batch, damping alone gave
-# $0.915\,\delta$ and the package's step an exact $0.79$-$0.91\,\delta$); the shortest step, $0.50\,\delta$, was a
-# full step, and the one update that backtracked ended at $0.65\,\delta$. The step size is set by how
-# much the *behaviour* may change, not by a learning rate. The line search guarantees a mean
-# $\overline{\mathrm{KL}} \le \delta$ over the batch's states (single states can move more) — far from the KL
-# above 1 that collapsed the return in section 1.
+# $0.50\,\delta$ and $0.97\,\delta$. Damping shortens every step and the quadratic model's error changes it
+# again, by amounts that vary from batch to batch (on section 5's batch, damping alone gave
+# $0.655\,\delta$, the model's under-estimate lengthened that, and the package's step had an exact
+# $0.67$-$0.81\,\delta$); the shortest step, $0.50\,\delta$, was a full step, and the one update that
+# backtracked ended at $0.65\,\delta$. The step size is set by how much the *behaviour* may change, not
+# by a learning rate. The line search guarantees a mean $\overline{\mathrm{KL}} \le \delta = 0.02$ over the
+# batch's states (single states can move more) — below the 0.06-0.17 at which the return collapsed
+# on section 1's batch.
 #
 # > **You should know.** TRPO's guarantees come at a price: second-order machinery (CG, Fisher products)
 # > per update, a hard-to-combine-with-Adam update rule, and awkwardness with shared actor-critic
