@@ -64,7 +64,7 @@ print(f"V = {V}, train {len(train_ids):,} ids, val {len(val_ids):,} ids")
 #   over the C channels, then a learned gain and bias); the stream itself is normalised once, at the end.
 # - **Causal self-attention** (notebook 02) is the only place where positions exchange information;
 #   the **MLP** ($C \to 4C \to C$ with a GELU) works on each position separately.
-# - **Weight tying**: the output layer reuses the token embedding $E$ ($z_t = h_t E^\top$): a token's
+# - **Weight tying**: the output layer reuses the token embedding $E$ ($z_t = \mathrm{LN}_f(h^L_t)\, E^\top$): a token's
 #   input vector is also the direction that predicts it.
 #
 # You will write this model as plain functions of its weights. The weights are a dict of tensors with
@@ -329,7 +329,7 @@ plt.show()
 # $$m \leftarrow \beta_1 m + (1-\beta_1)\, g, \qquad v \leftarrow \beta_2 v + (1-\beta_2)\, g^2, \qquad
 # \hat m = \frac{m}{1-\beta_1^t}, \quad \hat v = \frac{v}{1-\beta_2^t}$$
 # $$\theta \leftarrow \theta - \mathrm{lr}\,\Big(\frac{\hat m}{\sqrt{\hat v} + 10^{-8}} + \lambda\,\theta\Big)
-# \qquad (\lambda = \texttt{weight\_decay} \text{ for the matrices, } 0 \text{ for biases and LayerNorm gains}).$$
+# \qquad (\lambda = \texttt{weight\_decay} \text{ for every 2-D tensor, } 0 \text{ for biases and LayerNorm gains}).$$
 #
 # $m$ and $v$ are running averages of the gradient and of its square, one per parameter entry; they start
 # at 0, and the bias corrections $1 - \beta^t$ undo the pull towards 0 of the first steps. The weight
@@ -338,9 +338,13 @@ plt.show()
 #
 # **Your turn:** write `train_step(params, state, x, y, config, lr, train_cfg)`. `params` is a weights
 # dict as above, `state = {"step": t - 1, "m": {name: tensor}, "v": {name: tensor}}` (the number of steps
-# taken so far and the two averages), `x, y` a batch (B, T), `train_cfg` a `TrainConfig` (read
-# `weight_decay`, `beta1`, `beta2`, `grad_clip`). Compute the loss with your `gpt_forward` (the gradient
-# with `torch.autograd.grad`), and return `(loss, new_params, new_state)` with `new_state["step"] = t`.
+# taken so far and the two averages, `m` and `v` keyed by the same names as `params`), `x, y` a batch
+# (B, T), `train_cfg` a `TrainConfig` (read `weight_decay`, `beta1`, `beta2`, `grad_clip`). Weight decay
+# $\lambda$ applies to every 2-D tensor (the matrices and the embeddings $E$, $P$), 0 to the 1-D ones
+# (biases, LayerNorm gains). The entries of `params` are plain tensors that do not track gradients: make
+# copies with `v.detach().clone().requires_grad_(True)`, compute the loss with your `gpt_forward` on them
+# and the gradient with `torch.autograd.grad`. Return `(loss, new_params, new_state)`, where `new_state`
+# has the keys `"step"` (`= t`), `"m"` and `"v"`, the last two keyed like `params`.
 # The check runs the package's `train_step` (torch's `AdamW` and `clip_grad_norm_`) from the same
 # weights and optimiser state, in float64, and compares every parameter and both averages.
 
@@ -390,7 +394,7 @@ plt.show()
 # ### The learning-rate schedule, and choosing the peak
 #
 # `train_lm` warms the learning rate up linearly over `warmup_iters` steps (Adam's early steps, with
-# $v$ still poorly estimated, are the dangerous ones), then decays it along a cosine to `min_lr`. This is the
+# $v$ still poorly estimated, are thought to be the dangerous ones), then decays it along a cosine to `min_lr`. This is the
 # schedule of the run below:
 
 # %%
@@ -408,7 +412,7 @@ ax.set_title(f"warmup {train_cfg.warmup_iters} steps, cosine from {train_cfg.lea
 plt.show()
 
 # %% [markdown]
-# The peak learning rate is the hyper-parameter that matters most. The standard way to choose it is a
+# The peak learning rate is one of the hyper-parameters that matter most. The standard way to choose it is a
 # sweep on a log grid with short runs. The figure below was precomputed
 # (`python -m lmrl_course.scripts.make_gpt_craft_assets`, about 10 minutes): this notebook's model and
 # schedule, 300 steps per run, two seeds.
@@ -433,8 +437,9 @@ for seed, losses in sweep["val_loss"].items():
 # too large a rate (the right end) learns a worse model, not a faster one; the best value is in between,
 # and a factor-of-3 grid locates it to within one grid step. Here the lowest loss of both seeds is at
 # $3 \cdot 10^{-3}$, the value used below (the sweep's run at that rate with seed 0 *is* the run below: same
-# model, seed, batches and schedule; only its validation estimate uses 20 batches instead of 10). The best rate depends on the model and the
-# initialisation: a wider model, or one initialised with a smaller scale, has another optimum.
+# model, seed, batches and schedule; only its validation estimate uses 20 batches instead of 10). The
+# best rate depends on the model and the initialisation: a wider model, or one initialised with a
+# smaller scale, can have another optimum (not measured here).
 #
 # ### Training a small GPT
 #
@@ -446,7 +451,8 @@ seed_everything(0)
 model = GPT(cfg)
 t0 = time.perf_counter()
 history = train_lm(model, train_ids, val_ids, train_cfg, progress=True)
-print(f"took {time.perf_counter() - t0:.2f} s")
+gpt_seconds = time.perf_counter() - t0
+print(f"took {gpt_seconds:.2f} s")
 print(f"{model.num_parameters():,} parameters; last train loss {history['train_loss'][-1]:.3f}, "
       f"val loss {history['val_loss'][-1]:.3f}")
 
@@ -489,8 +495,8 @@ print(f"shipped: {sc['n_layer']} layers, C = {sc['n_embd']}, context {sc['block_
 #
 # A forward pass costs about $2|\theta|$ floating-point operations per token for a model with $|\theta|$
 # parameters (each weight is used in one multiply and one add), the backward pass twice that:
-# **$6|\theta|$ FLOPs per token** for training (Kaplan et al., 2020, write it $6N$; they also add
-# $6\,L\,T\,C$ for the attention scores, which have no parameters). Multiplied by the measured tokens per second it gives the arithmetic speed the
+# **$6|\theta|$ FLOPs per token** for training (Kaplan et al., 2020, write it $6N$; they derive an extra
+# $6\,L\,T\,C$ for the attention scores, which have no parameters, and then neglect it; we add it below). Multiplied by the measured tokens per second it gives the arithmetic speed the
 # training actually reached:
 
 # %% tags=["nbval-ignore-output"]
@@ -510,9 +516,9 @@ print(f"one large matmul on the same thread: {matmul_gflops:.1f} GFLOP/s")
 
 # %% [markdown]
 # The training reaches less than one large matrix product does on the same thread (the two lines above;
-# the exact figures vary with the machine and its load). A model this small spends
-# much of its step on small operations — LayerNorms, the softmax, the optimiser's per-tensor updates,
-# Python overhead — where the FLOP count says little. The estimate becomes accurate for large models
+# the exact figures vary with the machine and its load). The rest of the gap probably goes to small
+# operations — LayerNorms, the softmax, the optimiser's per-tensor updates, Python overhead — where the
+# FLOP count says little (not profiled here). The estimate becomes accurate for large models
 # on GPUs, where the matmuls dominate: that is when "$6|\theta|$ per token" lets you predict the cost of a run
 # (tokens × $6|\theta|$ / the hardware's FLOP/s) before starting it.
 #
@@ -521,7 +527,9 @@ print(f"one large matmul on the same thread: {matmul_gflops:.1f} GFLOP/s")
 # Every Linear weight starts random; the question is how large. A matmul $q = W u$ with $u$ of unit
 # variance (what LayerNorm delivers) and $W_{ij} \sim N(0, \sigma^2)$ gives entries of variance
 # $\mathrm{fan\_in} \cdot \sigma^2$. GPT-2 used $\sigma = 0.02$ for every width; $\sigma = 1/\sqrt{\mathrm{fan\_in}}$
-# keeps the variance at 1 whatever the width. Measured on the first block of a fresh model:
+# keeps the variance at 1 whatever the width. That choice applies to `c_attn` and `mlp.c_fc`; the two
+# projections that write into the residual stream (`attn.c_proj`, `mlp.c_proj`) start at
+# $0.02/\sqrt{2L}$ under both settings, and the embeddings at 0.02. Measured on the first block of a fresh model:
 
 # %%
 seed_everything(0)
@@ -566,12 +574,13 @@ for name, runs in init["runs"].items():
 
 # %% [markdown]
 # At step 100 the two initialisations are level; from step 200 on, on both seeds, the model initialised
-# with $1/\sqrt{\mathrm{fan\_in}}$ is lower at every evaluation and it ends lower (the printed values), by
-# much more than the spread between the two seeds, with the same
-# learning rate, schedule and batches: only the scale of the random numbers at step 0 differs. The
-# small initialisation spends its first hundreds of steps growing the weights to a useful size.
-# (GPT-2's 0.02 is not wrong for GPT-2: at $C = 768$, $1/\sqrt{C} = 0.036$, much closer.) A loaded
-# checkpoint is not affected by the default: it brings its own weights, and its config records the
+# with $1/\sqrt{\mathrm{fan\_in}}$ is lower at every evaluation. At lr $10^{-3}$, on both seeds, it ends
+# about 0.2 lower (the printed values), much more than the spread between the two seeds, with the same
+# schedule and batches: only the scale of the random numbers at step 0 differs. A likely reason is that
+# $\sigma = 0.02$ starts with near-uniform attention (scores' std 0.05, measured above) and must grow its
+# weights first; we did not measure the weights, nor tune the learning rate separately for each
+# initialisation. (GPT-2's 0.02 is not wrong for GPT-2: at $C = 768$, $1/\sqrt{C} = 0.036$, much
+# closer.) A loaded checkpoint is not affected by the default: it brings its own weights, and its config records the
 # `init_std` it was trained with.
 #
 # %% [markdown]
@@ -609,7 +618,8 @@ seed_everything(0)
 gru = CharGRU(V)
 t0 = time.perf_counter()
 gru_history = train_lm(gru, train_ids, val_ids, train_cfg, progress=True)
-print(f"took {time.perf_counter() - t0:.2f} s")
+gru_seconds = time.perf_counter() - t0
+print(f"training, 300 steps each: the GPT took {gpt_seconds:.2f} s, the GRU took {gru_seconds:.2f} s")
 gru_val = evaluate_split(gru, val_ids, block_size=train_cfg.block_size)
 print(f"{'model':<30}{'parameters':>11}{'val NLL':>9}")
 print(f"{'small GPT (2 layers, C = 64)':<30}{model.num_parameters():>11,}{gpt_val:>9.3f}")
@@ -626,8 +636,9 @@ ax.legend()
 plt.show()
 
 # %% [markdown]
-# **The GRU wins here**, clearly, and it is worth saying plainly: with about 100k parameters, 300 steps
-# and 32 characters of context, a recurrent state is a strong prior for text read left to right. What
+# **The GRU wins here** (one seed, at a learning rate tuned for the GPT), and on this CPU it trained no
+# slower (the two times printed above; they depend on the machine and its load). Our reading, not tested here: with about 100k parameters, 300 steps and
+# 32 characters of context, a recurrent state is a strong prior for text read left to right. What
 # attention buys is not a lower loss at this budget:
 #
 # - **Training in parallel over the sequence.** The GPT computes all T positions of a window with a few
@@ -635,8 +646,10 @@ plt.show()
 #   sequences, that decides how much of the hardware a model can use.
 # - **Direct access to the past.** Position t reads any earlier position through one attention weight;
 #   the GRU has to carry everything it may need later through 144 numbers, step after step.
-# - **Scale.** Transformers keep improving as they are made larger and trained longer: the shipped GPT
-#   (1.8M parameters, a context of 128, 3,000 steps) is far below both (1.553 in the table above).
+# - **Scale.** A much larger GPT trained far longer (the shipped one: 17× the parameters, 4× the context,
+#   about 20× the training tokens; 1.553 in the table above) is far below both. This notebook does not
+#   scale a GRU, so it shows what size and training buy, not that transformers scale better; that claim
+#   comes from the literature (Kaplan et al. 2020).
 #
 # "Transformers beat RNNs" is a statement about a budget; one small run can show the opposite.
 #
@@ -694,7 +707,8 @@ except ValueError as err:
 #
 # The loop above recomputes the whole window for every new token, although only the last position's
 # logits are used, and the keys and values of the earlier positions are the same as one step before
-# (causality: position $t$ never depends on later tokens). A **key/value cache** keeps each layer's
+# (causality: position $t$ never depends on later tokens — and, with absolute positions, only while the
+# text fits in `block_size`; once the window slides, every position gets a new position vector). A **key/value cache** keeps each layer's
 # $k$ and $v$ of the positions already read; each step then feeds only the new token, computes its
 # query, key and value, appends them to the cache and attends over it: one position of work per step
 # instead of a whole window. The RLHF part of the course samples this way
@@ -781,8 +795,8 @@ SampleWidget(play_model, play_tok, source)
 # %% [markdown]
 # ## 9. Where positions come from: learned, sinusoidal, rotary
 #
-# Attention by itself is blind to order: permute the tokens and every output is permuted the same way.
-# The GPT here adds a **learned** position vector $P[t]$ to each token embedding: simple, and as good as
+# Unmasked attention is blind to order: permute the tokens and every output is permuted the same way.
+# The causal mask gives some order information, but no explicit position; the GPT here adds a **learned** position vector $P[t]$ to each token embedding: simple, and as good as
 # anything at this scale, but it cannot say anything about position $T_{\max}$ and beyond, which it
 # never saw. Two alternatives:
 #
@@ -840,7 +854,8 @@ plt.show()
 # The same offset gives the same rotary score, wherever it sits (first line), and different offsets give
 # different scores (second line). In both similarity maps nearby positions are more alike than distant
 # ones (the printed means fall with the distance d); the learned table of the shipped model is noisier,
-# and its most distant positions point in opposite directions — a code of its own, found from the data. What changes if you swap one for another: sinusoidal and rotary encodings have no parameters
+# and its most distant positions are mildly anti-correlated (mean cosine −0.29 at $d = 120$) — a code of
+# its own, found from the data. What changes if you swap one for another: sinusoidal and rotary encodings have no parameters
 # ($T_{\max} \cdot C$ fewer: the number printed above for the shipped model) and are defined at every position, so a model
 # can at least be *run* on longer texts than it was trained on (rotary models extend well with some
 # tricks; nothing extrapolates for free).
@@ -863,7 +878,8 @@ print("positions 20-30:", [round(c, 2) for c in change[20:].tolist()])
 
 # %% [markdown]
 # Now remove the mask: `GPTConfig(causal=False)` lets every position attend to the whole window —
-# including $x_{t+1}$, the very token it is asked to predict. Train it the same way, for 150 steps:
+# including $x_{t+1}$, the very token it is asked to predict. Train it with the same settings, but a
+# 150-step schedule:
 
 # %%
 seed_everything(0)
@@ -956,8 +972,8 @@ for name, fn in variants:
 
 # %% [markdown]
 # Every `nn.Transformer` variant but the last reads the future. The last one is causal, but only by
-# masking *three* attentions of an architecture built for a different problem, with twice the
-# attention layers and an encoder that contributes nothing a decoder-only model lacks. A GPT is the
+# masking *three* attention modules (encoder self-attention, decoder self-attention, cross-attention)
+# of an architecture built for a different problem, where the GPT of the same depth has one. A GPT is the
 # decoder alone, with no cross-attention: one causal self-attention per block, as in section 1.
 #
 #
@@ -981,11 +997,13 @@ for name, fn in variants:
 # - What should the loss be at step 0, and what does it mean if it is much higher?
 # - Why does AdamW correct $m$ and $v$ by $1 - \beta^t$, and why is its weight decay "decoupled"?
 # - What does overfitting one batch test? What does a learning-rate sweep show at both ends of the grid?
-# - Why does $\sigma = 0.02$ learn slower than $1/\sqrt{\mathrm{fan\_in}}$ at $C = 128$?
+# - At $C = 128$, what does $\sigma = 0.02$ do to the attention scores at step 0, and why might that make it
+#   learn slower than $1/\sqrt{\mathrm{fan\_in}}$ at the same learning rate? What was not measured?
 # - How many FLOPs does training on one token cost, roughly?
 # - How do temperature, top-k and top-p change the next-token distribution? Which one adapts to the
 #   model's confidence?
-# - What does a KV cache store, and why is it allowed (what property of the model makes it exact)?
+# - What does a KV cache store, and why is it allowed (what property of the model makes it exact, and
+#   until when, with absolute position embeddings)?
 # - What does a rotary encoding make the attention score depend on?
 # - At this notebook's budget a GRU of the same size is compared with the small GPT. What does attention buy?
 # - What is the leak test, and what does a model without the causal mask learn instead of language?
