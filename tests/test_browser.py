@@ -229,14 +229,17 @@ def test_one_widget_per_track_reacts_in_a_real_browser(jupyter_lab):
     grid = [0.01 + i * (2.0 - 0.01) / 399 for i in range(400)]  # torch.linspace(0.01, 2.0, 400)
     flat_max = max(r for r in grid if r < 1 - 0.2)  # Â < 0: the objective is flat for r < 1 − ε
     sweep = json.loads((ROOT / "assets" / "rlhf_beta_sweep.json").read_text(encoding="utf-8"))
-    next_run = sweep["runs"][3]  # the β slider opens on runs[2]; one step right is runs[3]
+    widget_cell = next(c["source"] for c in json.loads((ROOT / "notebooks" / "08_rlhf_ppo.ipynb").read_text(
+        encoding="utf-8"))["cells"] if "PlotWidget(draw_run" in "".join(c["source"]))
+    start = int(re.search(r"value=betas\[(\d+)\]", "".join(widget_cell)).group(1))  # where the β slider opens
+    next_run = sweep["runs"][start + 1]  # one step right
     cases = [
         # (file tag, cell marker, slider, key, presses, caption before, caption after)
         ("01_softmax", "PlotWidget(draw_logits", "z(c)", "ArrowRight", 4, f"p(target) = {softmax_c(z0):.4f}",
          f"p(target) = {softmax_c(z1):.4f}"),
         ("07_clip", "PlotWidget(draw_clip", "Â", "ArrowLeft", 8, "gradient zero where r > 1 + ε",
          f"Â = -1.00, ε = 0.20: gradient zero where r < 1 − ε (here r in [0.01, {flat_max:.2f}])"),
-        ("08_beta", "PlotWidget(draw_run", "β", "ArrowRight", 1, sweep["runs"][2]["final"]["samples"][0],
+        ("08_beta", "PlotWidget(draw_run", "β", "ArrowRight", 1, sweep["runs"][start]["final"]["samples"][0],
          next_run["final"]["samples"][0]),
     ]
     with sync_playwright() as pw:

@@ -75,7 +75,7 @@ print("chosen 5 nats more likely than under π_ref, β = 0.1:",
 # pair, which is what DPO needs; the second line comes from elsewhere in the play, so this is DPO on
 # *off-policy* data, the common case in practice.) A live run: 10 steps of 32 pairs, β = 0.1, learning
 # rate 1e-4; the full epoch (43 steps), three seeds, is in the precomputed comparison below.
-
+#
 # Every sequence log-prob here comes from the per-token log-probs of notebook 08 (`response_logprobs`, at τ)
 # and the response mask. **Your turn:** `sequence_logprob(token_logp, mask)`, (B, N) and (B, N) bool in, (B,) out.
 
@@ -275,14 +275,6 @@ print(f"{'best-of-n':10} | " + " | ".join((f"{v:.3f}" if v == v else "not reache
 # took 144 s for 128 prompts on this (loaded) CPU, where a trained policy samples one line per prompt. On
 # average under 2 % of any method's lines are cut at N. A caveat for the matched-KL table: the RL curves are
 # 5-update averages of training batches, DPO's and best-of-n's values held-out evaluations.
-#
-# ## Check yourself
-#
-# - Where does $\log Z(x)$ go in the DPO derivation, and why must the two lines of a pair share a prompt?
-# - DPO's loss never sees a sample of the current policy. What can go wrong that PPO's KL penalty would have
-#   caught, and how would you notice?
-# - Best-of-16 costs 1.8 nats of KL. What does it cost instead, and when is that price worth paying?
-# - A method scores more gold than best-of-n at the same KL. What has it bought with its training compute?
 #
 # ## Check yourself
 #
