@@ -142,7 +142,7 @@ def test_exception_whose_str_raises(mode):
 
 @pytest.mark.parametrize("make, fragment", [
     (lambda p: p.to_sparse(), "sparse"),
-    (lambda p: torch.nested.nested_tensor([p[0], p[1]]), "nested"),
+    (lambda p: torch.nested.nested_tensor([p[0], p[1]], layout=torch.jagged), "nested"),
     (lambda p: [[p]], "should be a torch.Tensor"),
     (lambda p: {"p": p}, "should be a torch.Tensor"),
     (lambda p: np.asarray(p), "should be a torch.Tensor"),
