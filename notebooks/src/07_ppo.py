@@ -17,7 +17,7 @@
 # - Read PPO's diagnostics: approximate KL (k3), clip fraction, explained variance.
 # - Handle Gymnasium 1.x vector environments' autoreset step.
 # - Compare REINFORCE, TRPO and PPO by env steps and by compute time, over seeds.
-# - Diagnose a PPO run that never leaves −500 (Acrobot) and fix it with reward scaling.
+# - Diagnose PPO runs on Acrobot that do not reach the threshold and fix them with reward scaling.
 # - Take log-probabilities of continuous (Gaussian) actions that the environment clips, without bias.
 #
 # **Prerequisites:** notebook 05 (REINFORCE, value baseline, `terminated` vs `truncated`), notebook 06
@@ -124,7 +124,9 @@ for A in [1.0, -1.0]:
 # ### Exercise: the clipped loss
 #
 # Write `ppo_clipped_loss(logp_new, logp_old, advantages, clip_coef=0.2)` returning $-L^\text{CLIP}$ (a
-# scalar to minimise). The checker compares gradients too.
+# scalar to minimise: the mean over samples of the element-wise `min`), in the dtype of the inputs (one
+# case is float64). The checker compares gradients with respect to all three tensors: `logp_old` and
+# `advantages` are constants from the rollout, so detach them (their gradients must be zero).
 
 # %% tags=["exercise"]
 # EXERCISE: ppo_clipped_loss
@@ -199,7 +201,9 @@ PlotWidget(draw_clip, {"clip_coef": widgets.FloatSlider(value=0.2, min=0.05, max
 #
 # Write `gae(rewards, values, terminated, truncated, last_value, gamma=0.99, gae_lambda=0.95)` for
 # `(N,)` or `(N, B)` inputs, returning `(advantages, returns)`. Here `values[t]` $= V(s_t)$, the value of
-# the observation *after* step $t$ is `values[t+1]` (for the last step: `last_value`). Section 4 explains
+# the observation *after* step $t$ is `values[t+1]` (for the last step: `last_value`); return
+# `returns = advantages + values`. `terminated` and `truncated` are boolean masks, and a step may carry both (it ends the episode
+# once); keep the dtype of `rewards` (one case is float64). Section 4 explains
 # why the true final observation of a finished episode sits exactly there.
 
 # %% tags=["exercise"]
@@ -418,9 +422,10 @@ print(f"clip fraction per update: mean {cf.mean():.3f}, 10-90% of updates in [{n
 print(f"k3 KL per update        : median {np.median(kl):.4f}, max {kl.max():.4f}")
 
 # %% [markdown]
-# Healthy PPO looks like this run (numbers just printed): the approximate KL per update stays between
-# about $10^{-3}$ and $10^{-2}$, the clip fraction is a few percent (clipping is active on a minority
-# of samples, never a majority), and the explained variance climbs towards 1 as the critic learns. A
+# Healthy PPO looks like this run (numbers just printed): the approximate KL per update has a median
+# of 0.0034 and a maximum of 0.0104, about $10^{-2}$; the clip fraction averages 4.3% (10-90% of
+# updates between 0.2% and 9%), so clipping is active on a minority of samples; and the explained
+# variance (in the figure) shows how much of the returns the critic predicts. A
 # KL that keeps growing or a clip fraction near 0.5 says the steps are too large; a clip fraction of
 # exactly 0 is suspicious (section 7).
 #
@@ -457,9 +462,10 @@ print(f"k3: mean {np.mean(k3):.5f}, std {np.std(k3):.5f}, negative in {np.mean(n
 #   and the initial policy *is* almost uniform (gain 0.01 on the policy head). Until one episode
 #   succeeds, every reward is $-1$ and the advantages are noise.
 # - **The critic's share of one gradient clip.** The value targets start near $-1/(1-\gamma) = -100$,
-#   so the critic's squared error is in the tens and its gradient dominates the *one* global gradient
-#   norm that PPO clips to 0.5 over actor **and** critic. Every step is clipped hard, and it is the
-#   critic's error that decides how hard.
+#   so the critic's loss is in the tens (45 below) and its gradient dominates the *one* global gradient
+#   norm that PPO clips to 0.5 over actor **and** critic (median norm 33 below, so the step is scaled by
+#   0.015). Since the advantages are normalised per minibatch, the actor's part of the gradient does not
+#   depend on the reward scale; the critic's error is what makes the clip so hard.
 #
 # The fix the package's Acrobot default uses is to **scale the rewards** by 0.1 (`reward_scale=0.1`):
 # the same task, value targets of order 10, a critic loss below 1 after a few updates. (SB3's zoo
@@ -612,9 +618,10 @@ ax.set_title("same rollout, same critic")
 plt.show()
 
 # %% [markdown]
-# This mistake is a **bias**, and its size is what the cell measures: with the bug, every action in the
-# last ~50 steps of a perfect episode gets a large negative advantage (printed above), although
-# nothing went wrong: the policy is pushed away from what it was doing right, and the critic gets
+# This mistake is a **bias**, and its size is what the cell measures: with the bug, the actions in the
+# last 50 steps before the limit get a mean advantage of −31.2 (against +0.11 with the bootstrap, and
+# +0.18 far from the limit either way; printed above), although nothing went wrong: the policy is
+# pushed away from what it was doing right, and the critic gets
 # targets it cannot fit (the time is not in the observation). How much of a batch it touches grows
 # with the share of steps near a time limit: small on CartPole while episodes are short, all of it in
 # tasks whose episodes always end by the clock.
@@ -640,13 +647,14 @@ print(f"their value target: mean {ret[fake].mean().item():.2f} (the true value o
 
 
 # %% [markdown]
-# The fake samples are a few percent of the batch (printed) and wrong by construction: states where
-# the pole has already fallen (|angle| beyond the 0.21 rad limit), actions the environment ignored,
-# and value targets that say a fallen pole is worth about as much as a fresh start — because the
-# target was borrowed from the next episode (printed: their mean target against the real samples').
-# We frame it as what it is, a bias: on CartPole a learning run with it still learns (the task is
-# forgiving and the fake samples are few), so "it still learned" says nothing. The fake share grows
-# with shorter episodes and more environments, and its gradient term has no meaning at any share.
+# The fake samples are a few percent of the batch (3.1%, printed) and wrong by construction: states
+# where the episode has already ended (mean |angle| 0.224 rad, past the 0.21 rad limit, against 0.066
+# for real samples), actions the environment ignored, and value targets that say a finished episode is
+# worth about as much as a fresh start (9.02 against the real samples' 8.67) — because the target was
+# borrowed from the next episode. We frame it as what it is, a bias; we did not run a training run with
+# it here, and on a forgiving task with few fake samples such a run may well still learn, so "it still
+# learned" would say nothing. The fake share grows with shorter episodes and more environments, and its
+# gradient term has no meaning at any share.
 
 # %% [markdown]
 # ## 8 · REINFORCE vs TRPO vs PPO on CartPole-v1
@@ -705,7 +713,8 @@ for a_, b_ in [("PPO", "REINFORCE"), ("PPO", "TRPO"), ("TRPO", "REINFORCE")]:
 # order holds on all seeds either; PPO, with 40 Adam steps per batch, needs more CPU than REINFORCE
 # or TRPO on most seeds (the counts above), and these CPU figures are rough: the machine (printed
 # above) was shared with other jobs, and each run's clock was rescaled to its process's CPU time. On
-# CartPole an env step costs microseconds, so compute dominates; when the "environment step" is a
+# CartPole an env step is cheap next to PPO's 40 Adam steps per batch, so compute dominates; when
+# the "environment step" is a
 # language model generating text and a reward model scoring it (notebooks 08-09), samples are the
 # expensive part, and PPO's sample efficiency — plus its simplicity: no second derivatives, works
 # with any optimiser — is why it became the default. Note too that REINFORCE here is plain
@@ -763,8 +772,8 @@ print(f"score of the clipped action     : {(r * score_clipped).mean().item():+.4
 
 # %% [markdown]
 # The estimate that uses the sampled action agrees with the exact gradient within two standard
-# errors; the one that uses the clipped action is about three times too small (the three numbers above): it is a bias, not
-# noise, and more samples do not remove it. `train_ppo("Pendulum-v1")` with `cfg=None` runs this
+# errors (+0.6525 ± 0.0021 against +0.6553); the one that uses the clipped action is about 3.4 times
+# too small (+0.1942): it is a bias, not noise, and more samples do not remove it. `train_ppo("Pendulum-v1")` with `cfg=None` runs this
 # policy with `PPOConfig.for_env("Pendulum-v1")` (4 × 512 steps per rollout, γ = 0.95, lr 1e-3, 32
 # minibatches, rewards × 0.1); `lmrl_course/scripts/make_rl_defaults_table.py` measures it on
 # held-out seeds.
