@@ -72,9 +72,10 @@ print("chosen 5 nats more likely than under π_ref, β = 0.1:",
 # ## 2 · DPO on the course's GPT
 #
 # The same preference pairs the reward model of notebook 08 learned from: lines of the play, labelled by the
-# vowel annotator, each pair with the prompt before its first line. (Both lines answer that prompt in the
-# pair, which is what DPO needs; the second line comes from elsewhere in the play, so this is DPO on
-# *off-policy* data, the common case in practice.) A live run: 10 steps of 32 pairs, β = 0.1, learning
+# vowel annotator, each pair with the prompt before its first line. (Both lines are scored as answers to that
+# prompt, which is what DPO needs, though the second line comes from elsewhere in the play; and since neither
+# line was sampled from the GPT, this is DPO on *off-policy* data, the common case in practice.) A live run:
+# 10 steps of 32 pairs, β = 0.1, learning
 # rate 1e-4; the full epoch (43 steps), three seeds, is in the precomputed comparison below.
 #
 # Every sequence log-prob here comes from the per-token log-probs of notebook 08 (`response_logprobs`, at τ)
