@@ -135,7 +135,9 @@ print(f"the GPT's own lines: mean score {base_scores.mean():.3f}, std {base_scor
 #
 # Only differences of rewards matter, so $r_\phi$ is defined up to a constant.
 #
-# **Your turn:** write `bradley_terry_loss(r_chosen, r_rejected)`. It must survive differences of ±100.
+# **Your turn:** write `bradley_terry_loss(r_chosen, r_rejected)`: two (M,) tensors of scores in, the mean
+# loss over the pairs (a scalar) out. It must stay finite for differences of ±100, keep the inputs' dtype
+# (one case is float64), and be differentiable: the check compares your gradients with the reference's too.
 
 # %% tags=["exercise"]
 # EXERCISE: bradley_terry_loss
@@ -226,7 +228,10 @@ print(f"on the base GPT's samples: correlation {corr:.2f}, agreement {rm_agreeme
 # $$r_t = -\beta\,\mathrm{KL}_t + [t = \text{last}]\; s, \qquad \sum_t r_t = s - \beta \sum_t \mathrm{KL}_t .$$
 #
 # Padding positions get no reward at all. **Your turn:** write `rlhf_rewards(score, logp, ref_logp, mask,
-# kl_coef)` returning the (B, N) rewards.
+# kl_coef)` returning the (B, N) rewards: `score` is (B,), `logp`, `ref_logp` and the bool `mask` are (B, N),
+# the mask True up to and including each row's last real token, then False. The checker's padding positions
+# hold log-probs too, which must not count; its cases include β = 0 and a response of a single token, where
+# the score and that token's KL term share position 0.
 
 # %% tags=["exercise"]
 # EXERCISE: rlhf_rewards
@@ -390,16 +395,18 @@ for run in sweep["runs"]:
 # %% [markdown]
 # **What the data shows** (one seed per β). The proxy climbs to about +2 for every β ≤ 0.05 and then stays
 # nearly flat, while the KL keeps growing: at β = 0 it reaches tens of nats (87 on the held-out prompts, against
-# 18–28 for β = 0.01–0.05). The gold score rises with the KL in every run, most at β = 0, but read that run's
+# 18–28 for β = 0.01–0.05). The gold score rises with the KL, most at β = 0 (its 5-update average peaks at
+# update 36 or later in four of the five runs, at the last update for β = 0), but read that run's
 # lines ("I amooi no io in a ever in yoo"): our gold score is a rule, and the rule is satisfied by non-words
 # too. What breaks is the reward model's judgement, where β = 0 took the policy: on that policy's own lines it
 # agrees with the annotator on about three pairs in four, against 95–99 % for the other β and for the base
-# model. Gao et al.'s picture, gold *falling* while the proxy rises, does not appear within these 40 updates:
-# with this annotator, more vowels stays more gold. β = 0.1 pays the least KL for the lowest proxy and gold of
+# model. Gao et al.'s picture, gold *falling* while the proxy rises, does not appear clearly within these 40
+# updates: the largest fall from a run's peak is β = 0.02's, from 0.504 at update 20 to 0.493 at the end, too
+# small to read on one seed; with this annotator, more vowels stays more gold. β = 0.1 pays the least KL for the lowest proxy and gold of
 # the sweep.
 #
-# And every β learned to write **short** lines: from 38 characters for the base model to between 11 and 25
-# (held-out means; 10.6 at β = 0.1).
+# And every β learned to write **short** lines: from 38 characters for the base model to between 10.6
+# (β = 0.1) and 24.6 (β = 0) (held-out means), shorter the larger β in this sweep.
 # Short lines of vowel-rich words ("O you", "Come, you") score more under the reward model, and under the
 # annotator's shrunk share too (3 vowels in 4 letters give (3 + 6·0.37)/(4 + 6) = 0.52). The missing-EOS penalty
 # keeps every policy from the cap (no line is cut at N), but it does nothing against this length game in the
@@ -521,7 +528,8 @@ print("last real token, wrong mask (naive):", (wrong_mask.long().sum(1) - 1)[:8]
 
 # %% [markdown]
 # > With the wrong mask the policy never receives a gradient for *ending* a line: the decision "write
-# > `\n` now" carries neither KL penalty nor advantage, so the length of the lines drifts freely. The
+# > `\n` now" carries neither KL penalty nor advantage, so nothing in the loss steers the length of the
+# > lines any more (this cell shows the dropped tokens, not a training run with the bug). The
 # > score moves to the character before the EOS, and a line that is *only* `\n` (an empty line) has no
 # > real token left at all: its index −1 silently points at the last padding slot. (`last_token_index`
 # > refuses such a mask with an error instead.) The fix: store the mask when sampling, from when each

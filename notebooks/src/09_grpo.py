@@ -36,8 +36,9 @@ device = setup_notebook(seed=0)
 # Same task as notebook 08: write the next line of the play, N ≤ 64 characters, sampled at τ = 0.7, and a
 # line that reaches the cap without ending loses 1 from its reward (the missing-EOS penalty). For the live
 # run of this notebook we skip the learned reward model and reward with the **annotator's rule itself**
-# (the vowel share, shrunk towards the average for short lines). A reward computed by a program is what
-# GRPO was designed for: DeepSeek trained it on maths answers checked by a script.
+# (the vowel share, shrunk towards the average for short lines). A reward computed by a program is where
+# GRPO became best known: DeepSeek-R1 (2025) trained with it on maths answers checked by rules (the original
+# DeepSeekMath paper of 2024 rewarded GRPO with a learned reward model).
 #
 # The rule's scores are small numbers, while the KL penalty is counted in nats. So that β means the same
 # as in notebook 08, the reward is put in standard units, $s = (\text{score} - \text{mean}) / \text{std}$, with
@@ -85,8 +86,10 @@ for g in range(3):
 # $$\hat A_i = \frac{s_i - \operatorname{mean}(s_{1..k})}{\operatorname{std}(s_{1..k}) + \epsilon}.$$
 #
 # Within a group the advantages sum to zero: the better half of the lines is pushed up, the worse half
-# down. **Your turn:** write `group_advantages(rewards)` for a (G, k) tensor, with the sample standard
-# deviation and $\epsilon = 10^{-4}$.
+# down. **Your turn:** write `group_advantages(rewards)` for a (G, k) tensor (one row per prompt), with the
+# sample standard deviation of each row (torch's default) and $\epsilon = 10^{-4}$ added to it. The check
+# includes a row of equal rewards (it must give 0, not `nan`), groups of k = 2, and a float64 tensor whose
+# dtype must be kept.
 
 # %% tags=["exercise"]
 # EXERCISE: group_advantages
@@ -124,7 +127,8 @@ print("a group of equal rewards:", grpo_adv(torch.tensor([[0.4, 0.4, 0.4, 0.4]])
 # REINFORCE step per batch; to compare like with like, the package's RLOO uses the same clipped surrogate,
 # epochs and minibatches as PPO and GRPO, so only the advantage differs. (With one epoch *and* one minibatch
 # the ratio is 1 at the only step, the clip never binds and the two coincide; with two minibatches the second
-# step is already off-policy.) **Your turn:** `rloo_advantages(rewards)`.
+# step is already off-policy.) **Your turn:** `rloo_advantages(rewards)`, (G, k) in, (G, k) out, on the same
+# cases as `group_advantages` (equal rewards, k = 2, float64 kept); no ε is needed, nothing is divided by a std.
 
 # %% tags=["exercise"]
 # EXERCISE: rloo_advantages
@@ -155,7 +159,8 @@ print("brute-force leave-1-out:", [[round(v, 3) for v in row] for row in brute.t
 # | k2 | $\tfrac12 (\log \rho_t)^2$ | no | yes |
 # | k3 | $(\rho_t - 1) - \log \rho_t$ | yes ($\mathbb E[\rho_t] = 1$) | yes ($x - 1 \ge \log x$) |
 #
-# **Your turn:** write `k3_estimator(logp, ref_logp)` (per token, same shape as the inputs).
+# **Your turn:** write `k3_estimator(logp, ref_logp)` (per token, same shape and dtype as the inputs; one
+# case is float64). It must stay finite and ≥ 0 for log-ratios of ±20, and the check compares gradients too.
 
 # %% tags=["exercise"]
 # EXERCISE: k3_estimator
@@ -210,7 +215,7 @@ for name, g in expected_estimator_gradients(theta, ref_logits).items():
 # | usage | expected gradient | why |
 # |---|---|---|
 # | k1 as a loss term | **0** | $\sum_x \pi_\theta \nabla \log \pi_\theta = \nabla \sum_x \pi_\theta = 0$: no pull towards π_ref at all, whatever k1's sign |
-# | k2 as a loss term | ∇KL(π_θ ‖ π_ref) | $\sum_x \pi_\theta\, l(x)\, \nabla \log \pi_\theta$ is the score-function form of that gradient |
+# | k2 as a loss term | ∇KL(π_θ ‖ π_ref) | $\nabla k_2 = l(x)\,\nabla \log \pi_\theta$ with $l = \log(\pi_\theta/\pi_\text{ref}) = -\log\rho$, and $\sum_x \pi_\theta\, l(x)\, \nabla \log \pi_\theta$ is the score-function form of that gradient |
 # | k3 as a loss term | ∇KL(π_ref ‖ π_θ) | $\sum_x \pi_\theta (1 - \pi_\text{ref}/\pi_\theta) \nabla \log \pi_\theta = -\sum_x \pi_\text{ref} \nabla \log \pi_\theta$: the *other* direction |
 # | −β·k1 in the reward | ∇KL(π_θ ‖ π_ref) | the policy gradient adds the term autograd alone misses |
 #
@@ -223,7 +228,8 @@ for name, g in expected_estimator_gradients(theta, ref_logits).items():
 #
 # 8 prompts × 4 lines = 32 lines per update (the same number as PPO's batch in notebook 08), 2 epochs
 # × 2 minibatches of the clipped surrogate, β = 0.2, the annotator's rule as the reward, 10 updates.
-# The loss is a mean over all real tokens of a minibatch, as in TRL and Dr. GRPO; DeepSeekMath's paper
+# The loss is a mean over all real tokens of a minibatch (a token-level mean, as in DAPO and one of TRL's
+# `loss_type` options; Dr. GRPO divides by a fixed constant instead); DeepSeekMath's paper
 # writes a per-response average $\frac1G \sum_i \frac{1}{|o_i|} \sum_t$, which gives each response the same total
 # weight whatever its length (and each token of a short response more).
 
@@ -281,8 +287,10 @@ for name, per_token in (("k1", kl_k1(lp, lq, m)), ("k2", kl_k2(lp, lq, m)), ("k3
           f"{per_line.std():.3f} | negative tokens {(per_token[m] < 0).float().mean():.0%}")
 
 # %% [markdown]
-# As *values*, k1 and k3 are unbiased estimates of the same number and k2 is biased; read the three means
-# against the exact one with their standard errors. k1 is negative on many tokens, k3 never is. For the
+# As *values*, k1 and k3 are unbiased estimates of the same number and k2 is biased in theory; on these 128
+# lines all three means lie within about 1.3 standard errors of the exact 1.435, so k2's bias does not show at
+# this small KL. What does show is the noise: k1's std over lines (1.84) is more than twice k3's (0.78), and
+# k1 is negative on 46 % of the tokens, k3 never is. For the
 # *gradient* that matters in a loss, the enumeration above is the answer: k3 (or k2), not k1.
 #
 # ## 6 · PPO vs GRPO vs RLOO, three seeds
@@ -364,13 +372,15 @@ for meth in methods:
 # How to read it: a method is better if it reaches more gold score **at the same KL**, and in less time. The
 # count in brackets is how many of the seeds got that far in 30 updates.
 #
-# **What the data shows** (three seeds, mean ± std). At matched KL the three are indistinguishable: at 2, 5
-# and 10 nats their gold scores lie within 0.015 of each other, about the spread across seeds. They differ in
+# **What the data shows** (three seeds, mean ± std). At matched KL the three are close: at 2, 5 and 10 nats
+# their gold scores lie within 0.015 of each other, at most about twice the spread across seeds (the widest
+# gap: PPO 0.471 ± 0.009 against GRPO 0.457 ± 0.007 at 10 nats); three seeds name no winner. They differ in
 # how far they travel in 30 updates with the same β and learning rate: GRPO to 22.7 ± 1.3 nats (gold
 # 0.528 ± 0.014), PPO and RLOO to 14–15 nats (0.499 ± 0.002 and 0.510 ± 0.005). At matched wall time GRPO and
-# RLOO lead PPO (about 0.50 against 0.47); since they are equal at matched KL, that lead is distance travelled
+# RLOO lead PPO (about 0.50 against 0.47); since they are close at matched KL, that lead is distance travelled
 # per update, not a better use of the KL. They write different lines: PPO's get short (18.8 ± 4.9 characters),
-# GRPO's long (47.2 ± 2.4), RLOO's in between (33.8 ± 2.4), all full of the vowel-rich 'you'; and the reward
+# GRPO's long (47.2 ± 2.4), RLOO's in between (33.8 ± 2.4), and the printed samples lean on the vowel-rich
+# 'you'; and the reward
 # model agrees with the annotator on 96 % of the pairs of PPO's lines but on only 89–90 % of GRPO's and
 # RLOO's. On average under 2 % of any method's lines hit the cap (GRPO's 1.6 %, the base model's 1.6 %).
 # An update costs about the same in

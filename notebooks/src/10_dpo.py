@@ -46,7 +46,8 @@ device = setup_notebook(seed=0)
 # with **sequence** log-probs $\log \pi(y \mid x) = \sum_t \log \pi(y_t \mid x, y_{<t})$, taken at the sampling
 # temperature τ = 0.7 like every log-prob of the course. $\beta \log \pi_\theta/\pi_\text{ref}$ is DPO's *implicit
 # reward*. **Your turn:** `dpo_loss(policy_chosen_logp, policy_rejected_logp, ref_chosen_logp, ref_rejected_logp, beta)`,
-# (M,) tensors in, a scalar out; it must survive margins of hundreds of nats.
+# (M,) tensors in, the mean loss over the pairs (a scalar) out; it must survive margins of hundreds of nats
+# (β = 2 on log-probs of −400), keep the dtype (one case is float64), and its gradients are compared too.
 
 # %% tags=["exercise"]
 # EXERCISE: dpo_loss
@@ -71,13 +72,16 @@ print("chosen 5 nats more likely than under π_ref, β = 0.1:",
 # ## 2 · DPO on the course's GPT
 #
 # The same preference pairs the reward model of notebook 08 learned from: lines of the play, labelled by the
-# vowel annotator, each pair with the prompt before its first line. (Both lines answer that prompt in the
-# pair, which is what DPO needs; the second line comes from elsewhere in the play, so this is DPO on
-# *off-policy* data, the common case in practice.) A live run: 10 steps of 32 pairs, β = 0.1, learning
+# vowel annotator, each pair with the prompt before its first line. (Both lines are scored as answers to that
+# prompt, which is what DPO needs, though the second line comes from elsewhere in the play; and since neither
+# line was sampled from the GPT, this is DPO on *off-policy* data, the common case in practice.) A live run:
+# 10 steps of 32 pairs, β = 0.1, learning
 # rate 1e-4; the full epoch (43 steps), three seeds, is in the precomputed comparison below.
 #
 # Every sequence log-prob here comes from the per-token log-probs of notebook 08 (`response_logprobs`, at τ)
 # and the response mask. **Your turn:** `sequence_logprob(token_logp, mask)`, (B, N) and (B, N) bool in, (B,) out.
+# The checker's padding positions hold numbers that must not count; keep the dtype (one case is float64);
+# gradients are compared too.
 
 # %% tags=["exercise"]
 # EXERCISE: sequence_logprob
@@ -158,8 +162,8 @@ print(f"without π_ref, the line with the higher starting 'reward' is the shorte
 # ## 3 · Best-of-n and its KL
 #
 # Best-of-n samples n lines from the base policy π and keeps the reward model's favourite. For a reward
-# without ties, the chosen line has the distribution $\pi_n(y) = n\,\pi(y)\,F(y)^{n-1}$ ($F$: the reward's CDF
-# under π), and
+# without ties, the chosen line has the distribution $\pi_n(y) = F(y)^n - F(y^-)^n$ ($F$: the reward's CDF
+# under π, $F(y^-)$ its value just below $y$), which is $\approx n\,\pi(y)\,F(y)^{n-1}$ when π(y) is small, and
 #
 # $$\mathrm{KL}(\pi_n \,\|\, \pi) = \log n - \frac{n-1}{n}$$
 #
@@ -270,11 +274,13 @@ print(f"{'best-of-n':10} | " + " | ".join((f"{v:.3f}" if v == v else "not reache
 # (n = 16), and at matched KL it leads (0.427 at 2 nats), DPO next (0.413 ± 0.002), PPO, GRPO and RLOO together
 # below (0.392 to 0.399). The RL methods reach more gold only by going much further: 0.50 to 0.53 at 14 to 23
 # nats. DPO, which never samples during training and never sees the reward model, ends its epoch at
-# 9.7 ± 0.7 nats with gold 0.473 ± 0.004, and its proxy score (+1.31) is the lowest of the trained methods: it
-# learned the annotator's labels, not the reward model's quirks. Best-of-n's price is inference: best-of-16
+# 9.7 ± 0.7 nats with gold 0.473 ± 0.004, and its proxy score (+1.31) is the lowest of the trained methods, as
+# one would expect from a method that never maximises the reward model's score and also stops at the smallest
+# KL of them (these runs do not separate the two reasons). Best-of-n's price is inference: best-of-16
 # took 144 s for 128 prompts on this (loaded) CPU, where a trained policy samples one line per prompt. On
 # average under 2 % of any method's lines are cut at N. A caveat for the matched-KL table: the RL curves are
-# 5-update averages of training batches, DPO's and best-of-n's values held-out evaluations.
+# 5-update averages of training batches, DPO's and best-of-n's values held-out evaluations; and best-of-n's KL
+# is the formula $\log n - (n-1)/n$, an upper bound, not a measurement, so if anything its true KL is smaller.
 #
 # ## Check yourself
 #
