@@ -133,14 +133,14 @@ def _variant(**changes):
     return src
 
 
-_MORE_WRONG = {
+WRONG.update({  # more wrong answers, written independently
     "counts the tied output layer a second time": _variant(UNTIED="V * C"),
-    "forgets the position embedding": _variant(POS="0"),
+    "forgets the position embedding (2)": _variant(POS="0"),
     "an MLP of width 2C": _variant(MLP="2"),
     "forgets the LayerNorms": _variant(LNS="0", FINAL="0"),
     "ignores config.bias": _variant(BIAS="1"),
-}
-_MORE_VALID = {
+})
+VALID.update({  # more valid answers, written independently
     "the closed form 12LC² + 13LC + ...": '''def count_parameters(config):
     C, V, T, L = config.n_embd, config.vocab_size, config.block_size, config.n_layer
     if config.bias:
@@ -157,9 +157,5 @@ _MORE_VALID = {
     shapes += block * config.n_layer
     return sum(math.prod(s) for s in shapes)
 ''',
-}
+})
 
-for _k, _v in _MORE_WRONG.items():
-    WRONG.setdefault(_k if _k not in WRONG else _k + " (2)", _v)
-for _k, _v in _MORE_VALID.items():
-    VALID.setdefault(_k if _k not in VALID else _k + " (2)", _v)

@@ -164,7 +164,7 @@ NEEDS_NEW_CHECKER = {  # WRONG answers that today's checker still passes
 
 
 # ---- more answers, written independently by another engineer (labels kept distinct)
-_MORE_WRONG = {
+WRONG.update({  # more wrong answers, written independently
     "ignores nothing: -100 targets clamped to class 0 and counted": '''def cross_entropy(logits, targets, ignore_index=-100):
     V = logits.shape[-1]
     return F.cross_entropy(logits.reshape(-1, V), targets.reshape(-1).clamp(min=0))
@@ -192,11 +192,11 @@ _MORE_WRONG = {
     nll = -logp.gather(-1, targets.where(keep, 0)[:, None]).squeeze(-1)
     return (nll * keep).sum() / keep.sum()
 ''',
-}
-_MORE_VALID = {
-    "torch's F.cross_entropy with the same ignore_index": '''def cross_entropy(logits, targets, ignore_index=-100):
+    "forbidden built-in: torch's F.cross_entropy with the same ignore_index": '''def cross_entropy(logits, targets, ignore_index=-100):
     return F.cross_entropy(logits.reshape(-1, logits.shape[-1]), targets.reshape(-1), ignore_index=ignore_index)
 ''',
+})
+VALID.update({  # more valid answers, written independently
     "boolean indexing of the kept rows, logsumexp": '''def cross_entropy(logits, targets, ignore_index=-100):
     z = logits.reshape(-1, logits.shape[-1])
     y = targets.reshape(-1)
@@ -204,13 +204,5 @@ _MORE_VALID = {
     z, y = z[keep], y[keep]
     return (torch.logsumexp(z, dim=-1) - z[torch.arange(len(y)), y]).mean()
 ''',
-}
+})
 
-for _k, _v in _MORE_WRONG.items():
-    WRONG.setdefault(_k if _k not in WRONG else _k + " (2)", _v)
-for _k, _v in _MORE_VALID.items():
-    VALID.setdefault(_k if _k not in VALID else _k + " (2)", _v)
-
-# Calling the built-in being rebuilt is refused by the checker (Exercise.forbidden): a FAIL, not a PASS.
-for _k in [k for k in VALID if k.startswith("torch's F.cross_entropy with the same ignore_index")]:
-    WRONG["forbidden built-in: " + _k] = VALID.pop(_k)

@@ -90,7 +90,7 @@ NEEDS_NEW_CHECKER = {  # WRONG answers that today's checker still passes
 
 
 # ---- more answers, written independently by another engineer (labels kept distinct)
-_MORE_WRONG = {
+WRONG.update({  # more wrong answers, written independently
     "naive: log(exp(z) / sum exp(z)) overflows": '''def log_softmax(z, dim=-1):
     return (z.exp() / z.exp().sum(dim=dim, keepdim=True)).log()
 ''',
@@ -108,22 +108,14 @@ _MORE_WRONG = {
     "rebuilt with torch.tensor: no gradient path": '''def log_softmax(z, dim=-1):
     return torch.tensor(torch.log_softmax(z, dim=dim).tolist(), dtype=z.dtype)
 ''',
-}
-_MORE_VALID = {
-    "torch.logsumexp": '''def log_softmax(z, dim=-1):
+    "forbidden built-in: torch.logsumexp": '''def log_softmax(z, dim=-1):
     return z - torch.logsumexp(z, dim=dim, keepdim=True)
 ''',
+})
+VALID.update({  # more valid answers, written independently
     "the max subtracted with a detached max (the shift does not change the value)": '''def log_softmax(z, dim=-1):
     m = z.max(dim=dim, keepdim=True).values.detach()
     return z - m - torch.log(torch.exp(z - m).sum(dim=dim, keepdim=True))
 ''',
-}
+})
 
-for _k, _v in _MORE_WRONG.items():
-    WRONG.setdefault(_k if _k not in WRONG else _k + " (2)", _v)
-for _k, _v in _MORE_VALID.items():
-    VALID.setdefault(_k if _k not in VALID else _k + " (2)", _v)
-
-# Calling the built-in being rebuilt is refused by the checker (Exercise.forbidden): a FAIL, not a PASS.
-for _k in [k for k in VALID if k.startswith('torch.logsumexp')]:
-    WRONG["forbidden built-in: " + _k] = VALID.pop(_k)

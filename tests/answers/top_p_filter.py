@@ -152,14 +152,14 @@ def _variant(**changes):
     return src
 
 
-_MORE_WRONG = {
+WRONG.update({  # more wrong answers, written independently
     "drops the token whose cumulative probability crosses p": _variant(DROP="pr.cumsum(-1) > p"),
     "the mask left in sorted order": _variant(UNSORT="drop_s"),
     "fills with 0 instead of -inf": _variant(FILL="0.0"),
-    "cumulative sum of the logits, not of the probabilities": _variant(PROBS="s"),
+    "cumulative sum of the logits, not of the probabilities (2)": _variant(PROBS="s"),
     "sorted ascending": _variant(DESC="False"),
-}
-_MORE_VALID = {
+})
+VALID.update({  # more valid answers, written independently
     "gather the threshold logit back instead of scattering the mask": '''def top_p_filter(logits, p):
     s, _ = torch.sort(logits, dim=-1, descending=True)
     probs = torch.softmax(s, dim=-1)
@@ -177,9 +177,5 @@ _MORE_VALID = {
     keep = keep_sorted.gather(-1, inverse)
     return torch.where(keep, logits, torch.full_like(logits, float("-inf")))
 ''',
-}
+})
 
-for _k, _v in _MORE_WRONG.items():
-    WRONG.setdefault(_k if _k not in WRONG else _k + " (2)", _v)
-for _k, _v in _MORE_VALID.items():
-    VALID.setdefault(_k if _k not in VALID else _k + " (2)", _v)
