@@ -12,6 +12,14 @@ the median env steps to solve and of the median CPU seconds. It only prints: it 
     .venv/bin/python bench/bench_cartpole.py                                   # REINFORCE + PPO, CartPole, seeds 100-109
     .venv/bin/python bench/bench_cartpole.py --algos ppo --envs CartPole-v1 Acrobot-v1 --sb3
     .venv/bin/python bench/bench_cartpole.py --algos ppo --envs Pendulum-v1 --seeds 100 101 102
+    # a PPOConfig setting other than cfg=None, against SB3 runs stored by an earlier --out:
+    .venv/bin/python bench/bench_cartpole.py --algos ppo --ppo-overrides '{"norm_obs": true}' \
+        --sb3-from bench/results/ppo_vs_sb3zoo_cartpole_heldout.json --out /tmp/candidate.json
+
+Every run prints its row (seed, env step at which it was solved, CPU and wall seconds); each side prints
+solved count, median and range of env steps and CPU seconds; ``--out FILE.json`` also writes the rows,
+summaries, ratios, the command, machine and thread count (``bench/results/`` holds the runs quoted in
+issue 11). ``--course-from`` / ``--sb3-from`` reuse stored rows instead of rerunning them.
 
 Seeds 100-109 are held out: no default was tuned on them. The machine's load average is printed beside
 the figures: wall times on a shared CPU are inflated by other processes (CPU time much less so).
@@ -78,6 +86,8 @@ def main() -> None:
     parser.add_argument("--sb3-only", action="store_true", help="only the SB3-zoo runs (no course runs, no ratios)")
     parser.add_argument("--course-from", type=Path, default=None,
                         help="take the course's runs from this JSON (assets/rl_defaults_table.json) instead of rerunning them")
+    parser.add_argument("--sb3-from", type=Path, nargs="+", default=None,
+                        help="take the SB3-zoo runs from these --out JSONs (their sb3 rows) instead of rerunning them")
     parser.add_argument("--ppo-overrides", type=json.loads, default={},
                         help='JSON dict of PPOConfig fields over PPOConfig.for_env(env), e.g. \'{"num_steps": 32}\'')
     parser.add_argument("--out", type=Path, default=None, help="also write every row, the summaries and ratios to this JSON")
@@ -87,7 +97,14 @@ def main() -> None:
     print(f"torch {torch.__version__} | {machine} | load average at start {os.getloadavg()}", flush=True)
     saved = {}
     if args.course_from is not None:
-        saved = {(r["algo"], r["env_id"], r["seed"]): r for r in json.loads(args.course_from.read_text())["records"]}
+        data = json.loads(args.course_from.read_text())
+        if data.get("ppo_overrides", {}) != args.ppo_overrides:
+            raise SystemExit(f"{args.course_from} was made with --ppo-overrides {data.get('ppo_overrides', {})}, "
+                             f"not {args.ppo_overrides}")
+        saved = {(r["algo"], r["env_id"], r["seed"]): r for r in data["records"] if r.get("side", "course") == "course"}
+    saved_sb3 = {}
+    for f in args.sb3_from or []:
+        saved_sb3.update({(r["env_id"], r["seed"]): r for r in json.loads(f.read_text())["records"] if r.get("side") == "sb3"})
     out = {"command": " ".join(sys.argv), "machine": machine, "torch": torch.__version__,
            "load_average_start": os.getloadavg(), "ppo_overrides": args.ppo_overrides,
            "records": [], "summary": {}, "ratios": {}}
@@ -101,19 +118,18 @@ def main() -> None:
         for algo in [] if args.sb3_only else args.algos:
             rows = []
             for seed in args.seeds:
-                r = saved.get((algo, env_id, seed)) if not args.ppo_overrides else None
-                r = r or run_course(algo, env_id, seed, args.ppo_overrides)
+                r = saved.get((algo, env_id, seed)) or run_course(algo, env_id, seed, args.ppo_overrides)
                 rows.append(r)
                 out["records"].append(dict(r, side="course"))
                 save()
                 print(f"  {algo:<9} {env_id:<12} seed {seed:>4}: solved at {r['solved_at']} "
                       f"(budget {r['budget']}) | CPU {r['cpu_s']:.1f} s | wall {r['wall_s']:.1f} s", flush=True)
             out["summary"][f"{algo} {env_id}"] = report(f"course {algo} {env_id}", rows)
-        if (args.sb3 or args.sb3_only) and env_id in ("CartPole-v1", "Acrobot-v1"):
+        if (args.sb3 or args.sb3_only or args.sb3_from) and env_id in ("CartPole-v1", "Acrobot-v1"):
             from sb3_zoo import run_sb3_zoo
             rows = []
             for seed in args.seeds:
-                r = run_sb3_zoo(env_id, seed)
+                r = saved_sb3.get((env_id, seed)) or run_sb3_zoo(env_id, seed)
                 r.update(algo="sb3-zoo-ppo", env_id=env_id, seed=seed, side="sb3")
                 rows.append(r)
                 out["records"].append(r)
