@@ -42,6 +42,10 @@ from lmrl_course.scripts.make_rl_defaults_table import HELD_OUT, run_one
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 
 
+def _s(x) -> str:
+    return "-" if x is None else f"{x:.1f} s"
+
+
 def summary(rows) -> dict:
     """Solved count, median and range of the env steps to solve (over the solved runs) and of the CPU seconds."""
     ok = [r["solved_at"] for r in rows if r["solved_at"] is not None]
@@ -123,7 +127,7 @@ def main() -> None:
                 out["records"].append(dict(r, side="course"))
                 save()
                 print(f"  {algo:<9} {env_id:<12} seed {seed:>4}: solved at {r['solved_at']} "
-                      f"(budget {r['budget']}) | CPU {r['cpu_s']:.1f} s | wall {r['wall_s']:.1f} s", flush=True)
+                      f"(budget {r['budget']}) | CPU {r['cpu_s']:.1f} s | wall {_s(r.get('wall_s'))}", flush=True)
             out["summary"][f"{algo} {env_id}"] = report(f"course {algo} {env_id}", rows)
         if (args.sb3 or args.sb3_only or args.sb3_from) and env_id in ("CartPole-v1", "Acrobot-v1"):
             from sb3_zoo import run_sb3_zoo
@@ -135,7 +139,7 @@ def main() -> None:
                 out["records"].append(r)
                 save()
                 print(f"  sb3-zoo   {env_id:<12} seed {seed:>4}: solved at {r['solved_at']} "
-                      f"(budget {r['budget']}) | CPU {r['cpu_s']:.1f} s | wall {r['wall_s']:.1f} s", flush=True)
+                      f"(budget {r['budget']}) | CPU {r['cpu_s']:.1f} s | wall {_s(r.get('wall_s'))}", flush=True)
             sb3 = out["summary"][f"sb3-zoo-ppo {env_id}"] = report(f"sb3-zoo ppo {env_id}", rows)
             ours = out["summary"].get(f"ppo {env_id}")
             if ours and ours["median_steps"] and sb3["median_steps"]:
