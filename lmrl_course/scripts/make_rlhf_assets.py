@@ -144,7 +144,7 @@ def main(argv=None) -> None:
             old = json.loads(path.read_text())
             if old["reward_model"] != rm_info or old["ppo"]["updates"] != n_up:
                 raise SystemExit("--append: the stored sweep has another reward model or number of updates")
-            out["runs"] = old["runs"]
+            out["runs"], t0 = old["runs"], t0 - old.get("wall_s", 0.0)  # wall_s: all invocations together
         for beta in args.betas:
             for seed in args.sweep_seeds:
                 t_run = time.perf_counter()
@@ -152,7 +152,7 @@ def main(argv=None) -> None:
                 run = {"kl_coef": beta, "seed": seed, "history": {k: _round(h[k]) for k in HISTORY},
                        "final": judge.policy(policy, eval_prompts), "wall_s": round(time.perf_counter() - t_run, 1)}
                 out["runs"] = [r for r in out["runs"] if (r["kl_coef"], r["seed"]) != (beta, seed)] + [run]
-                out["runs"].sort(key=lambda r: (r["kl_coef"], r["seed"]))
+                out["runs"].sort(key=lambda r: (r["seed"], r["kl_coef"]))  # seed 0 first: its β in order
                 print(f"beta={beta} seed={seed}: {run['final']}", flush=True)
                 out["wall_s"] = round(time.perf_counter() - t0, 1)
                 path.write_text(json.dumps(out, indent=1, ensure_ascii=False))
