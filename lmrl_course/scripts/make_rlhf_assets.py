@@ -278,6 +278,10 @@ def length_study(gpt, tok, text, rm, rm_info, rm_train, test_prompts, meta, path
     out["length_neutral"] = {"annotator": repr(neutral), "bucket_edges_letters": neutral.edges,
                              "bucket_means": _round(neutral.means), "bucket_stds": _round(neutral.stds),
                              "reward_model": info2, **study(neutral, rm2, train2)}
+    if path.exists():  # keep the pilot runs made against the same length-neutral reward model
+        old = json.loads(path.read_text()).get("length_neutral", {})
+        if old.get("reward_model") == info2:
+            out["length_neutral"].update({k: old[k] for k in ("pilot_runs", "pilot_base") if k in old})
     out["wall_s"] = round(time.perf_counter() - t0, 1)
     path.write_text(json.dumps(out, indent=1, ensure_ascii=False))
     print(f"length study: {out['wall_s']} s; length-neutral reward model {info2}", flush=True)
@@ -309,7 +313,7 @@ def neutral_pilot(gpt, tok, text, train_prompts, eval_prompts, args) -> None:
                    "wall_s": round(time.perf_counter() - t_run, 1)}
             runs = [r for r in runs if (r["kl_coef"], r["seed"]) != (beta, seed)] + [run]
             out["length_neutral"]["pilot_runs"] = sorted(runs, key=lambda r: (r["kl_coef"], r["seed"]))
-            out["length_neutral"]["base"] = judge.policy(gpt, eval_prompts)
+            out["length_neutral"]["pilot_base"] = judge.policy(gpt, eval_prompts)
             path.write_text(json.dumps(out, indent=1, ensure_ascii=False))
             print(f"pilot beta={beta} seed={seed}: {run['final']}", flush=True)
 

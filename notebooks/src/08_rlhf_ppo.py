@@ -475,7 +475,7 @@ for beta in betas:
 # **Suspect 1.** `python -m lmrl_course.scripts.make_rlhf_assets --only length` scored 512 lines of the base model
 # (held-out prompts) and 2000 lines of the play's held-out part, cut after a random number of words like the reward
 # model's candidates, with the annotator and with this notebook's reward model (the same recipe, so the same
-# model). Mean and 90th percentile by length:
+# model). Mean and 90th percentile by length (characters, the EOS not counted):
 
 # %%
 study = json.loads((ASSETS_DIR / "rlhf_length.json").read_text())
@@ -552,9 +552,9 @@ plt.show()
 # - **The taste's mean does not favour short lines.** On the play's lines and on the base model's, the annotator's
 #   mean score is the same at every length (correlation −0.025 and −0.002; bin means 0.376–0.381 on the play).
 #   Nor does the reward model's mean: on the play's lines its bin means scatter around 0 with no trend
-#   (correlation +0.020); on the base model's lines it *punishes* the shortest (the 0–9 bin, mostly empty lines:
-#   −0.75), and a line's first two words score 0.119 ± 0.041 *less* than the whole line, where the annotator sees
-#   no difference. The labels lean only a little towards the shorter line (chosen 19.9 characters, rejected 21.3).
+#   (correlation +0.020); on the base model's lines it *punishes* the shortest (0–9 characters: −0.75), and a
+#   line's first two words score 0.119 ± 0.041 *less* than the whole line, where the annotator sees no
+#   difference. The labels lean only a little towards the shorter line (chosen 19.9 characters, rejected 21.3).
 # - **The taste's ceiling does.** The 90th percentile of the annotator's score on the play's lines falls from 0.460
 #   (0–9 characters) to 0.428 (40–49), and the reward model's is highest for the shortest lines too (+1.75,
 #   against +1.21 to +1.58). A share of few letters spreads more widely: two vowel-rich words are a whole
@@ -602,7 +602,7 @@ print(f"\nPPO, the course recipe (β = 0.05, 30 updates, seed 0), course taste :
 for run in neutral.get("pilot_runs", []):
     f = run["final"]
     print(f"PPO, β = {run['kl_coef']:4}, {run['updates']} updates, seed {run['seed']}, length-neutral taste: length "
-          f"{f['length']:.1f} | KL {f['kl']:.1f} | gold {f['gold']:+.2f} (base {neutral['base']['gold']:+.2f}) | "
+          f"{f['length']:.1f} | KL {f['kl']:.1f} | gold {f['gold']:+.2f} (base {neutral['pilot_base']['gold']:+.2f}) | "
           f"RM agrees {f['rm_agreement']:.0%} | {f['samples'][:3]}")
 
 # %% [markdown]
@@ -610,8 +610,9 @@ for run in neutral.get("pilot_runs", []):
 # in its mean and in its top decile (90th percentiles 1.26 to 1.52, the shortest lines now the lowest), and
 # its reward model reaches 91.4 % held-out accuracy (the course's: 96.8 %). **But PPO's lines still get short**
 # against it: 18.8 characters at β = 0.05 (the course's taste, same recipe and seed: 14.9) and 13.3 at β = 0.
-# Three reasons show in the printout. Its reward model gives the base model's empty lines +0.50 where the score
-# gives them 0 (no empty line was among its training candidates), and the pilot's policy writes some. Its
+# Three reasons show in the printout. Its reward model gives the base model's shortest lines (0–9 characters)
+# +0.50 on average where the score gives them −0.11 (no empty line was among its training candidates, whose
+# shortest are one word of the play), and the pilot's policy writes empty lines. Its
 # reward model's top decile is still highest for the shortest lines (+1.54). And standardising equalises the
 # spread of the score on the play's lines, not the effort of raising it: with the printed stds, one vowel more
 # moves a line of 7 letters by 1/(7 · 0.098) = 1.5 standard units and a line of 32 letters by
