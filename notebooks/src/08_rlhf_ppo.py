@@ -401,9 +401,9 @@ for run in sorted(sweep["runs"], key=lambda r: (r["kl_coef"], r["seed"])):
 
 # %% [markdown]
 # **What the data shows** (two seeds for β = 0 and 0.05, one for the other β). The proxy climbs to about +2 for
-# every β ≤ 0.05 and then flattens, while at β = 0 the KL keeps growing: between updates 20 and 40 the proxy
-# of the β = 0 runs gains 0.37 and 0.17 (to +2.19 on both seeds) while their KL goes from 27 and 26 nats to 73
-# and 150. With β = 0.05 the KL levels off near 18 nats on both seeds.
+# every β ≤ 0.05 and then flattens. At β = 0 it flattens near +2.2 in the second half of the runs (left panel)
+# while the KL keeps growing, to 72.5 and 149.6 nats (5-update averages at update 40, proxy +2.19 on both
+# seeds). With β = 0.05 the KL levels off near 18 nats on both seeds.
 #
 # **The gold score does not peak at β = 0**, on either seed: it is still rising at update 40 (0.614 and 0.668,
 # the highest of the sweep). Read those lines ("I amooi no io in a ever in yoo"): our gold score is a rule
@@ -560,20 +560,24 @@ plt.show()
 #   against +1.21 to +1.58). A share of few letters spreads more widely: two vowel-rich words are a whole
 #   short line but a fifth of a long one. PPO does not chase the mean score of a length, it chases the best
 #   lines it can find, and the best are short.
-# - **The summed KL charges per character.** KL_SENTENCE In the sweep, the final lines are shorter
-#   the larger β: 24.6 and 35.2 characters at β = 0, 17.0 at 0.01, 13.7 at 0.02, 11.7 and 8.3 at 0.05, 10.6 at 0.1.
-#   At the final policies' average rate of KL per character, 20 more characters would cost 1.5 to 2.3 units of
-#   reward at β = 0.05 and 0.1, as much as their whole gain in proxy score (+1.9 to +2.4).
-# - **Not the KL alone.** At β = 0 nothing charges for length, and the lines shorten anyway (5-update averages
-#   down to 17.6 and 18.1 characters); seed 1's grow back to 38 once it writes non-words. The methods line up
+# - **The summed KL charges per character.** Section 5's policy, after 10 updates, already pays more KL for a
+#   longer line (correlation +0.30, 0.124 nats per character: 20 more characters cost 0.124 at β = 0.05, small
+#   beside its gain of +1.17 in proxy score so far). In the sweep, the final lines are shorter with a KL penalty
+#   than without, and mostly the shorter the larger β: 24.6 and 35.2 characters at β = 0, 17.0 at 0.01, 13.7 at
+#   0.02, 11.7 and 8.3 at 0.05, 10.6 at 0.1. At the final policies' average rate of KL per character, 20 more
+#   characters would cost 1.54 to 2.25 units of reward at β = 0.05 and 0.1, comparable to their whole gain in
+#   proxy score (+1.89 to +2.39).
+# - **Not the KL alone.** At β = 0 nothing charges for length, and the lines shorten anyway (left panel: both
+#   β = 0 runs fall below 20 characters); seed 1's climb back to the base model's length once it writes
+#   non-words. The methods line up
 #   with how they charge the KL: GRPO's KL is a loss term, in no advantage, so nothing tells it that a longer
 #   line costs more, and its lines *grow* (47.2 ± 2.4); RLOO puts Σ_t k1 in the reward of the whole line and
 #   shortens a little (33.8 ± 2.4); PPO pays the same penalty token by token, with a value head that learns
 #   what the rest of a line will cost, and shortens most (18.8 ± 4.9). That is a reading of three seeds per
 #   method, not a controlled experiment: the methods differ in more than their KL.
 #
-# The missing-EOS penalty guards the other end and plays no part here: no trained policy's lines are cut at N
-# (GRPO's 1.6 % ± 1.6 %, the base model's 1.6 %).
+# The missing-EOS penalty guards the other end and plays no part here: at most 1.6 % of any trained policy's lines
+# are cut at N (GRPO's 1.6 % ± 1.6 %; the base model's 1.6 %).
 #
 # **A length-neutral taste (a prototype).** The fix for the ceiling is to score a line against lines *of its own
 # length*: `LengthNeutralVowelAnnotator` standardises the vowel share within buckets of 5 letters, with the mean and
@@ -606,8 +610,9 @@ for run in neutral.get("pilot_runs", []):
           f"RM agrees {f['rm_agreement']:.0%} | {f['samples'][:3]}")
 
 # %% [markdown]
-# **What the prototype shows** (one seed per β). On the play's held-out lines the length-neutral score is flat
-# in its mean and in its top decile (90th percentiles 1.26 to 1.52, the shortest lines now the lowest), and
+# **What the prototype shows** (one seed per β). On the play's held-out lines the length-neutral score is nearly
+# flat in its mean (+0.05 to +0.21 standard units, correlation with length +0.026) and in its top decile (90th
+# percentiles 1.26 to 1.52, the shortest lines now the lowest), and
 # its reward model reaches 91.4 % held-out accuracy (the course's: 96.8 %). **But PPO's lines still get short**
 # against it: 18.8 characters at β = 0.05 (the course's taste, same recipe and seed: 14.9) and 13.3 at β = 0.
 # Three reasons show in the printout. Its reward model gives the base model's shortest lines (0–9 characters)
