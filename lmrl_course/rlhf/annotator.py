@@ -5,6 +5,8 @@
   rewarded, for its length). Dense (every line has a score), learnable by a small reward model, and
   satisfiable by a char-level GPT in a few dozen updates by choosing vowel-rich words; pushed too far, the
   policy writes vowel-rich near-words, which the reward model misjudges (over-optimisation, notebook 08).
+- :class:`LengthNeutralVowelAnnotator` (a prototype, notebook 08 section 7): the vowel share standardised within
+  the line's length bucket against the play's lines, so that its mean and spread do not depend on length there.
 - :class:`KeywordAnnotator`: likes lines with words from a list (cheerful words by default); the tests use it
   on a toy corpus. On Shakespeare such words are rare (~1 line in 12), too sparse for a quick demo.
 

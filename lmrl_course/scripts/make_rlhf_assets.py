@@ -2,6 +2,7 @@
 
     python -m lmrl_course.scripts.make_rlhf_assets [--only sweep|compare|length|summary] [--seeds 0 1 2] [--updates N]
     python -m lmrl_course.scripts.make_rlhf_assets --only sweep --append --betas 0.0 0.05 --sweep-seeds 1
+    python -m lmrl_course.scripts.make_rlhf_assets --only pilot --betas 0.05 0.0 --sweep-seeds 0
 
 Writes (small JSON files; each is rewritten after every finished run, so a long job can be watched):
 
@@ -15,7 +16,8 @@ Writes (small JSON files; each is rewritten after every finished run, so a long 
   the final values (length and truncated fraction included) as mean ± std over seeds (``--only summary``
   recomputes it from the stored runs).
 - ``assets/rlhf_length.json`` (notebook 08): the annotator's and the reward model's scores against the length
-  of a line, and the same for the prototype length-neutral score (``LengthNeutralVowelAnnotator``).
+  of a line, and the same for the prototype length-neutral score (``LengthNeutralVowelAnnotator``); ``--only
+  pilot`` adds PPO runs against that score's reward model (``length_neutral.pilot_runs``; not part of a full run).
 
 Every run uses the recipe of the notebooks (``lmrl_course.rlhf.tasks``), one thread, and the seeds given.
 """
