@@ -13,6 +13,8 @@ from __future__ import annotations
 
 import argparse
 import copy
+import os
+import platform
 import time
 
 import torch
@@ -76,7 +78,7 @@ def bench_update(gpt, prompts, reward_fn, eos, device, pairs, repeats=3):
     t0 = time.perf_counter()
     best_of_n(model, p, reward_fn, 16, MAX_NEW_TOKENS, TEMPERATURE, eos, 0, gen)
     synchronize(device)
-    print(f"best-of-16 : {time.perf_counter() - t0:.2f} s for {p.shape[0]} prompts")
+    print(f"best-of-16 : {time.perf_counter() - t0:.2f} s for {p.shape[0]} prompts (best-of-n trains nothing: this is its whole cost)")
 
 
 def time_to_target(gpt, prompts, reward_fn, gold_fn, eos, device, updates, target, kl_budget):
@@ -117,7 +119,10 @@ def main():
     prompts, _ = shakespeare_prompts(text, tok)
     pairs, _ = course_preference_pairs(tok, text)
     devices = [torch.device(args.device)] if args.device else available_devices()
-    print(f"torch {torch.__version__} | threads {torch.get_num_threads()} | GPT {gpt.num_parameters():,} parameters")
+    load = os.getloadavg()[0] if hasattr(os, "getloadavg") else float("nan")
+    print(f"torch {torch.__version__} | {platform.machine()} {platform.processor() or platform.platform()} | "
+          f"{os.cpu_count()} cores, load average {load:.1f} | threads {torch.get_num_threads()} | "
+          f"GPT {gpt.num_parameters():,} parameters")
     for dev in devices:
         bench_update(gpt, prompts, reward_fn, eos, dev, pairs)
     if not args.skip_target:

@@ -12,7 +12,8 @@
 - :mod:`.dpo` — Direct Preference Optimisation on the preference pairs, no reward model
 - :mod:`.tasks` — the course's task (prompts that end where a verse line begins) and its recipes
 """
-from .annotator import CHEERFUL_WORDS, KeywordAnnotator, VowelAnnotator, annotator_reward_fn
+from .annotator import (CHEERFUL_WORDS, KeywordAnnotator, LengthNeutralVowelAnnotator, VowelAnnotator,
+                        annotator_reward_fn)
 from .best_of_n import best_of_n, best_of_n_kl
 from .dpo import dpo_loss, sequence_logprobs, train_dpo
 from .grpo import GroupConfig, GroupTrainer, group_advantages, group_loss, rloo_advantages
@@ -25,7 +26,7 @@ from .rollout import LMRollout, decode_responses, last_token_index, response_log
 from .tasks import line_prompts
 from .trainer import RLHFConfig, RLHFTrainer, sample_prompts
 
-__all__ = ["CHEERFUL_WORDS", "KeywordAnnotator", "VowelAnnotator", "annotator_reward_fn", "best_of_n", "best_of_n_kl",
+__all__ = ["CHEERFUL_WORDS", "KeywordAnnotator", "LengthNeutralVowelAnnotator", "VowelAnnotator", "annotator_reward_fn", "best_of_n", "best_of_n_kl",
            "dpo_loss", "sequence_logprobs", "train_dpo", "GroupConfig", "GroupTrainer", "group_advantages",
            "group_loss", "rloo_advantages", "AdaptiveKLController", "exact_kl", "expected_estimator_gradients",
            "kl_k1", "kl_k2", "kl_k3", "ActorCritic", "LMPPOConfig", "LMPPOTrainer", "compute_rewards",

@@ -5,6 +5,8 @@
   rewarded, for its length). Dense (every line has a score), learnable by a small reward model, and
   satisfiable by a char-level GPT in a few dozen updates by choosing vowel-rich words; pushed too far, the
   policy writes vowel-rich near-words, which the reward model misjudges (over-optimisation, notebook 08).
+- :class:`LengthNeutralVowelAnnotator` (a prototype, notebook 08 section 7): the vowel share standardised within
+  the line's length bucket against the play's lines, so that its mean and spread do not depend on length there.
 - :class:`KeywordAnnotator`: likes lines with words from a list (cheerful words by default); the tests use it
   on a toy corpus. On Shakespeare such words are rare (~1 line in 12), too sparse for a quick demo.
 
@@ -126,3 +128,82 @@ class VowelAnnotator(KeywordAnnotator):
     def __repr__(self) -> str:
         return (f"VowelAnnotator(vowels={''.join(sorted(self.vowels))!r}, margin={self.margin}, "
                 f"prior_letters={self.prior_letters}, prior_share={self.prior_share})")
+
+
+class LengthNeutralVowelAnnotator(VowelAnnotator):
+    """The vowel taste made length-neutral: a line's vowel share standardised within its length bucket,
+    against reference lines (the play's)::
+
+        b(line)     = the bucket of its letter count (buckets of ``bucket_letters`` letters, the last ones merged
+                      until each holds at least ``min_count`` reference lines)
+        score(line) = (share(line) − μ_b) / σ_b,     μ_b, σ_b: mean and std of the reference lines' shares in b
+
+    so that on the reference lines E[score | bucket] = 0 and Var[score | bucket] = 1 in every bucket: a short
+    line can no longer win by the wider spread of a share over few letters (5 vowels in 6 letters is a common
+    accident, 25 in 30 is not). A line without letters scores 0. Prefers the higher score when the two differ
+    by at least ``margin`` (in standard units).
+    """
+
+    def __init__(self, reference_lines: Sequence[str], vowels: str = "aeiou", margin: float = 0.5,
+                 bucket_letters: int = 5, min_count: int = 30):
+        super().__init__(vowels=vowels, margin=0.0, prior_letters=0.0)
+        if not 0 <= margin:
+            raise ValueError(f"margin must be >= 0, got {margin!r}")
+        for name, v in (("bucket_letters", bucket_letters), ("min_count", min_count)):
+            if isinstance(v, bool) or not isinstance(v, int) or v < 2:
+                raise ValueError(f"{name} must be an int >= 2, got {v!r}")
+        if isinstance(reference_lines, str) or any(not isinstance(t, str) for t in reference_lines):
+            raise TypeError("reference_lines must be a list of str (the lines to standardise against)")
+        self.margin, self.bucket_letters = float(margin), bucket_letters
+        stats = [(n, s) for n, s in map(self._letters_share, reference_lines) if n > 0]
+        if len(stats) < min_count:
+            raise ValueError(f"reference_lines must hold at least min_count={min_count} lines with letters, "
+                             f"got {len(stats)}")
+        by_bucket = {}
+        for n, s in stats:
+            by_bucket.setdefault(n // bucket_letters, []).append(s)
+        # consecutive buckets, short to long, joined until each holds min_count reference lines
+        self.edges, self.means, self.stds = [], [], []   # bucket k: letters in [edges[k], edges[k+1])
+        groups, cur, start = [], [], None
+        for b in sorted(by_bucket):
+            if start is None:
+                start = b * bucket_letters
+            cur += by_bucket[b]
+            if len(cur) >= min_count:
+                groups.append((start, cur)); cur, start = [], None
+        if cur:  # the longest lines: too few on their own, joined to the previous bucket
+            s0, prev = groups.pop()
+            groups.append((s0, prev + cur))
+        for s0, shares in groups:
+            t = torch.tensor(shares, dtype=torch.float64)
+            self.edges.append(s0)
+            self.means.append(float(t.mean()))
+            self.stds.append(max(float(t.std()), 1e-6))
+        self.edges[0] = 1
+
+    def _letters_share(self, text: str) -> tuple:
+        if not isinstance(text, str):
+            raise TypeError(f"text must be a str, got {type(text).__name__}")
+        letters = sum(c.isalpha() for c in text)
+        return letters, (len(self.matches(text)) / letters if letters else 0.0)
+
+    def bucket(self, letters: int) -> int:
+        """Index of the bucket of a line with ``letters`` letters (≥ 1)."""
+        k = 0
+        while k + 1 < len(self.edges) and letters >= self.edges[k + 1]:
+            k += 1
+        return k
+
+    def score(self, text: str) -> float:
+        n, share = self._letters_share(text)
+        if n == 0:
+            return 0.0
+        k = self.bucket(n)
+        return (share - self.means[k]) / self.stds[k]
+
+    def __repr__(self) -> str:
+        return (f"LengthNeutralVowelAnnotator({len(self.edges)} buckets from {self.edges[0]} to {self.edges[-1]}+ "
+                f"letters, margin={self.margin})")
+
+
+__all__.append("LengthNeutralVowelAnnotator")

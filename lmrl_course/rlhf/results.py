@@ -49,3 +49,59 @@ def rm_agreement(rm_scores, gold, margin: float) -> float:
     d_rm = rm_scores[:, None] - rm_scores[None, :]
     pairs = d_gold >= margin  # each labelled pair once, the gold-preferred one first
     return float((d_rm[pairs] > 0).float().mean()) if bool(pairs.any()) else float("nan")
+
+
+def binned_means(xs: Sequence[float], ys: Sequence[float], edges: Sequence[float]) -> list:
+    """Mean of ``ys`` in each bin ``edges[k] <= x < edges[k+1]``: a list of dicts ``lo, hi, n, mean, sem``
+    (sem: standard error of the mean, nan for fewer than 2 values; empty bins are left out)."""
+    xs, ys = [float(x) for x in xs], [float(y) for y in ys]
+    if len(xs) != len(ys):
+        raise ValueError(f"xs and ys must have the same length, got {len(xs)} and {len(ys)}")
+    if len(edges) < 2 or any(b <= a for a, b in zip(edges, edges[1:])):
+        raise ValueError(f"edges must be at least two increasing numbers, got {list(edges)}")
+    out = []
+    for lo, hi in zip(edges, edges[1:]):
+        v = [y for x, y in zip(xs, ys) if lo <= x < hi]
+        if v:
+            m, s = mean_std(v)
+            out.append({"lo": lo, "hi": hi, "n": len(v), "mean": m, "sem": s / math.sqrt(len(v)) if len(v) > 1
+                        else float("nan")})
+    return out
+
+
+def correlation(xs: Sequence[float], ys: Sequence[float]) -> float:
+    """Pearson correlation of two equally long sequences (nan when one is constant)."""
+    xs, ys = [float(x) for x in xs], [float(y) for y in ys]
+    if len(xs) != len(ys) or len(xs) < 2:
+        raise ValueError(f"xs and ys must have the same length >= 2, got {len(xs)} and {len(ys)}")
+    mx, my = sum(xs) / len(xs), sum(ys) / len(ys)
+    sxy = sum((x - mx) * (y - my) for x, y in zip(xs, ys))
+    sxx, syy = sum((x - mx) ** 2 for x in xs), sum((y - my) ** 2 for y in ys)
+    return sxy / math.sqrt(sxx * syy) if sxx > 0 and syy > 0 else float("nan")
+
+
+FINAL_KEYS = ("score", "gold", "kl", "length", "truncated", "rm_agreement")
+
+
+def method_summary(comparison: dict) -> dict:
+    """Per method of ``assets/rlhf_method_comparison.json``, the held-out final values as [mean, std] over seeds
+    (``FINAL_KEYS``, ``truncated`` being the fraction of responses cut at N without EOS) and the wall time of one
+    update (one DPO step; for best-of-n, of sampling n per prompt for the 128 prompts); best-of-n per n."""
+    out = {}
+    for method in ("ppo", "grpo", "rloo"):
+        runs = runs_of(comparison["runs"], method=method)
+        if runs:
+            out[method] = {k: list(mean_std([r["final"][k] for r in runs])) for k in FINAL_KEYS}
+            out[method].update(update_s=list(mean_std([r["update_s"] for r in runs])), seeds=len(runs))
+    if comparison.get("dpo_runs"):
+        runs = comparison["dpo_runs"]
+        out["dpo"] = {k: list(mean_std([r["final"][k] for r in runs])) for k in FINAL_KEYS}
+        out["dpo"].update(update_s=list(mean_std([r["step_s"] for r in runs])), seeds=len(runs))
+    for n in sorted({b["n"] for b in comparison.get("best_of_n", [])}):
+        rows = [b for b in comparison["best_of_n"] if b["n"] == n]
+        out[f"best_of_{n}"] = {k: list(mean_std([b[k] for b in rows])) for k in FINAL_KEYS}
+        out[f"best_of_{n}"].update(update_s=list(mean_std([b["wall_s"] for b in rows])), seeds=len(rows))
+    return out
+
+
+__all__ += ["binned_means", "correlation", "FINAL_KEYS", "method_summary"]

@@ -136,14 +136,14 @@ def random_line_pairs(text: str, tokenizer, n_pairs: int, seed: int = 0, prompt_
     return a, b, prompts
 
 
-def course_preference_pairs(tokenizer, text: str, recipe: dict = None) -> tuple:
+def course_preference_pairs(tokenizer, text: str, recipe: dict = None, annotator=None) -> tuple:
     """Notebook 08's preference pairs: ``(train, held_out)`` PreferenceData with prompts, labelled by the vowel
-    annotator; candidates from the first 90% of the text for training, the last 10% held out."""
+    annotator (or ``annotator``); candidates from the first 90% of the text for training, the last 10% held out."""
     from .annotator import VowelAnnotator
     from .reward_model import preference_data_from_texts
 
     r = {**RM_RECIPE, **(recipe or {})}
-    annotator = VowelAnnotator()
+    annotator = VowelAnnotator() if annotator is None else annotator
     eos = tokenizer.stoi["\n"]
     n = int(len(text) * (1.0 - VAL_FRACTION))
     a, b, p = random_line_pairs(text[:n], tokenizer, r["n_train_pairs"], r["seed"])
@@ -153,9 +153,10 @@ def course_preference_pairs(tokenizer, text: str, recipe: dict = None) -> tuple:
     return train, test
 
 
-def build_course_reward_model(gpt, tokenizer, text: str, recipe: dict = None, progress: bool = False) -> tuple:
+def build_course_reward_model(gpt, tokenizer, text: str, recipe: dict = None, progress: bool = False,
+                              annotator=None) -> tuple:
     """Notebook 08's reward model, step for step: pairs of lines of the play (the first 90% for training,
-    the last 10% held out) labelled by the vowel annotator, then Bradley–Terry training of the GPT's
+    the last 10% held out) labelled by the vowel annotator (or ``annotator``), then Bradley–Terry training of the GPT's
     first ``n_layer`` blocks with a scalar head.
 
     Returns ``(reward_model, info, train_pairs, held_out_pairs)``; info holds the pair counts and the held-out
@@ -165,7 +166,7 @@ def build_course_reward_model(gpt, tokenizer, text: str, recipe: dict = None, pr
     from .reward_model import RewardModel, preference_accuracy, train_reward_model
 
     r = {**RM_RECIPE, **(recipe or {})}
-    train, test = course_preference_pairs(tokenizer, text, r)
+    train, test = course_preference_pairs(tokenizer, text, r, annotator)
     seed_everything(r["seed"])                     # the head's initial weights
     rm = RewardModel(gpt, n_layer=r["n_layer"])
     hist = train_reward_model(rm, train, epochs=r["epochs"], batch_size=r["batch_size"], lr=r["lr"], seed=r["seed"],
@@ -187,3 +188,24 @@ def rule_reward_stats(text: str, annotator=None) -> tuple:
 
 __all__ += ["rule_reward_stats", "RM_RECIPE", "MISSING_EOS_PENALTY", "PPO_RECIPE", "GROUP_RECIPE", "RULE_GROUP_RECIPE",
             "DPO_RECIPE", "play_lines", "random_line_pairs", "course_preference_pairs", "build_course_reward_model"]
+
+
+def reference_lines(text: str, n: int = 4000, seed: int = 0) -> list:
+    """``n`` verse lines of ``text`` drawn at random (seeded), each cut after a random number of whole words, as
+    the reward model's candidates are: the reference a length-neutral score is standardised against."""
+    starts = _play_line_starts(text)
+    g = torch.Generator().manual_seed(seed)
+    ix = torch.randint(len(starts), (n,), generator=g).tolist()
+    u = torch.rand(n, generator=g).tolist()
+    return [_cut_words(starts[i][1], x)[:MAX_NEW_TOKENS] for i, x in zip(ix, u)]
+
+
+def length_neutral_annotator(text: str, **kwargs):
+    """The prototype length-neutral taste: :class:`~lmrl_course.rlhf.annotator.LengthNeutralVowelAnnotator`
+    standardised against :func:`reference_lines` of the first 90% of ``text`` (the training part)."""
+    from .annotator import LengthNeutralVowelAnnotator
+
+    return LengthNeutralVowelAnnotator(reference_lines(text[:int(len(text) * (1.0 - VAL_FRACTION))]), **kwargs)
+
+
+__all__ += ["reference_lines", "length_neutral_annotator"]

@@ -1,6 +1,8 @@
 """Precompute the RLHF runs that are too slow to repeat live in notebooks 08, 09 and 10.
 
-    python -m lmrl_course.scripts.make_rlhf_assets [--only sweep|compare] [--seeds 0 1 2] [--updates N]
+    python -m lmrl_course.scripts.make_rlhf_assets [--only sweep|compare|length|summary] [--seeds 0 1 2] [--updates N]
+    python -m lmrl_course.scripts.make_rlhf_assets --only sweep --append --betas 0.0 0.05 --sweep-seeds 1
+    python -m lmrl_course.scripts.make_rlhf_assets --only pilot --betas 0.05 0.0 --sweep-seeds 0
 
 Writes (small JSON files; each is rewritten after every finished run, so a long job can be watched):
 
@@ -10,7 +12,12 @@ Writes (small JSON files; each is rewritten after every finished run, so a long 
   end, with the reward model's agreement with the annotator on the trained policy's own samples.
 - ``assets/rlhf_method_comparison.json`` (notebooks 09 and 10): PPO, GRPO, RLOO (30 updates of 32 responses),
   DPO (one epoch over the same preference pairs the reward model learned from) and best-of-n (n = 1..32),
-  all judged by the same reward model and annotator, several seeds each, with wall times.
+  all judged by the same reward model and annotator, several seeds each, with wall times; ``summary``: per method
+  the final values (length and truncated fraction included) as mean ± std over seeds (``--only summary``
+  recomputes it from the stored runs).
+- ``assets/rlhf_length.json`` (notebook 08): the annotator's and the reward model's scores against the length
+  of a line, and the same for the prototype length-neutral score (``LengthNeutralVowelAnnotator``); ``--only
+  pilot`` adds PPO runs against that score's reward model (``length_neutral.pilot_runs``; not part of a full run).
 
 Every run uses the recipe of the notebooks (``lmrl_course.rlhf.tasks``), one thread, and the seeds given.
 """
@@ -34,9 +41,12 @@ from ..rlhf import (GroupConfig, GroupTrainer, LMPPOConfig, LMPPOTrainer, VowelA
                     best_of_n, best_of_n_kl, decode_responses, evaluate_policy, response_logprobs, reward_model_fn,
                     train_dpo)
 from ..rlhf.kl import kl_k1
-from ..rlhf.results import rm_agreement
+from ..rlhf.results import binned_means, correlation, mean_std, method_summary, rm_agreement
+from ..rlhf.reward_model import encode_responses
+from ..rlhf.rollout import sample_responses
 from ..rlhf.tasks import (DPO_RECIPE, GROUP_RECIPE, MAX_NEW_TOKENS, MISSING_EOS_PENALTY, PPO_RECIPE, TEMPERATURE,
-                          build_course_reward_model, shakespeare_prompts)
+                          VAL_FRACTION, build_course_reward_model, length_neutral_annotator, reference_lines,
+                          shakespeare_prompts)
 
 BETAS = (0.0, 0.01, 0.02, 0.05, 0.1)
 SWEEP_UPDATES = 40
@@ -60,9 +70,9 @@ def _round(xs, nd=4):
 class Judge:
     """Scores a set of responses the same way for every method: proxy (reward model), gold (annotator), KL."""
 
-    def __init__(self, gpt, rm, tok, eos, margin):
+    def __init__(self, gpt, rm, tok, eos, margin, annotator=None):
         self.ref, self.rm_fn, self.tok, self.eos, self.margin = gpt, reward_model_fn(rm), tok, eos, margin
-        self.gold_fn = annotator_reward_fn(VowelAnnotator(), tok, eos)
+        self.gold_fn = annotator_reward_fn(VowelAnnotator() if annotator is None else annotator, tok, eos)
 
     @torch.no_grad()
     def rollout(self, policy, ro, kl=None) -> dict:
@@ -87,11 +97,17 @@ def main(argv=None) -> None:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--checkpoint", type=Path, default=GPT_CHECKPOINT_PATH)
     parser.add_argument("--out-dir", type=Path, default=ASSETS_DIR)
-    parser.add_argument("--only", choices=["sweep", "compare"], default=None)
+    parser.add_argument("--only", choices=["sweep", "compare", "length", "pilot", "summary"], default=None)
     parser.add_argument("--seeds", type=int, nargs="+", default=[0, 1, 2])
     parser.add_argument("--sweep-seeds", type=int, nargs="+", default=[0])
+    parser.add_argument("--betas", type=float, nargs="+", default=list(BETAS), help="the sweep's KL coefficients")
+    parser.add_argument("--append", action="store_true",
+                        help="keep the sweep's stored runs and add (or replace) the (β, seed) runs asked for")
     parser.add_argument("--updates", type=int, default=None, help="override the number of updates (quick tests)")
     args = parser.parse_args(argv)
+    if args.only == "summary":
+        write_summary(args.out_dir / "rlhf_method_comparison.json")
+        return
     set_determinism(threads=1)
     seed_everything(0)
     gpt, tok, _ = load_checkpoint(args.checkpoint, device="cpu")
@@ -114,19 +130,34 @@ def main(argv=None) -> None:
         tr = LMPPOTrainer(policy, ref, rm_fn, cfg, eos_id=eos, seed=seed, gold_fn=gold_fn)
         return policy, tr.train(train_prompts, n_up, progress=True)
 
+    if args.only in (None, "length"):
+        length_study(gpt, tok, text, rm, rm_info, rm_train, test_prompts, meta, args.out_dir / "rlhf_length.json")
+
+    if args.only == "pilot":   # not part of a full run: a trial of the length-neutral score (rlhf_length.json)
+        neutral_pilot(gpt, tok, text, train_prompts, eval_prompts, args)
+
     if args.only in (None, "sweep"):
         t0 = time.perf_counter()
         n_up = args.updates or SWEEP_UPDATES
+        path = args.out_dir / "rlhf_beta_sweep.json"
         out = {"what": "RLHF-PPO against the reward model for several KL coefficients (notebook 08)", **meta,
                "reward_model": rm_info, "ppo": {**PPO_RECIPE, "lr": SWEEP_LR, "updates": n_up}, "base": base, "runs": []}
-        for beta in BETAS:
+        if args.append and path.exists():
+            old = json.loads(path.read_text())
+            if old["reward_model"] != rm_info or old["ppo"]["updates"] != n_up:
+                raise SystemExit("--append: the stored sweep has another reward model or number of updates")
+            out["runs"], t0 = old["runs"], t0 - old.get("wall_s", 0.0)  # wall_s: all invocations together
+        for beta in args.betas:
             for seed in args.sweep_seeds:
+                t_run = time.perf_counter()
                 policy, h = ppo(beta, SWEEP_LR, seed, n_up)
-                out["runs"].append({"kl_coef": beta, "seed": seed, "history": {k: _round(h[k]) for k in HISTORY},
-                                    "final": judge.policy(policy, eval_prompts)})
-                print(f"beta={beta} seed={seed}: {out['runs'][-1]['final']}", flush=True)
+                run = {"kl_coef": beta, "seed": seed, "history": {k: _round(h[k]) for k in HISTORY},
+                       "final": judge.policy(policy, eval_prompts), "wall_s": round(time.perf_counter() - t_run, 1)}
+                out["runs"] = [r for r in out["runs"] if (r["kl_coef"], r["seed"]) != (beta, seed)] + [run]
+                out["runs"].sort(key=lambda r: (r["seed"], r["kl_coef"]))  # seed 0 first: its β in order
+                print(f"beta={beta} seed={seed}: {run['final']}", flush=True)
                 out["wall_s"] = round(time.perf_counter() - t0, 1)
-                (args.out_dir / "rlhf_beta_sweep.json").write_text(json.dumps(out, indent=1, ensure_ascii=False))
+                path.write_text(json.dumps(out, indent=1, ensure_ascii=False))
 
     if args.only in (None, "compare"):
         n_up = args.updates or COMPARE_UPDATES
@@ -179,6 +210,128 @@ def main(argv=None) -> None:
                 out["best_of_n"].append({"n": n, "seed": seed, "wall_s": round(time.perf_counter() - t0, 2), **ev})
             print(f"best-of-n seed={seed}: {[(b['n'], b['gold']) for b in out['best_of_n'][-len(BON_NS):]]}", flush=True)
             path.write_text(json.dumps(out, indent=1, ensure_ascii=False))
+        write_summary(path)
+
+
+def write_summary(path: Path) -> None:
+    """Adds ``summary`` (per method: final values as [mean, std] over seeds, wall time per update) to the
+    comparison file, from the runs it holds (no training)."""
+    out = json.loads(path.read_text())
+    out["summary"] = {m: {k: (_round(v) if isinstance(v, list) else v) for k, v in row.items()}
+                      for m, row in method_summary(out).items()}
+    path.write_text(json.dumps(out, indent=1, ensure_ascii=False))
+    for m, row in out["summary"].items():
+        print(m, " ".join(f"{k} {v[0]}±{v[1]}" for k, v in row.items() if isinstance(v, list)))
+
+
+LENGTH_EDGES = (0, 10, 20, 30, 40, 50, 65)
+N_LENGTH = 512           # base-model lines of the length study
+
+
+def length_study(gpt, tok, text, rm, rm_info, rm_train, test_prompts, meta, path: Path) -> None:
+    """Does the taste, or the reward model, favour a length? Scores against length on the base model's own
+    lines and on lines of the play; whole lines against their first two words; the labels' lengths; and the
+    prototype length-neutral score (its reward model's held-out accuracy, its scores against length)."""
+    t0 = time.perf_counter()
+    eos = tok.stoi["\n"]
+    gen = torch.Generator().manual_seed(2)
+    ro = sample_responses(gpt, test_prompts[:N_LENGTH], MAX_NEW_TOKENS, TEMPERATURE, eos, 0, gen)
+    base_texts = decode_responses(tok, ro.response, ro.mask, strip_eos=eos)
+    held_lines = reference_lines(text[int(len(text) * (1.0 - VAL_FRACTION)):], 2000, seed=1)
+
+    def rm_scores(model, texts):
+        ids, mask = encode_responses(texts, tok, MAX_NEW_TOKENS, eos)
+        with torch.no_grad():
+            return torch.cat([model(ids[i:i + 256], mask[i:i + 256]) for i in range(0, len(texts), 256)]).tolist()
+
+    def study(annotator, model, train_pairs):
+        out = {}
+        for name, texts in (("base", base_texts), ("play", held_lines)):
+            n = [len(t) for t in texts]
+            gold, proxy = annotator.scores(texts).tolist(), rm_scores(model, texts)
+            out[name] = {"n": len(texts), "corr_length_gold": round(correlation(n, gold), 4),
+                         "corr_length_proxy": round(correlation(n, proxy), 4),
+                         "corr_gold_proxy": round(correlation(gold, proxy), 4),
+                         "gold_by_length": _bins(binned_means(n, gold, LENGTH_EDGES)),
+                         "proxy_by_length": _bins(binned_means(n, proxy, LENGTH_EDGES)),
+                         "gold_q90_by_length": _q90(n, gold), "proxy_q90_by_length": _q90(n, proxy)}
+            if name == "base":
+                out[name].update(length=n, gold=_round(gold), proxy=_round(proxy))
+        # whole base lines (>= 4 words) against their first two words
+        full = [t for t in base_texts if len(t.split(" ")) >= 4]
+        short = [" ".join(t.split(" ")[:2]) for t in full]
+        d_proxy = [a - b for a, b in zip(rm_scores(model, short), rm_scores(model, full))]
+        d_gold = (annotator.scores(short) - annotator.scores(full)).tolist()
+        out["first_two_words_minus_line"] = {"n": len(full), "proxy": list(_round(mean_std(d_proxy))),
+                                             "gold": list(_round(mean_std(d_gold)))}
+        lc = [len(t) for t in train_pairs.chosen_text]
+        lr = [len(t) for t in train_pairs.rejected_text]
+        out["labels"] = {"pairs": len(lc), "chosen_length": list(_round(mean_std(lc))),
+                         "rejected_length": list(_round(mean_std(lr))),
+                         "chosen_shorter": round(sum(a < b for a, b in zip(lc, lr)) / len(lc), 4),
+                         "chosen_longer": round(sum(a > b for a, b in zip(lc, lr)) / len(lc), 4)}
+        return out
+
+    out = {"what": "the course's taste and reward model against the length of a line (notebook 08)", **meta,
+           "edges": list(LENGTH_EDGES), "course": {"annotator": repr(VowelAnnotator()), "reward_model": rm_info,
+                                                   **study(VowelAnnotator(), rm, rm_train)}}
+    neutral = length_neutral_annotator(text)
+    rm2, info2, train2, _ = build_course_reward_model(gpt, tok, text, progress=True, annotator=neutral)
+    out["length_neutral"] = {"annotator": repr(neutral), "bucket_edges_letters": neutral.edges,
+                             "bucket_means": _round(neutral.means), "bucket_stds": _round(neutral.stds),
+                             "reward_model": info2, **study(neutral, rm2, train2)}
+    if path.exists():  # keep the pilot runs made against the same length-neutral reward model
+        old = json.loads(path.read_text()).get("length_neutral", {})
+        if old.get("reward_model") == info2:
+            out["length_neutral"].update({k: old[k] for k in ("pilot_runs", "pilot_base") if k in old})
+    out["wall_s"] = round(time.perf_counter() - t0, 1)
+    path.write_text(json.dumps(out, indent=1, ensure_ascii=False))
+    print(f"length study: {out['wall_s']} s; length-neutral reward model {info2}", flush=True)
+
+
+def neutral_pilot(gpt, tok, text, train_prompts, eval_prompts, args) -> None:
+    """PPO with the course recipe (``PPO_RECIPE``, ``COMPARE_UPDATES`` updates) against the reward model of the
+    length-neutral score, for the KL coefficients ``--betas`` and seeds ``--sweep-seeds``; judged by that score
+    (gold) and its reward model. Stored as ``length_neutral.pilot_runs`` in ``assets/rlhf_length.json``."""
+    path = args.out_dir / "rlhf_length.json"
+    out = json.loads(path.read_text())
+    eos = tok.stoi["\n"]
+    neutral = length_neutral_annotator(text)
+    rm2, info2, _, _ = build_course_reward_model(gpt, tok, text, progress=True, annotator=neutral)
+    if info2 != out["length_neutral"]["reward_model"]:
+        raise SystemExit("pilot: the length-neutral reward model differs from the stored length study's")
+    judge = Judge(gpt, rm2, tok, eos, neutral.margin, annotator=neutral)
+    n_up = args.updates or COMPARE_UPDATES
+    runs = out["length_neutral"].get("pilot_runs", [])
+    for beta in args.betas:
+        for seed in args.sweep_seeds:
+            t_run = time.perf_counter()
+            policy, ref = copy.deepcopy(gpt), copy.deepcopy(gpt)
+            cfg = LMPPOConfig(**{**PPO_RECIPE, "kl_coef": beta})
+            h = LMPPOTrainer(policy, ref, judge.rm_fn, cfg, eos_id=eos, seed=seed, gold_fn=judge.gold_fn).train(
+                train_prompts, n_up, progress=True)
+            run = {"kl_coef": beta, "seed": seed, "updates": n_up, "lr": PPO_RECIPE["lr"],
+                   "history": {k: _round(h[k]) for k in HISTORY}, "final": judge.policy(policy, eval_prompts),
+                   "wall_s": round(time.perf_counter() - t_run, 1)}
+            runs = [r for r in runs if (r["kl_coef"], r["seed"]) != (beta, seed)] + [run]
+            out["length_neutral"]["pilot_runs"] = sorted(runs, key=lambda r: (r["kl_coef"], r["seed"]))
+            out["length_neutral"]["pilot_base"] = judge.policy(gpt, eval_prompts)
+            path.write_text(json.dumps(out, indent=1, ensure_ascii=False))
+            print(f"pilot beta={beta} seed={seed}: {run['final']}", flush=True)
+
+
+def _bins(rows):
+    return [{k: (round(v, 4) if isinstance(v, float) and v == v else (None if v != v else v)) for k, v in r.items()}
+            for r in rows]
+
+
+def _q90(n, ys):
+    out = []
+    for lo, hi in zip(LENGTH_EDGES, LENGTH_EDGES[1:]):
+        v = torch.tensor([y for x, y in zip(n, ys) if lo <= x < hi])
+        if len(v) >= 10:
+            out.append({"lo": lo, "hi": hi, "n": len(v), "q90": round(float(v.quantile(0.9)), 4)})
+    return out
 
 
 if __name__ == "__main__":

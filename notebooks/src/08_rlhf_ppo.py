@@ -15,6 +15,7 @@
 # - Write the per-token RLHF reward $r_t = -\beta\,\mathrm{KL}_t + [t = \text{last}]\,s$ and run PPO with a value
 #   head, GAE with $\gamma = 1$, padding masks and advantage whitening.
 # - Read gold and proxy scores against $\sqrt{\mathrm{KL}}$ over $\beta$, and recognise three bugs by their symptoms.
+# - Find out, by measuring, what makes the trained policy's lines short: the taste's ceiling or the summed KL.
 #
 # **Prerequisites:** notebook 03 (the GPT and sampling with a temperature), notebook 07 (PPO: ratio,
 # clipped surrogate, GAE). The package versions used here live in `lmrl_course.rlhf`.
@@ -106,7 +107,8 @@ print("max |stored − recomputed| =", f"{(recomputed - ro.logp).abs().max().ite
 # **The length game.** A response that fills all $N$ characters without `\n` is cut mid-word. Most RLHF
 # set-ups (TRL's `missing_eos_penalty`, the "N implementation details of RLHF" write-ups) take a fixed amount
 # off the score of such a response; ours takes 1 (in standard units of the reward model's score). With
-# $N = 64$, the base GPT's lines almost always end by themselves (the rate is printed below).
+# $N = 64$, the base GPT's lines almost always end by themselves (the rate is printed below). The opposite
+# game, lines that get *shorter*, is measured in section 7.
 
 # %%
 from lmrl_course.rlhf import VowelAnnotator
@@ -340,42 +342,47 @@ for name, ev in (("before", before), ("after", after)):
 # is the leash. The sweep below reruns the PPO of section 5 for several β, β = 0 included, and for longer:
 # 40 updates at twice the learning rate (2e-4), to see where each β leads. It takes tens of minutes, so it
 # was **precomputed** by `python -m lmrl_course.scripts.make_rlhf_assets --only sweep` (the same recipe and
-# reward model as this notebook, **one seed per β**: read the shapes, not small differences) and is loaded
-# from `assets/rlhf_beta_sweep.json`. The held-out evaluation: 128 prompts; "RM agrees" is the agreement
-# defined above, measured on the *trained* policy's own lines.
+# reward model as this notebook) and is loaded from `assets/rlhf_beta_sweep.json`: **two seeds** for β = 0 and
+# β = 0.05, **one seed** for β = 0.01, 0.02 and 0.1 (the second seeds were added with `--append --betas 0.0 0.05
+# --sweep-seeds 1`; the machine's budget did not allow more). The held-out evaluation: 128 prompts; "RM agrees"
+# is the agreement defined above, measured on the *trained* policy's own lines.
 
 # %%
 from lmrl_course.paths import ASSETS_DIR
 
 sweep = json.loads((ASSETS_DIR / "rlhf_beta_sweep.json").read_text())
 print(f"reward model of the sweep: held-out accuracy {sweep['reward_model']['test_accuracy']:.1%}")
-print(f"{'β':>5} | {'proxy (RM)':>10} | {'gold':>6} | {'KL':>6} | {'length':>6} | {'cut at N':>8} | {'RM agrees':>9} | "
+print(f"{'β':>5} | seed | {'proxy (RM)':>10} | {'gold':>6} | {'KL':>6} | {'length':>6} | {'cut at N':>8} | {'RM agrees':>9} | "
       "a line written after training")
 base = sweep["base"]
-print(f"{'base':>5} | {base['score']:+10.3f} | {base['gold']:6.3f} | {base['kl']:6.2f} | {base['length']:6.1f} | "
+print(f"{'base':>5} |      | {base['score']:+10.3f} | {base['gold']:6.3f} | {base['kl']:6.2f} | {base['length']:6.1f} | "
       f"{base['truncated']:8.1%} | {base['rm_agreement']:9.1%} | {base['samples'][0]!r}")
-for run in sweep["runs"]:
+for run in sorted(sweep["runs"], key=lambda r: (r["kl_coef"], r["seed"])):
     f = run["final"]
-    print(f"{run['kl_coef']:5.2f} | {f['score']:+10.3f} | {f['gold']:6.3f} | {f['kl']:6.2f} | {f['length']:6.1f} | "
-          f"{f['truncated']:8.1%} | {f['rm_agreement']:9.1%} | {f['samples'][0]!r}")
+    print(f"{run['kl_coef']:5.2f} | {run['seed']:4} | {f['score']:+10.3f} | {f['gold']:6.3f} | {f['kl']:6.2f} | "
+          f"{f['length']:6.1f} | {f['truncated']:8.1%} | {f['rm_agreement']:9.1%} | {f['samples'][0]!r}")
 
 # %% [markdown]
 # Gao et al. (2022) plot the **gold** score (the annotator's, which training never sees) and the **proxy**
 # score (the reward model's, which training maximises) against $\sqrt{\mathrm{KL}}$: each on its own axis below,
-# one curve per β (5-update moving averages of the training batches), the held-out values as dots.
+# one colour per β, seed 0 solid and seed 1 dashed (5-update moving averages of the training batches), the
+# held-out values as dots.
 
 # %%
-from lmrl_course.rlhf.results import smooth
+from lmrl_course.rlhf.results import runs_of, smooth
 
+betas = sorted({run["kl_coef"] for run in sweep["runs"]})
+beta_color = {b: f"C{i}" for i, b in enumerate(betas)}
 fig, axes = plt.subplots(1, 3, figsize=(14, 3.6))
 for run in sweep["runs"]:
-    h, f = run["history"], run["final"]
+    h, f, c = run["history"], run["final"], beta_color[run["kl_coef"]]
+    ls = "-" if run["seed"] == 0 else "--"
     root_kl = [max(x, 0.0) ** 0.5 for x in smooth(h["kl"])]
-    line, = axes[0].plot(root_kl, smooth(h["score"]), label=f"β = {run['kl_coef']}")
-    axes[1].plot(root_kl, smooth(h["gold"]), c=line.get_color())
-    axes[0].plot([f["kl"] ** 0.5], [f["score"]], "o", c=line.get_color())
-    axes[1].plot([f["kl"] ** 0.5], [f["gold"]], "o", c=line.get_color())
-    axes[2].plot(h["update"], h["kl"], c=line.get_color())
+    axes[0].plot(root_kl, smooth(h["score"]), ls, c=c, label=f"β = {run['kl_coef']}" if run["seed"] == 0 else None)
+    axes[1].plot(root_kl, smooth(h["gold"]), ls, c=c)
+    axes[0].plot([f["kl"] ** 0.5], [f["score"]], "o", c=c)
+    axes[1].plot([f["kl"] ** 0.5], [f["gold"]], "o", c=c)
+    axes[2].plot(h["update"], h["kl"], ls, c=c)
 axes[0].set_xlabel("√KL (√nats)"); axes[0].set_ylabel("proxy: reward model score"); axes[0].legend(fontsize=8)
 axes[1].set_xlabel("√KL (√nats)"); axes[1].set_ylabel("gold: annotator score")
 axes[2].set_xlabel("update"); axes[2].set_ylabel("KL per line (nats)")
@@ -384,60 +391,247 @@ plt.tight_layout()
 plt.show()
 
 # %%
-for run in sweep["runs"]:
+for run in sorted(sweep["runs"], key=lambda r: (r["kl_coef"], r["seed"])):
     h = run["history"]
-    g = smooth(h["gold"])
+    g, k = smooth(h["gold"]), smooth(h["kl"])
     i = max(range(len(g)), key=g.__getitem__)
-    print(f"β = {run['kl_coef']:4}: gold peaks at {g[i]:.3f} (update {h['update'][i]}, KL {smooth(h['kl'])[i]:.1f}), "
-          f"ends at {g[-1]:.3f} (KL {smooth(h['kl'])[-1]:.1f}) | proxy ends at {smooth(h['score'])[-1]:+.2f} | "
+    print(f"β = {run['kl_coef']:4}, seed {run['seed']}: gold peaks at {g[i]:.3f} (update {h['update'][i]:.0f}, "
+          f"KL {k[i]:.1f}), ends at {g[-1]:.3f} (KL {k[-1]:.1f}) | proxy ends at {smooth(h['score'])[-1]:+.2f} | "
           f"RM agrees on its lines {run['final']['rm_agreement']:.1%}")
 
 # %% [markdown]
-# **What the data shows** (one seed per β). The proxy climbs to about +2 for every β ≤ 0.05 and then stays
-# nearly flat, while the KL keeps growing: at β = 0 it reaches tens of nats (87 on the held-out prompts, against
-# 18–28 for β = 0.01–0.05). The gold score rises with the KL, most at β = 0 (its 5-update average peaks at
-# update 36 or later in four of the five runs, at the last update for β = 0), but read that run's
-# lines ("I amooi no io in a ever in yoo"): our gold score is a rule, and the rule is satisfied by non-words
-# too. What breaks is the reward model's judgement, where β = 0 took the policy: on that policy's own lines it
-# agrees with the annotator on about three pairs in four, against 95–99 % for the other β and for the base
-# model. Gao et al.'s picture, gold *falling* while the proxy rises, does not appear clearly within these 40
-# updates: the largest fall from a run's peak is β = 0.02's, from 0.504 at update 20 to 0.493 at the end, too
-# small to read on one seed; with this annotator, more vowels stays more gold. β = 0.1 pays the least KL for the lowest proxy and gold of
-# the sweep.
+# **What the data shows** (two seeds for β = 0 and 0.05, one for the other β). The proxy climbs to about +2 for
+# every β ≤ 0.05 and then flattens. At β = 0 it flattens near +2.2 in the second half of the runs (left panel)
+# while the KL keeps growing, to 72.5 and 149.6 nats (5-update averages at update 40, proxy +2.19 on both
+# seeds). With β = 0.05 the KL levels off near 18 nats on both seeds.
 #
-# And every β learned to write **short** lines: from 38 characters for the base model to between 10.6
-# (β = 0.1) and 24.6 (β = 0) (held-out means), shorter the larger β in this sweep.
-# Short lines of vowel-rich words ("O you", "Come, you") score more under the reward model, and under the
-# annotator's shrunk share too (3 vowels in 4 letters give (3 + 6·0.37)/(4 + 6) = 0.52). The missing-EOS penalty
-# keeps every policy from the cap (no line is cut at N), but it does nothing against this length game in the
-# other direction: a length-neutral taste would need a score that does not reward short lines either.
+# **The gold score does not peak at β = 0**, on either seed: it is still rising at update 40 (0.614 and 0.668,
+# the highest of the sweep). Read those lines ("I amooi no io in a ever in yoo"): our gold score is a rule
+# that counts vowels, and non-words satisfy it better than words do, so nothing makes it turn down. What
+# breaks instead is the reward model's judgement: on the β = 0 policies' own lines it agrees with the
+# annotator on 77 % and 78 % of the pairs, against 95–100 % for every β > 0 and 97 % for the base model. Here
+# over-optimisation shows as a flat proxy and a reward model that no longer ranks the policy's lines, not as
+# Gao et al.'s falling gold score (that needs a gold judge that dislikes non-words, as a human reader would).
+# For β > 0 no run's gold falls by more than 0.011 from its peak (β = 0.02, 0.504 to 0.493, one seed); at
+# β = 0.05 both seeds end within 0.006 of theirs. β = 0.1 pays the least KL (13 nats) for the lowest proxy
+# and gold of the sweep.
 #
-# Explore the runs, one β at a time:
+# Explore the runs, one β at a time (seed 1 dashed where there is one):
 
 # %%
 import ipywidgets as widgets
 from lmrl_course.widgets import PlotWidget
 
-betas = [run["kl_coef"] for run in sweep["runs"]]
-
 
 def draw_run(fig, beta):
-    run = sweep["runs"][betas.index(beta)]
-    h = run["history"]
     ax = fig.subplots(1, 3)
-    ax[0].plot(h["update"], h["score"], c="tab:blue"); ax[0].set_title("proxy (reward model)", fontsize=9)
-    ax[1].plot(h["update"], h["gold"], c="tab:green"); ax[1].set_title("gold (annotator)", fontsize=9)
-    ax[2].plot(h["update"], h["kl"], c="tab:red"); ax[2].set_title("KL per line (nats)", fontsize=9)
+    for run in runs_of(sweep["runs"], kl_coef=beta):
+        h, ls = run["history"], "-" if run["seed"] == 0 else "--"
+        ax[0].plot(h["update"], h["score"], ls, c="tab:blue"); ax[0].set_title("proxy (reward model)", fontsize=9)
+        ax[1].plot(h["update"], h["gold"], ls, c="tab:green"); ax[1].set_title("gold (annotator)", fontsize=9)
+        ax[2].plot(h["update"], h["length"], ls, c="tab:purple"); ax[2].set_title("length (characters)", fontsize=9)
     for a in ax:
         a.set_xlabel("update")
     fig.suptitle(f"β = {beta}", fontsize=10)
-    return "\n".join(run["final"]["samples"][:3])
+    return "\n".join(runs_of(sweep["runs"], kl_coef=beta)[0]["final"]["samples"][:3])
 
 
 PlotWidget(draw_run, {"beta": widgets.SelectionSlider(options=betas, value=betas[3], description="β")})
 
 # %% [markdown]
-# ## 7 · Common mistakes, run side by side
+# ## 7 · Who sets the length of the lines?
+#
+# The table above has a second story: the trained policies write **short** lines ("O you", "You"). Before
+# acting on it, measure it. First, is it consistent? The final held-out mean length (characters, EOS
+# included) of every stored run, seed by seed; the missing-EOS penalty's target, the fraction cut at N, beside it:
+
+# %%
+from lmrl_course.rlhf.results import method_summary
+
+comparison = json.loads((ASSETS_DIR / "rlhf_method_comparison.json").read_text())
+summary = method_summary(comparison)
+print(f"base model: {comparison['base']['length']:.1f} characters, cut at N {comparison['base']['truncated']:.1%}")
+for m in ("ppo", "grpo", "rloo"):
+    lengths = [r["final"]["length"] for r in runs_of(comparison["runs"], method=m)]
+    s = summary[m]
+    print(f"{m.upper():9} β = 0.05, 30 updates, seeds 0-2: {lengths} -> {s['length'][0]:.1f} ± {s['length'][1]:.1f} | "
+          f"cut at N {s['truncated'][0]:.1%} ± {s['truncated'][1]:.1%}")
+print(f"{'DPO':9} one epoch, seeds 0-2       : {[r['final']['length'] for r in comparison['dpo_runs']]} -> "
+      f"{summary['dpo']['length'][0]:.1f} ± {summary['dpo']['length'][1]:.1f}")
+print(f"{'best-of-16':10} seeds 0-2              : {summary['best_of_16']['length'][0]:.1f} ± "
+      f"{summary['best_of_16']['length'][1]:.1f}")
+for beta in betas:
+    print(f"PPO sweep β = {beta:4}, 40 updates: " + ", ".join(
+        f"seed {r['seed']}: {r['final']['length']:.1f}" for r in runs_of(sweep["runs"], kl_coef=beta)))
+
+# %% [markdown]
+# PPO's lines shrink on every seed and every β; GRPO's grow; RLOO's and DPO's shrink less. Best-of-n, which
+# only picks among the base model's lines, keeps their length. Two suspects:
+#
+# 1. **The taste.** Does the annotator, or the reward model that learned it, favour short lines?
+# 2. **The KL penalty.** $\sum_t \mathrm{KL}_t$ is paid per character: a policy that has moved away from the
+#    reference pays less for a short line.
+#
+# **Suspect 1.** `python -m lmrl_course.scripts.make_rlhf_assets --only length` scored 512 lines of the base model
+# (held-out prompts) and 2000 lines of the play's held-out part, cut after a random number of words like the reward
+# model's candidates, with the annotator and with this notebook's reward model (the same recipe, so the same
+# model). Mean and 90th percentile by length (characters, the EOS not counted):
+
+# %%
+study = json.loads((ASSETS_DIR / "rlhf_length.json").read_text())
+course = study["course"]
+for name in ("base", "play"):
+    c = course[name]
+    print(f"{name} ({c['n']} lines): corr(length, gold) {c['corr_length_gold']:+.3f} | corr(length, proxy) "
+          f"{c['corr_length_proxy']:+.3f} | corr(gold, proxy) {c['corr_gold_proxy']:+.3f}")
+    print("   length      :", " | ".join(f"{r['lo']:2}-{r['hi'] - 1:2} (n={r['n']:3})" for r in c["gold_by_length"]))
+    for key, fmt in (("gold_by_length", "{:.3f}"), ("gold_q90_by_length", "{:.3f}"), ("proxy_by_length", "{:+.2f}"),
+                     ("proxy_q90_by_length", "{:+.2f}")):
+        print(f"   {key[:-10].replace('_q90', ' q90'):12}:", " | ".join(
+            fmt.format(r.get("mean", r.get("q90"))).rjust(13) for r in c[key]))
+d2 = course["first_two_words_minus_line"]
+print(f"a line's first two words minus the whole line ({d2['n']} base lines of ≥ 4 words): proxy "
+      f"{d2['proxy'][0]:+.3f} ± {d2['proxy'][1] / d2['n'] ** 0.5:.3f}, gold {d2['gold'][0]:+.4f} ± "
+      f"{d2['gold'][1] / d2['n'] ** 0.5:.4f} (± 1 s.e.)")
+lab = course["labels"]
+print(f"the reward model's {lab['pairs']} training pairs: chosen {lab['chosen_length'][0]:.1f} characters, rejected "
+      f"{lab['rejected_length'][0]:.1f}; chosen shorter in {lab['chosen_shorter']:.1%}, longer in {lab['chosen_longer']:.1%}")
+
+# %%
+fig, axes = plt.subplots(1, 2, figsize=(10, 3.4))
+for ax, key, label in ((axes[0], "gold", "gold: annotator score"), (axes[1], "proxy", "proxy: reward model score")):
+    for name, c in (("base", "tab:blue"), ("play", "tab:orange")):
+        rows, q = course[name][f"{key}_by_length"], course[name][f"{key}_q90_by_length"]
+        ax.errorbar([(r["lo"] + r["hi"]) / 2 for r in rows], [r["mean"] for r in rows],
+                    yerr=[r["sem"] or 0 for r in rows], fmt="o-", c=c, capsize=3, label=f"{name}: mean ± s.e.")
+        ax.plot([(r["lo"] + r["hi"]) / 2 for r in q], [r["q90"] for r in q], "^--", c=c, label=f"{name}: 90th percentile")
+    ax.set_xlabel("length of the line (characters)"); ax.set_ylabel(label)
+axes[0].legend(fontsize=7)
+axes[0].set_title("the taste against length", fontsize=9); axes[1].set_title("the reward model against length", fontsize=9)
+plt.tight_layout()
+plt.show()
+
+# %% [markdown]
+# **Suspect 2.** The KL of the policy of section 5 (10 updates) on its 128 held-out lines, line by line, against
+# the line's length; and, for the sweep, the final KL per character:
+
+# %%
+from lmrl_course.rlhf import kl_k1
+
+r_ = after["rollout"]
+with torch.no_grad():
+    kl_line = kl_k1(response_logprobs(policy, r_.prompt, r_.response, TEMPERATURE, r_.mask),
+                    response_logprobs(ref_policy, r_.prompt, r_.response, TEMPERATURE, r_.mask), r_.mask).sum(1).cpu()
+n_line = r_.mask.sum(1).float().cpu()
+per_char = float((kl_line * n_line).sum() / (n_line ** 2).sum())          # least squares through 0
+print(f"section 5's policy: corr(length, Σ_t KL_t) {torch.corrcoef(torch.stack([n_line, kl_line]))[0, 1]:+.2f} | "
+      f"{per_char:.3f} nats per character | at β = {cfg.kl_coef}: a line 20 characters longer pays "
+      f"{cfg.kl_coef * per_char * 20:.3f} more")
+for run in sorted(sweep["runs"], key=lambda r: (r["kl_coef"], r["seed"])):
+    f = run["final"]
+    print(f"sweep β = {run['kl_coef']:4}, seed {run['seed']}: {f['kl'] / f['length']:.2f} nats per character; "
+          f"β·KL per character {run['kl_coef'] * f['kl'] / f['length']:.3f}: 20 more characters cost "
+          f"{20 * run['kl_coef'] * f['kl'] / f['length']:.2f} (the proxy gained {f['score'] - sweep['base']['score']:+.2f})")
+fig, axes = plt.subplots(1, 2, figsize=(10, 3.4))
+for run in sweep["runs"]:
+    axes[0].plot(run["history"]["update"], smooth(run["history"]["length"]), "-" if run["seed"] == 0 else "--",
+                 c=beta_color[run["kl_coef"]], label=f"β = {run['kl_coef']}" if run["seed"] == 0 else None)
+axes[0].axhline(sweep["base"]["length"], c="gray", ls=":", label="base model")
+axes[0].set_xlabel("update"); axes[0].set_ylabel("mean length (characters)"); axes[0].legend(fontsize=7)
+axes[0].set_title("the sweep's training batches (5-update averages; seed 1 dashed)", fontsize=9)
+axes[1].plot(n_line, kl_line, ".", alpha=0.6)
+axes[1].plot([0, float(n_line.max())], [0, per_char * float(n_line.max())], c="tab:red", label=f"{per_char:.3f} nats per character")
+axes[1].set_xlabel("length of the line (characters)"); axes[1].set_ylabel("Σ_t KL_t of the line (nats)")
+axes[1].set_title("section 5's policy, 128 held-out lines", fontsize=9); axes[1].legend(fontsize=8)
+plt.tight_layout()
+plt.show()
+
+# %% [markdown]
+# **What the data shows.**
+#
+# - **The taste's mean does not favour short lines.** On the play's lines and on the base model's, the annotator's
+#   mean score is the same at every length (correlation −0.025 and −0.002; bin means 0.376–0.381 on the play).
+#   Nor does the reward model's mean: on the play's lines its bin means scatter around 0 with no trend
+#   (correlation +0.020); on the base model's lines it *punishes* the shortest (0–9 characters: −0.75), and a
+#   line's first two words score 0.119 ± 0.041 *less* than the whole line, where the annotator sees no
+#   difference. The labels lean only a little towards the shorter line (chosen 19.9 characters, rejected 21.3).
+# - **The taste's ceiling does.** The 90th percentile of the annotator's score on the play's lines falls from 0.460
+#   (0–9 characters) to 0.428 (40–49), and the reward model's is highest for the shortest lines too (+1.75,
+#   against +1.21 to +1.58). A share of few letters spreads more widely: two vowel-rich words are a whole
+#   short line but a fifth of a long one. PPO does not chase the mean score of a length, it chases the best
+#   lines it can find, and the best are short.
+# - **The summed KL charges per character.** Section 5's policy, after 10 updates, already pays more KL for a
+#   longer line (correlation +0.30, 0.124 nats per character: 20 more characters cost 0.124 at β = 0.05, small
+#   beside its gain of +1.17 in proxy score so far). In the sweep, the final lines are shorter with a KL penalty
+#   than without, and mostly the shorter the larger β: 24.6 and 35.2 characters at β = 0, 17.0 at 0.01, 13.7 at
+#   0.02, 11.7 and 8.3 at 0.05, 10.6 at 0.1. At the final policies' average rate of KL per character, 20 more
+#   characters would cost 1.54 to 2.25 units of reward at β = 0.05 and 0.1, comparable to their whole gain in
+#   proxy score (+1.89 to +2.39).
+# - **Not the KL alone.** At β = 0 nothing charges for length, and the lines shorten anyway (left panel: both
+#   β = 0 runs fall below 20 characters); seed 1's climb back to the base model's length once it writes
+#   non-words. The methods line up
+#   with how they charge the KL: GRPO's KL is a loss term, in no advantage, so nothing tells it that a longer
+#   line costs more, and its lines *grow* (47.2 ± 2.4); RLOO puts Σ_t k1 in the reward of the whole line and
+#   shortens a little (33.8 ± 2.4); PPO pays the same penalty token by token, with a value head that learns
+#   what the rest of a line will cost, and shortens most (18.8 ± 4.9). That is a reading of three seeds per
+#   method, not a controlled experiment: the methods differ in more than their KL.
+#
+# The missing-EOS penalty guards the other end and plays no part here: at most 1.6 % of any trained policy's lines
+# are cut at N (GRPO's 1.6 % ± 1.6 %; the base model's 1.6 %).
+#
+# **A length-neutral taste (a prototype).** The fix for the ceiling is to score a line against lines *of its own
+# length*: `LengthNeutralVowelAnnotator` standardises the vowel share within buckets of 5 letters, with the mean and
+# std of the play's lines of that bucket, so that on the play's lines every bucket has mean 0 and std 1.
+# `make_rlhf_assets --only length` also trained a reward model on it (same recipe) and `--only pilot` ran the course's
+# PPO against that reward model, one seed, for β = 0.05 and β = 0:
+
+# %%
+neutral = study["length_neutral"]
+print(neutral["annotator"], "| bucket edges (letters):", neutral["bucket_edges_letters"])
+print("  share mean per bucket:", neutral["bucket_means"])
+print("  share std per bucket :", neutral["bucket_stds"])
+print(f"its reward model (the same recipe): held-out accuracy {neutral['reward_model']['test_accuracy']:.1%} on "
+      f"{neutral['reward_model']['test_pairs']} pairs ({course['reward_model']['test_accuracy']:.1%} for the course's)")
+for name in ("play", "base"):
+    c = neutral[name]
+    print(f"{name}: corr(length, gold) {c['corr_length_gold']:+.3f} | corr(length, proxy) {c['corr_length_proxy']:+.3f}")
+    for key in ("gold_by_length", "gold_q90_by_length", "proxy_by_length", "proxy_q90_by_length"):
+        print(f"   {key[:-10].replace('_q90', ' q90'):12}:", " | ".join(
+            f"{r['lo']:2}-{r['hi'] - 1:2}: {r.get('mean', r.get('q90')):+.2f}" for r in c[key]))
+lab = neutral["labels"]
+print(f"training pairs: chosen {lab['chosen_length'][0]:.1f} characters, rejected {lab['rejected_length'][0]:.1f}")
+ppo0 = runs_of(comparison["runs"], method="ppo", seed=0)[0]["final"]
+print(f"\nPPO, the course recipe (β = 0.05, 30 updates, seed 0), course taste : length {ppo0['length']:.1f} | "
+      f"KL {ppo0['kl']:.1f} | {ppo0['samples'][:3]}")
+for run in neutral.get("pilot_runs", []):
+    f = run["final"]
+    print(f"PPO, β = {run['kl_coef']:4}, {run['updates']} updates, seed {run['seed']}, length-neutral taste: length "
+          f"{f['length']:.1f} | KL {f['kl']:.1f} | gold {f['gold']:+.2f} (base {neutral['pilot_base']['gold']:+.2f}) | "
+          f"RM agrees {f['rm_agreement']:.0%} | {f['samples'][:3]}")
+
+# %% [markdown]
+# **What the prototype shows** (one seed per β). On the play's held-out lines the length-neutral score is nearly
+# flat in its mean (+0.05 to +0.21 standard units, correlation with length +0.026) and in its top decile (90th
+# percentiles 1.26 to 1.52, the shortest lines now the lowest), and
+# its reward model reaches 91.4 % held-out accuracy (the course's: 96.8 %). **But PPO's lines still get short**
+# against it: 18.8 characters at β = 0.05 (the course's taste, same recipe and seed: 14.9) and 13.3 at β = 0.
+# Three reasons show in the printout. Its reward model gives the base model's shortest lines (0–9 characters)
+# +0.50 on average where the score gives them −0.11 (no empty line was among its training candidates, whose
+# shortest are one word of the play), and the pilot's policy writes empty lines. Its
+# reward model's top decile is still highest for the shortest lines (+1.54). And standardising equalises the
+# spread of the score on the play's lines, not the effort of raising it: with the printed stds, one vowel more
+# moves a line of 7 letters by 1/(7 · 0.098) = 1.5 standard units and a line of 32 letters by
+# 1/(32 · 0.046) = 0.68, so the same word choice still pays more in a short line.
+#
+# So a length-neutral taste does not stop the drift here, and the course keeps the vowel annotator (every
+# precomputed run is built on it). What the data supports is the lesson: **a reward that is flat in length on
+# average can still be easiest to satisfy with short answers, and a KL summed over the response makes short
+# answers cheaper still; read the length of the samples beside the score.** In practice the length is
+# controlled directly: a length term in the reward or a reward model trained to ignore length, a
+# length-normalised KL, or the length reported and capped beside every score.
+
+# %% [markdown]
+# ## 8 · Common mistakes, run side by side
 #
 # > **Common mistake 1: log-probs at temperature 1 while sampling at 0.7.** The text was drawn from
 # > $\mathrm{softmax}(z/0.7)$; a log-prob taken from $\mathrm{softmax}(z)$ belongs to another distribution.
@@ -544,6 +738,8 @@ print("last real token, wrong mask (naive):", (wrong_mask.long().sum(1) - 1)[:8]
 # - What does GAE with $\gamma = 1, \lambda = 1$ give on a single line? Why is $\gamma < 1$ unhelpful here?
 # - With β = 0 the reward model's score climbs: is the policy getting better? What tells you?
 # - You see negative KL estimates in your logs. Name two possible causes.
+# - The annotator's mean score does not depend on the length of a line, yet the trained lines get short. Which
+#   two measurements of section 7 explain it, and which would change with a length-neutral score?
 #
 # **Next:** notebook 09 drops the value head. GRPO and RLOO sample several lines per prompt and use the
 # group itself as the baseline.
