@@ -1,7 +1,8 @@
 """Precompute the training-craft figures of notebook 03 into ``assets/gpt_training_craft.json``.
 
-    python -m lmrl_course.scripts.make_gpt_craft_assets             # every entry (about 35 CPU-minutes)
-    python -m lmrl_course.scripts.make_gpt_craft_assets --only rnn_budget dropout   # these, keep the rest
+    python -m lmrl_course.scripts.make_gpt_craft_assets                    # every entry, one process
+    python -m lmrl_course.scripts.make_gpt_craft_assets --only rnn_budget dropout --workers 3
+                                                                           # these two, keep the others
 
 Four experiments, each on several seeds (every run draws its own batches and initial weights from its
 seed); ``--only NAME ...`` recomputes the named entries and keeps the others of ``--out`` as they are:
@@ -19,29 +20,35 @@ seed); ``--only NAME ...`` recomputes the named entries and keeps the others of 
   the notebook.
 - ``dropout``: overfitting at a CPU budget. The small GPT with ``dropout`` 0, 0.1 and 0.2 trained for
   ``--dropout-iters`` steps on ``--dropout-fraction`` (5 %) of the training split, 10 evenly spaced
-  pieces, with the notebook's schedule shape. Why these choices (pilot runs, dropout 0, seed 0): on the
-  contiguous first 10 % the gap val − train was already 0.37 at step 250, against 0.04 on 10 evenly
-  spaced pieces — the first plays read unlike the validation split, a gap that has nothing to do with
-  memorising; and on 10 % in pieces the validation loss was still falling at step 2500, so a smaller
-  subset is needed for overfitting to cost validation loss within the budget. Every ``--dropout-eval`` steps the loss in eval mode (no dropout) on 20 random batches
-  of that subset and of the validation split; at the end ``evaluate_split`` on the whole subset and the
-  whole validation split. ``train_lm`` is not used here because it reports the training loss of the
-  batches it trains on, in training mode, where dropout adds noise to it; the loop below is
-  ``train_lm``'s (same ``lr_at``, ``configure_optimizer``, ``train_step``, batches from the seed).
-  Seeds ``--dropout-seeds`` (0 1 2).
+  pieces, with the notebook's schedule shape. Every ``--dropout-eval`` steps the loss in eval mode (no
+  dropout) on 20 random batches of that subset and of the validation split; at the end
+  ``evaluate_split`` on the whole subset and the whole validation split. Seeds ``--dropout-seeds``
+  (0 1 2). ``train_lm`` is not used here because it reports the loss of the batches it trains on, in
+  training mode, where dropout adds noise to it; the loop below is ``train_lm``'s (same ``lr_at``,
+  ``configure_optimizer``, ``train_step``, batches and dropout RNG from the seed). Why these choices
+  (pilot runs, dropout 0, seed 0): on the contiguous first 10 % the gap val − train was already 0.37 at
+  step 250, against 0.04 on 10 evenly spaced pieces — the first plays read unlike the validation split,
+  a gap that has nothing to do with memorising; and on 10 % in pieces the validation loss was still
+  falling at step 2500, so a smaller subset is needed for overfitting to cost validation loss within
+  the budget.
 
-Single-threaded and deterministic. The script re-executes itself under
-``device.reproducible_cpu_env()`` like the notebook kernels, so seed 0 of ``rnn_budget`` is notebook 03's
-run to the last bit. Each entry records the machine, the thread count and its CPU time.
+Single-threaded and deterministic: every run uses one torch thread, and ``--workers N`` runs the
+``rnn_budget`` and ``dropout`` runs (one pool for both) in N processes at once (same results; only the wall clock changes).
+The script re-executes itself under ``device.reproducible_cpu_env()`` like the notebook kernels, so
+seed 0 of ``rnn_budget`` is notebook 03's run to the last bit. Each entry it makes records the machine, the thread count, the number of
+workers and the CPU time of its runs together.
 """
 from __future__ import annotations
 
 import argparse
+import functools
 import json
+import multiprocessing
 import os
 import platform
 import sys
 import time
+from concurrent.futures import ProcessPoolExecutor, as_completed
 from pathlib import Path
 
 import torch
@@ -71,9 +78,12 @@ def notebook_train_config(seed: int, **changes) -> TrainConfig:
     return TrainConfig(**{**base, **changes})
 
 
-def machine(cpu_seconds: float) -> dict:
-    return {"machine": f"{platform.machine()} {platform.processor() or ''}".strip(), "cpus": os.cpu_count(),
-            "torch_threads": torch.get_num_threads(), "cpu_seconds": round(cpu_seconds, 1),
+def machine(cpu_seconds: float, workers: int) -> dict:
+    """Where and how an entry was made; ``cpu_seconds`` is the CPU time of all its runs together."""
+    model_name = next((line.split(":", 1)[1].strip() for line in Path("/proc/cpuinfo").read_text().splitlines()
+                       if line.startswith("model name")), "") if Path("/proc/cpuinfo").exists() else ""
+    return {"machine": f"{platform.machine()} {model_name or platform.processor()}".strip(), "cpus": os.cpu_count(),
+            "torch_threads": 1, "workers": workers, "cpu_seconds": round(cpu_seconds, 1),
             "made": time.strftime("%Y-%m-%d")}
 
 
@@ -85,8 +95,9 @@ def spread_subset(data: torch.Tensor, fraction: float, pieces: int = 10) -> torc
     return torch.cat([data[s: s + width] for s in starts])
 
 
-def lr_sweep(V, train_ids, val_ids, args) -> dict:
+def lr_sweep(args) -> dict:
     c0 = time.process_time()
+    V, train_ids, val_ids = shakespeare()
     sweep = {"config": dict(n_layer=2, n_head=4, n_embd=64, block_size=32, batch_size=32, iters=args.lr_iters,
                             warmup_iters=30, min_lr="lr/10", eval_iters=20),
              "learning_rates": LRS, "seeds": args.seeds, "val_loss": {}}
@@ -101,11 +112,12 @@ def lr_sweep(V, train_ids, val_ids, args) -> dict:
             losses.append(h["val_loss"][-1])
             print(f"lr sweep seed {seed} lr {lr:g}: val {losses[-1]:.3f}", flush=True)
         sweep["val_loss"][str(seed)] = losses
-    return {**sweep, **machine(time.process_time() - c0)}
+    return {**sweep, **machine(time.process_time() - c0, 1)}
 
 
-def init_scale(V, train_ids, val_ids, args) -> dict:
+def init_scale(args) -> dict:
     c0 = time.process_time()
+    V, train_ids, val_ids = shakespeare()
     init = {"config": dict(n_layer=4, n_head=4, n_embd=128, block_size=64, batch_size=12, bias=False,
                            iters=args.init_iters, learning_rate=1e-3, min_lr=1e-4, warmup_iters=100, eval_iters=20),
             "seeds": args.seeds, "runs": {}}
@@ -120,29 +132,60 @@ def init_scale(V, train_ids, val_ids, args) -> dict:
             h = train_lm(model, train_ids, val_ids, cfg, progress=False)
             init["runs"][name][str(seed)] = {"iter": h["iter"], "val_loss": h["val_loss"]}
             print(f"init {name} seed {seed}: val {h['val_loss'][-1]:.3f}", flush=True)
-    return {**init, **machine(time.process_time() - c0)}
+    return {**init, **machine(time.process_time() - c0, 1)}
 
 
-def rnn_budget(V, train_ids, val_ids, args) -> dict:
+@functools.lru_cache(maxsize=1)
+def shakespeare() -> tuple[int, torch.Tensor, torch.Tensor]:
+    """(V, train ids, val ids): the course's 90/10 split of Tiny Shakespeare."""
+    text = load_text()
+    tok = CharTokenizer.from_text(text)
+    ids = torch.tensor(tok.encode(text), dtype=torch.long)
+    return (tok.vocab_size, *train_val_split(ids, 0.1))
+
+
+def run_jobs(jobs: list, workers: int) -> list:
+    """``[job(*a) for job, a in jobs]``, in ``workers`` processes of one torch thread each (spawned, so
+    every run starts from a fresh process: the results do not depend on ``workers``); a progress bar
+    counts the finished runs. Each job returns a dict with its ``cpu_seconds``."""
+    if workers == 1:
+        return [job(*a) for job, a in tqdm(jobs, desc="runs")]
+    with ProcessPoolExecutor(workers, mp_context=multiprocessing.get_context("spawn"),
+                             initializer=set_determinism, initargs=(1, True)) as pool:
+        futures = [pool.submit(job, *a) for job, a in jobs]
+        for f in tqdm(as_completed(futures), total=len(futures), desc="runs"):
+            f.result()
+        return [f.result() for f in futures]
+
+
+RNN_MODELS = {"GPT (2 layers, C = 64)": small_gpt, "GRU (hidden 144)": CharGRU, "LSTM (hidden 122)": CharLSTM}
+
+
+def rnn_run(name: str, seed: int) -> dict:
     c0 = time.process_time()
-    models = {"GPT (2 layers, C = 64)": small_gpt, "GRU (hidden 144)": CharGRU, "LSTM (hidden 122)": CharLSTM}
-    runs = {}
-    for name, make in models.items():
-        runs[name] = []
-        for seed in args.rnn_seeds:
-            seed_everything(seed)                 # the notebook's seed_everything(0) before building the model
-            model = make(V)
-            cfg = notebook_train_config(seed)
-            h = train_lm(model, train_ids, val_ids, cfg, progress=False)
-            val = evaluate_split(model, val_ids, block_size=cfg.block_size)
-            runs[name].append({"seed": seed, "val_nll": val, "iter": h["iter"], "val_loss": h["val_loss"],
-                               "parameters": sum(p.numel() for p in model.parameters())})
-            print(f"rnn budget {name:<24} seed {seed}: whole-split val NLL {val:.4f}", flush=True)
+    V, train_ids, val_ids = shakespeare()
+    seed_everything(seed)                         # the notebook's seed_everything(0) before building the model
+    model = RNN_MODELS[name](V)
+    cfg = notebook_train_config(seed)
+    h = train_lm(model, train_ids, val_ids, cfg, progress=False)
+    val = evaluate_split(model, val_ids, block_size=cfg.block_size)
+    print(f"rnn budget {name:<24} seed {seed}: whole-split val NLL {val:.4f}", flush=True)
+    return {"seed": seed, "val_nll": val, "iter": h["iter"], "val_loss": h["val_loss"],
+            "parameters": sum(p.numel() for p in model.parameters()), "cpu_seconds": time.process_time() - c0}
+
+
+def rnn_budget_jobs(args) -> list:
+    return [(rnn_run, (name, seed)) for name in RNN_MODELS for seed in args.rnn_seeds]
+
+
+def rnn_budget_entry(args, results: list) -> dict:
+    keys = [a for _, a in rnn_budget_jobs(args)]
+    runs = {name: [r for (n, _), r in zip(keys, results) if n == name] for name in RNN_MODELS}
     return {"train_config": notebook_train_config(0).to_dict(), "seeds": args.rnn_seeds, "runs": runs,
-            **machine(time.process_time() - c0)}
+            **machine(sum(r.pop("cpu_seconds") for r in results), args.workers)}
 
 
-def train_with_split_evals(model, train_data, val_data, cfg: TrainConfig, bar=None) -> dict:
+def train_with_split_evals(model, train_data, val_data, cfg: TrainConfig) -> dict:
     """``train_lm``'s loop, scoring the training data too: every ``cfg.eval_interval`` steps (and at step 0)
     the eval-mode loss on ``cfg.eval_iters`` batches of each split, the same batches every time."""
     torch.manual_seed(cfg.seed)                   # dropout's RNG, as in train_lm
@@ -162,38 +205,44 @@ def train_with_split_evals(model, train_data, val_data, cfg: TrainConfig, bar=No
         train_step(model, optimizer, x, y, lr_at(it, cfg), cfg)
         if (it + 1) % cfg.eval_interval == 0 or it + 1 == cfg.max_iters:
             evaluate(it + 1)
-        if bar is not None:
-            bar.update(1)
     model.eval()
     return hist
 
 
-def dropout(V, train_ids, val_ids, args) -> dict:
+def dropout_config(seed: int, args) -> TrainConfig:
+    return notebook_train_config(seed, max_iters=args.dropout_iters, eval_interval=args.dropout_eval, eval_iters=20)
+
+
+def dropout_run(p: float, seed: int, args) -> dict:
     c0 = time.process_time()
+    V, train_ids, val_ids = shakespeare()
     subset = spread_subset(train_ids, args.dropout_fraction)
-    runs = {}
-    bar = tqdm(total=len(DROPOUTS) * len(args.dropout_seeds) * args.dropout_iters, desc="dropout runs")
-    for p in DROPOUTS:
-        runs[str(p)] = []
-        for seed in args.dropout_seeds:
-            seed_everything(seed)
-            model = small_gpt(V, dropout=p)
-            cfg = notebook_train_config(seed, max_iters=args.dropout_iters, eval_interval=args.dropout_eval, eval_iters=20)
-            h = train_with_split_evals(model, subset, val_ids, cfg, bar)
-            final = {"train_nll": evaluate_split(model, subset, block_size=32),
-                     "val_nll": evaluate_split(model, val_ids, block_size=32)}
-            runs[str(p)].append({"seed": seed, **h, **final})
-            bar.write(f"dropout {p} seed {seed}: whole subset {final['train_nll']:.3f}, whole val "
-                      f"{final['val_nll']:.3f}, gap {final['val_nll'] - final['train_nll']:.3f}")
-    bar.close()
-    return {"train_config": notebook_train_config(0, max_iters=args.dropout_iters, eval_interval=args.dropout_eval,
-                                                  eval_iters=20).to_dict(),
-            "train_fraction": args.dropout_fraction, "train_pieces": 10, "train_tokens": len(subset),
+    seed_everything(seed)
+    model = small_gpt(V, dropout=p)
+    h = train_with_split_evals(model, subset, val_ids, dropout_config(seed, args))
+    final = {"train_nll": evaluate_split(model, subset, block_size=32),
+             "val_nll": evaluate_split(model, val_ids, block_size=32)}
+    print(f"dropout {p} seed {seed}: whole subset {final['train_nll']:.3f}, whole val {final['val_nll']:.3f}, "
+          f"gap {final['val_nll'] - final['train_nll']:.3f}", flush=True)
+    return {"seed": seed, **h, **final, "cpu_seconds": time.process_time() - c0}
+
+
+def dropout_jobs(args) -> list:
+    return [(dropout_run, (p, seed, args)) for p in DROPOUTS for seed in args.dropout_seeds]
+
+
+def dropout_entry(args, results: list) -> dict:
+    keys = [a for _, a in dropout_jobs(args)]
+    runs = {str(p): [r for (q, _, _), r in zip(keys, results) if q == p] for p in DROPOUTS}
+    return {"train_config": dropout_config(0, args).to_dict(), "train_fraction": args.dropout_fraction,
+            "train_pieces": 10, "train_tokens": len(spread_subset(shakespeare()[1], args.dropout_fraction)),
             "dropouts": DROPOUTS, "seeds": args.dropout_seeds, "runs": runs,
-            **machine(time.process_time() - c0)}
+            **machine(sum(r.pop("cpu_seconds") for r in results), args.workers)}
 
 
-EXPERIMENTS = {"lr_sweep": lr_sweep, "init_scale": init_scale, "rnn_budget": rnn_budget, "dropout": dropout}
+SERIAL = {"lr_sweep": lr_sweep, "init_scale": init_scale}               # name: (args) -> entry
+POOLED = {"dropout": (dropout_jobs, dropout_entry), "rnn_budget": (rnn_budget_jobs, rnn_budget_entry)}
+EXPERIMENTS = ("lr_sweep", "init_scale", "rnn_budget", "dropout")
 
 
 def main(argv=None) -> dict:
@@ -207,6 +256,8 @@ def main(argv=None) -> dict:
     p.add_argument("--dropout-eval", type=int, default=250)
     p.add_argument("--dropout-fraction", type=float, default=0.05)
     p.add_argument("--dropout-seeds", type=int, nargs="+", default=[0, 1, 2])
+    p.add_argument("--workers", type=int, default=1, help="processes for the rnn_budget and dropout runs, "
+                   "which share one pool (one torch thread each; the results do not depend on it)")
     p.add_argument("--out", type=Path, default=OUT)
     args = p.parse_args(argv)
     env = reproducible_cpu_env()
@@ -215,16 +266,17 @@ def main(argv=None) -> dict:
                                    *(sys.argv[1:] if argv is None else argv)], {**os.environ, **env})
 
     set_determinism(threads=1, deterministic=True)
-    text = load_text()
-    tok = CharTokenizer.from_text(text)
-    ids = torch.tensor(tok.encode(text), dtype=torch.long)
-    train_ids, val_ids = train_val_split(ids, 0.1)
     out = json.loads(args.out.read_text()) if args.out.exists() and set(args.only) != set(EXPERIMENTS) else {}
     t_start = time.perf_counter()
-    for name, experiment in EXPERIMENTS.items():
+    for name, experiment in SERIAL.items():
         if name in args.only:
-            out[name] = experiment(tok.vocab_size, train_ids, val_ids, args)
+            out[name] = experiment(args)
             print(f"{name} done ({time.perf_counter() - t_start:.0f} s)", flush=True)
+    pooled = [name for name in POOLED if name in args.only]   # their runs share one pool of workers
+    jobs = {name: POOLED[name][0](args) for name in pooled}
+    results = run_jobs([job for name in pooled for job in jobs[name]], args.workers)
+    for name in pooled:
+        out[name], results = POOLED[name][1](args, results[:len(jobs[name])]), results[len(jobs[name]):]
     out.update({"torch_version": str(torch.__version__), "made_by": "python -m lmrl_course.scripts.make_gpt_craft_assets"})
     args.out.write_text(json.dumps(out, indent=1))
     print(f"wrote {args.out} in {time.perf_counter() - t_start:.0f} s")
