@@ -1,10 +1,9 @@
 """Precompute the training-craft figures of notebook 03 into ``assets/gpt_training_craft.json``.
 
     python -m lmrl_course.scripts.make_gpt_craft_assets                    # every entry, one process
-    python -m lmrl_course.scripts.make_gpt_craft_assets --only rnn_budget dropout --workers 3
-                                                                           # these two, keep the others
+    python -m lmrl_course.scripts.make_gpt_craft_assets --only dropout     # this one, keep the others
 
-Four experiments, each on several seeds (every run draws its own batches and initial weights from its
+Three experiments, each on several seeds (every run draws its own batches and initial weights from its
 seed); ``--only NAME ...`` recomputes the named entries and keeps the others of ``--out`` as they are:
 
 - ``lr_sweep``: notebook 03's small GPT (2 layers, C = 64, T = 32, B = 32) trained for ``--lr-iters``
@@ -13,17 +12,12 @@ seed); ``--only NAME ...`` recomputes the named entries and keeps the others of 
 - ``init_scale``: the bench's "baby GPT" (4 layers, 4 heads, C = 128, T = 64, B = 12, no biases, lr 1e-3,
   warmup 100, cosine to 1e-4) trained for ``--init-iters`` steps with ``init_std=0.02`` (GPT-2's σ) and
   ``init_std=None`` (σ = 1/√fan_in); the validation curve (20 batches every 100 steps). Seeds ``--seeds``.
-- ``rnn_budget``: notebook 03's live comparison repeated on ``--rnn-seeds`` (0 1 2): the small GPT,
-  ``rnn.CharGRU`` and ``rnn.CharLSTM`` (about the same parameter count), each trained by ``train_lm``
-  with notebook 03's ``TrainConfig`` (300 steps, lr 3e-3, seed s); the validation curve (10 batches every
-  50 steps) and ``evaluate_split`` on the whole validation split (windows of 32). Seed 0 is the run of
-  the notebook.
 - ``dropout``: overfitting at a CPU budget. The small GPT with ``dropout`` 0, 0.1 and 0.2 trained for
   ``--dropout-iters`` steps on ``--dropout-fraction`` (5 %) of the training split, 10 evenly spaced
   pieces, with the notebook's schedule shape. Every ``--dropout-eval`` steps the loss in eval mode (no
   dropout) on 20 random batches of that subset and of the validation split; at the end
   ``evaluate_split`` on the whole subset and the whole validation split. Seeds ``--dropout-seeds``
-  (0 1 2). ``train_lm`` is not used here because it reports the loss of the batches it trains on, in
+  (0 1). ``train_lm`` is not used here because it reports the loss of the batches it trains on, in
   training mode, where dropout adds noise to it; the loop below is ``train_lm``'s (same ``lr_at``,
   ``configure_optimizer``, ``train_step``, batches and dropout RNG from the seed). Why these choices
   (pilot runs, dropout 0, seed 0): on the contiguous first 10 % the gap val − train was already 0.37 at
@@ -33,10 +27,9 @@ seed); ``--only NAME ...`` recomputes the named entries and keeps the others of 
   the budget.
 
 Single-threaded and deterministic: every run uses one torch thread, and ``--workers N`` runs the
-``rnn_budget`` and ``dropout`` runs (one pool for both) in N processes at once (same results; only the wall clock changes).
-The script re-executes itself under ``device.reproducible_cpu_env()`` like the notebook kernels, so
-seed 0 of ``rnn_budget`` is notebook 03's run to the last bit. Each entry it makes records the machine, the thread count, the number of
-workers and the CPU time of its runs together.
+``dropout`` runs in N processes at once (same results; only the wall clock changes). The script
+re-executes itself under ``device.reproducible_cpu_env()``, like the notebook kernels. Each entry it
+makes records the machine, the thread count, the number of workers and the CPU time of its runs.
 """
 from __future__ import annotations
 
@@ -59,7 +52,6 @@ from ..device import reproducible_cpu_env, seed_everything, set_determinism
 from ..gpt import GPT, GPTConfig
 from ..lm_trainer import TrainConfig, configure_optimizer, estimate_loss, evaluate_split, lr_at, train_lm, train_step
 from ..paths import ASSETS_DIR
-from ..rnn import CharGRU, CharLSTM
 
 OUT = ASSETS_DIR / "gpt_training_craft.json"
 LRS = [3e-4, 1e-3, 3e-3, 1e-2, 3e-2, 1e-1]
@@ -158,33 +150,6 @@ def run_jobs(jobs: list, workers: int) -> list:
         return [f.result() for f in futures]
 
 
-RNN_MODELS = {"GPT (2 layers, C = 64)": small_gpt, "GRU (hidden 144)": CharGRU, "LSTM (hidden 122)": CharLSTM}
-
-
-def rnn_run(name: str, seed: int) -> dict:
-    c0 = time.process_time()
-    V, train_ids, val_ids = shakespeare()
-    seed_everything(seed)                         # the notebook's seed_everything(0) before building the model
-    model = RNN_MODELS[name](V)
-    cfg = notebook_train_config(seed)
-    h = train_lm(model, train_ids, val_ids, cfg, progress=False)
-    val = evaluate_split(model, val_ids, block_size=cfg.block_size)
-    print(f"rnn budget {name:<24} seed {seed}: whole-split val NLL {val:.4f}", flush=True)
-    return {"seed": seed, "val_nll": val, "iter": h["iter"], "val_loss": h["val_loss"],
-            "parameters": sum(p.numel() for p in model.parameters()), "cpu_seconds": time.process_time() - c0}
-
-
-def rnn_budget_jobs(args) -> list:
-    return [(rnn_run, (name, seed)) for name in RNN_MODELS for seed in args.rnn_seeds]
-
-
-def rnn_budget_entry(args, results: list) -> dict:
-    keys = [a for _, a in rnn_budget_jobs(args)]
-    runs = {name: [r for (n, _), r in zip(keys, results) if n == name] for name in RNN_MODELS}
-    return {"train_config": notebook_train_config(0).to_dict(), "seeds": args.rnn_seeds, "runs": runs,
-            **machine(sum(r.pop("cpu_seconds") for r in results), args.workers)}
-
-
 def train_with_split_evals(model, train_data, val_data, cfg: TrainConfig) -> dict:
     """``train_lm``'s loop, scoring the training data too: every ``cfg.eval_interval`` steps (and at step 0)
     the eval-mode loss on ``cfg.eval_iters`` batches of each split, the same batches every time."""
@@ -241,8 +206,8 @@ def dropout_entry(args, results: list) -> dict:
 
 
 SERIAL = {"lr_sweep": lr_sweep, "init_scale": init_scale}               # name: (args) -> entry
-POOLED = {"dropout": (dropout_jobs, dropout_entry), "rnn_budget": (rnn_budget_jobs, rnn_budget_entry)}
-EXPERIMENTS = ("lr_sweep", "init_scale", "rnn_budget", "dropout")
+POOLED = {"dropout": (dropout_jobs, dropout_entry)}                       # name: (jobs, entry from results)
+EXPERIMENTS = ("lr_sweep", "init_scale", "dropout")
 
 
 def main(argv=None) -> dict:
@@ -251,13 +216,12 @@ def main(argv=None) -> dict:
     p.add_argument("--lr-iters", type=int, default=300)
     p.add_argument("--init-iters", type=int, default=800)
     p.add_argument("--seeds", type=int, nargs="+", default=[0, 1])
-    p.add_argument("--rnn-seeds", type=int, nargs="+", default=[0, 1, 2])
-    p.add_argument("--dropout-iters", type=int, default=3000)
+    p.add_argument("--dropout-iters", type=int, default=2000)
     p.add_argument("--dropout-eval", type=int, default=250)
     p.add_argument("--dropout-fraction", type=float, default=0.05)
-    p.add_argument("--dropout-seeds", type=int, nargs="+", default=[0, 1, 2])
-    p.add_argument("--workers", type=int, default=1, help="processes for the rnn_budget and dropout runs, "
-                   "which share one pool (one torch thread each; the results do not depend on it)")
+    p.add_argument("--dropout-seeds", type=int, nargs="+", default=[0, 1])
+    p.add_argument("--workers", type=int, default=1, help="processes for the dropout runs "
+                   "(one torch thread each; the results do not depend on it)")
     p.add_argument("--out", type=Path, default=OUT)
     args = p.parse_args(argv)
     env = reproducible_cpu_env()
