@@ -184,12 +184,12 @@ for dk in [16, 64, 256]:
 #
 # ### Does a real network have unit-variance $q$ and $k$?
 #
-# Not at initialisation with the package's default. In a GPT block, $q = \mathrm{LN}(h)\,W_Q$: the
+# It depends on the initialisation: not with GPT-2's, yes with the package's default. In a GPT block, $q = \mathrm{LN}(h)\,W_Q$: the
 # LayerNorm output has variance about 1 per channel and each of the $C$ columns of $W_Q$ is drawn with
 # standard deviation $\sigma$, so $\mathrm{var}(q_i) \approx C\sigma^2$. With GPT-2's $\sigma = 0.02$
-# (the package's `init_std` default) and $C = 128$ that is $128 \cdot 0.0004 = 0.051$: the scores are
-# small and attention starts out near uniform (how near is measured below). With $\sigma = 1/\sqrt{\text{fan\_in}}$
-# (`init_std=None`), $C\sigma^2 = 1$: the unit-variance picture above. The trained GPT's $q$ and $k$
+# (`init_std=0.02`) and $C = 128$ that is $128 \cdot 0.0004 = 0.051$: the scores are small and attention
+# starts out near uniform (how near is measured below). With $\sigma = 1/\sqrt{\text{fan\_in}}$
+# (`init_std=None`, the package's default), $C\sigma^2 = 1$: the unit-variance picture above. The trained GPT's $q$ and $k$
 # have variances of order 1 (the last four rows below). Measured on 64 windows of 16 Shakespeare
 # characters: the variance of $q$ and $k$ in the first attention layer (in every layer for the trained
 # model), and the mean largest of the 16 weights per
@@ -226,7 +226,7 @@ def head_statistics(model, layer=0):
 
 rows = []
 for C in (128, 256):
-    for init_std, name in ((0.02, "0.02 (default)"), (None, "1/√fan_in")):
+    for init_std, name in ((0.02, "0.02 (GPT-2)"), (None, "1/√fan_in")):
         seed_everything(0)
         fresh = GPT(GPTConfig(vocab_size=tok.vocab_size, n_embd=C, n_head=4, init_std=init_std)).eval()
         rows.append((f"at init, C = {C}, σ = {name}",) + head_statistics(fresh))

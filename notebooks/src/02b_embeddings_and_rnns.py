@@ -457,8 +457,9 @@ for name, runs in recall["runs"].items():
 #
 # ## 4. An LSTM on notebook 03's budget
 #
-# Notebook 03 trains a small GPT (2 layers, C = 64) and a GRU of about the same size with the same
-# `train_lm` call: 400 AdamW steps of 32 windows of 32 characters, learning rate 1e-2 with warmup and
+# Notebook 03 trains a small GPT (2 layers, C = 64), a GRU and an LSTM of about the same size, one
+# `train_lm` call each (300 steps at learning rate 3e-3, one seed). Here the same three models get a
+# budget of their own: 400 AdamW steps of 32 windows of 32 characters, learning rate 1e-2 with warmup and
 # cosine decay. The package's `lmrl_course.rnn.CharLSTM` is the LSTM counterpart of that GRU: hidden
 # width 122 instead of 144, because an LSTM layer has four gate blocks where a GRU has three, so it has
 # about the same number of parameters. All three, on three seeds each (the seed sets the initial weights
@@ -508,4 +509,4 @@ plt.show()
 # - Which of the garbled cell's errors broke the memory task, and what did the blind gates alone lose?
 #
 # **Next:** notebook 03 builds the GPT from token and position embeddings, attention, MLPs and residual
-# connections, trains it on the same budget as the recurrent models here, and samples Shakespeare from it.
+# connections, trains it next to a GRU and this LSTM on its own (shorter) budget, and samples Shakespeare from it.
