@@ -243,7 +243,7 @@ for name, dk, vq, vk, w_raw, w_scaled in rows:
 # case of $1/\sqrt{\text{fan\_in}}$ init (largest weight 0.84 of 1 without the scaling at $d_k = 64$,
 # 0.24 with it) and of the trained network: its 48-dimensional heads have var(q) 0.77–0.88 and var(k)
 # 0.72–2.8, and their undivided scores would put 0.84–0.87 of the weight on one key, against 0.32–0.45
-# with the division. With the default $\sigma = 0.02$, var(q) is 0.05 at $C = 128$ and 0.10 at
+# with the division. With GPT-2's $\sigma = 0.02$, var(q) is 0.05 at $C = 128$ and 0.10 at
 # $C = 256$: the scaled heads are close to uniform (0.068 and 0.074, against 1/16 = 0.062), and the raw
 # ones only mildly peaked (0.098 and 0.200, against 0.84 with unit variance). So the division changes
 # little in the first forward pass of a 0.02-initialised GPT; it matters once $q$ and $k$ have variance
