@@ -13,12 +13,14 @@
 #   advantage, and say where its gradient is zero.
 # - Compute truncation-aware GAE advantages.
 # - Name the implementation details (minibatch epochs, per-minibatch advantage normalisation, LR
-#   annealing, gradient clipping, orthogonal init, separate actor and critic) and what each is for.
+#   annealing, gradient clipping, orthogonal init, separate actor and critic) and what each is for,
+#   and read an ablation of them over seeds: which differences hold across seeds and which do not.
 # - Read PPO's diagnostics: approximate KL (k3), clip fraction, explained variance.
 # - Handle Gymnasium 1.x vector environments' autoreset step.
 # - Compare REINFORCE, TRPO and PPO by env steps and by compute time, over seeds.
 # - Diagnose PPO runs on Acrobot that do not reach the threshold and fix them with reward scaling.
-# - Take log-probabilities of continuous (Gaussian) actions that the environment clips, without bias.
+# - Take log-probabilities of continuous (Gaussian) actions that the environment clips, without bias,
+#   and train a Gaussian policy on Pendulum-v1 over seeds.
 #
 # **Prerequisites:** notebook 05 (REINFORCE, value baseline, `terminated` vs `truncated`), notebook 06
 # (KL trust regions). You can read this one before 06: only section 1's motivation refers to it.
@@ -304,6 +306,9 @@ envs.close()
 #   `clip_frac` (share of samples with $|r-1|>\epsilon$) and the **explained variance** of the critic,
 #   $1 - \mathrm{Var}[G - V]/\mathrm{Var}[G]$ (1 = perfect, 0 = no better than a constant);
 # - optional **early stop**: skip the remaining epochs once `approx_kl > target_kl`.
+#
+# Section 8 switches several of these off one at a time, on 5 seeds, and measures what each costs on
+# CartPole.
 #
 # `mistake="recompute_old_logp"` switches on the first bug of section 7; leave it `None`.
 
@@ -641,7 +646,8 @@ for r in (r for r in cart if r["variant"] == "default"):
 # > **Common mistake 3: training on the autoreset step.** Flattening the rollout without the `valid`
 # > mask adds one fake sample per finished episode: its state is the *final* observation (a fallen
 # > pole), its action was ignored by the environment, and its advantage comes from the *next* episode's
-# > start. We measure the bias directly: what those fake samples are, in one early rollout.
+# > start. We measure the bias directly: what those fake samples are, in the first rollout of a fresh
+# > policy, on 5 seeds.
 
 # %%
 for s in SEEDS:
@@ -658,14 +664,14 @@ for s in SEEDS:
 
 
 # %% [markdown]
-# The fake samples are a few percent of the batch (3.1%, printed) and wrong by construction: states
-# where the episode has already ended (mean |angle| 0.224 rad, past the 0.21 rad limit, against 0.066
-# for real samples), actions the environment ignored, and value targets that say a finished episode is
-# worth about as much as a fresh start (9.02 against the real samples' 8.67) — because the target was
-# borrowed from the next episode. We frame it as what it is, a bias; we did not run a training run with
-# it here, and on a forgiving task with few fake samples such a run may well still learn, so "it still
-# learned" would say nothing. The fake share grows with shorter episodes and more environments, and its
-# gradient term has no meaning at any share.
+# On each of the 5 seeds (printed) the fake samples are a few percent of the first batch (3.3% to
+# 4.3%) and wrong by construction: states where the episode has already ended (mean |angle| 0.221 to
+# 0.227 rad, past the 0.21 rad limit, against 0.065 to 0.074 for real samples), actions the
+# environment ignored, and value targets of 8.56 to 9.30 for a finished episode whose true value is 0
+# — about what the real samples get (7.23 to 8.55), because the target was borrowed from the next
+# episode. That is the bias, measured; whether it costs learning is a separate question, answered
+# just below. The fake share grows with shorter episodes and more environments, and its gradient
+# term has no meaning at any share.
 
 # %% [markdown]
 # ### The three mistakes in training, over 5 seeds
@@ -678,7 +684,17 @@ for s in SEEDS:
 # `logp_old = logp_new.detach()` (the one line of `ppo_scratch`'s switch), mistake 2 by the package's
 # own `truncation_as_termination=True`, mistake 3 by a `Rollout.flatten` that ignores `valid`. Lines
 # are the median over the 5 seeds, bands the range; below, per seed, the env steps to reach 475
-# ("unsolved" = not within the budget) and the mean return of the last 20 episodes.
+# ("unsolved" = not within the budget) and the mean return of the last 20 episodes. First, that the
+# script's patched `train_ppo` is the same mistake as `ppo_scratch`'s switch:
+
+# %%
+from lmrl_course.scripts.make_ppo_evidence import mistake
+
+mine = ppo_scratch("CartPole-v1", tiny, seed=0, mistake="recompute_old_logp")
+with mistake("recompute_old_logp"):
+    pkg = train_ppo("CartPole-v1", tiny, seed=0)
+diff = max((a - b).abs().max().item() for a, b in zip(mine["policy"].parameters(), pkg["policy"].parameters()))
+print(f"3 updates with the mistake: max |θ_scratch − θ_patched package| = {diff:.2e}")
 
 # %%
 def by_variant(name):
