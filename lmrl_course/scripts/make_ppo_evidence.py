@@ -52,13 +52,13 @@ POINTS = 150
 #: name -> (PPOConfig overrides, mistake patched in); "default" first.
 VARIANTS = {
     "default": ({}, None),
+    "mistake 1: recomputed logp_old": ({}, "recompute_old_logp"),
     "norm_adv off": (dict(norm_adv=False), None),
     "anneal_lr off": (dict(anneal_lr=False), None),
     "clip_vloss on": (dict(clip_vloss=True), None),
     "ortho_init off": (dict(ortho_init=False), None),
     "ε = 0.1": (dict(clip_coef=0.1), None),
     "ε = 0.3": (dict(clip_coef=0.3), None),
-    "mistake 1: recomputed logp_old": ({}, "recompute_old_logp"),
     "mistake 2: truncation as termination": (dict(truncation_as_termination=True), None),
     "mistake 3: autoreset steps trained on": ({}, "train_on_autoreset_step"),
     "ε = 100 (no clip)": (dict(clip_coef=100.0), None),

@@ -627,6 +627,8 @@ plt.show()
 abl = json.loads((ASSETS_DIR / "ppo_ablation.json").read_text())
 cart = [r for r in abl["runs"] if r["env_id"] == "CartPole-v1"]
 SEEDS = sorted({r["seed"] for r in cart})
+variants = [v for v in dict.fromkeys(r["variant"] for r in cart)                  # those run on every seed
+            if sorted(r["seed"] for r in cart if r["variant"] == v) == SEEDS]
 print(f"seeds {SEEDS} (made on: {abl['machine']})")
 for r in (r for r in cart if r["variant"] == "default"):
     b = r["truncation_bias"]
@@ -730,7 +732,7 @@ def compare_to_default(names):
               f"{' '.join(f'{f:5.0f}' for f in fin)}, {np.median(fin):5.0f}{tail}")
 
 
-mistakes = [v for v in dict.fromkeys(r["variant"] for r in cart) if v.startswith("mistake")]
+mistakes = [v for v in variants if v.startswith("mistake")]
 fig, axes = plt.subplots(1, len(mistakes), figsize=(5 * len(mistakes), 3.4), sharey=True)
 for ax, name in zip(axes, mistakes):
     plot_seed_band(by_variant("default"), ax, "correct", "tab:green", x_scale=1e-3)
@@ -757,7 +759,7 @@ print("mean clip fraction / k3 KL over all updates, median of seeds:",
 # medians, the green band the default's range.
 
 # %%
-details = [v for v in dict.fromkeys(r["variant"] for r in cart) if not v.startswith("mistake")]
+details = [v for v in variants if not v.startswith("mistake")]
 fig, axes = plt.subplots(1, 2, figsize=(12, 0.45 * len(details) + 1.2), sharey=True)
 for ax, metric, label in [(axes[0], lambda rs: steps_to_solve(rs) / 1e3, "env steps to reach 475 (thousands)"),
                           (axes[1], lambda rs: np.array([r["final_mean_return"] for r in rs]),
