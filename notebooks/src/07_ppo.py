@@ -720,7 +720,9 @@ def separated(x, base):
 
 
 def compare_to_default(names):
-    """Print, per variant, env steps to solve and final return per seed, with medians, against the default."""
+    """Print, per variant, env steps to solve and final return per seed, with medians, against the default:
+    on how many seeds it needs more / fewer steps than the default run of the same seed, and whether
+    its whole range lies outside the default's."""
     base = by_variant("default")
     b_steps, b_final = steps_to_solve(base), np.array([r["final_mean_return"] for r in base])
     print(f"{'':38s} solved | env steps to solve (k) per seed, median | final return per seed, median")
@@ -728,14 +730,16 @@ def compare_to_default(names):
         rs = by_variant(name)
         st, fin = steps_to_solve(rs), np.array([r["final_mean_return"] for r in rs])
         cells = " ".join("  —  " if r["solved_at"] is None else f"{r['solved_at'] / 1e3:5.1f}" for r in rs)
-        tail = "" if name == "default" else (f"   vs default's range: steps {separated(st, b_steps)}, "
-                                             f"final {separated(fin, b_final)}")
+        tail = "" if name == "default" else (f"   more steps than the default on {int((st > b_steps).sum())}/{len(rs)} "
+                                             f"seeds, fewer on {int((st < b_steps).sum())}; vs the default's range: "
+                                             f"steps {separated(st, b_steps)}, final {separated(fin, b_final)}")
         print(f"{name:38s} {sum(r['solved_at'] is not None for r in rs)}/{len(rs)}  | {cells}, {np.median(st) / 1e3:5.1f} | "
               f"{' '.join(f'{f:5.0f}' for f in fin)}, {np.median(fin):5.0f}{tail}")
 
 
 mistakes = [v for v in variants if v.startswith("mistake")]
-fig, axes = plt.subplots(1, len(mistakes), figsize=(5 * len(mistakes), 3.4), sharey=True)
+fig, axes = plt.subplots(1, len(mistakes), figsize=(5 * len(mistakes), 3.4), sharey=True, squeeze=False)
+axes = axes[0]
 for ax, name in zip(axes, mistakes):
     plot_seed_band(by_variant("default"), ax, "correct", "tab:green", x_scale=1e-3)
     plot_seed_band(by_variant(name), ax, name.split(": ")[1], "tab:red", x_scale=1e-3)
@@ -951,7 +955,8 @@ print(f"σ of a freshly initialised GaussianPolicy: {sigma0:.2f}")
 # - Why must `logp_old` come from the rollout? Which diagnostic would tell you it does not?
 # - What is on the autoreset step of a Gymnasium 1.x vector env, and why must it be masked?
 # - Which of PPO's details would you drop first if you had to, and what would you watch to see the
-#   damage?
+#   damage? Which differences in section 8's figure would you trust after 5 seeds, and why not the
+#   others?
 #
 # **Next:** notebook 08 puts the language model of notebook 03 in the policy's seat: the state is the
 # prompt plus the tokens so far, the action is the next token, the reward comes from a reward model at
