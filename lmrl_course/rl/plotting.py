@@ -5,7 +5,7 @@ from typing import Dict, Mapping, Optional, Sequence, Union
 
 import numpy as np
 
-__all__ = ["moving_average", "plot_learning_curves"]
+__all__ = ["moving_average", "plot_learning_curves", "curves_on_grid", "plot_seed_band"]
 
 
 def moving_average(x: Sequence[float], window: int = 20) -> np.ndarray:
@@ -68,3 +68,35 @@ def plot_learning_curves(histories: Union[Mapping[str, Dict], Sequence[Dict], Di
     ax.legend(fontsize=8)
     ax.grid(alpha=0.3)
     return ax
+
+
+def curves_on_grid(runs: Sequence[Mapping], x: str = "env_steps", y: str = "mean_return", points: int = 200):
+    """Interpolate several runs' curves ``run[y]`` against ``run[x]`` onto one grid.
+
+    The grid goes from 0 to the *shortest* run's last ``x`` (no run is extrapolated past its end).
+    Returns ``(grid (points,), curves (runs, points))``.
+    """
+    if len(runs) == 0:
+        raise ValueError("runs is empty: need at least one run with curves to plot")
+    for r in runs:
+        if x not in r or y not in r:
+            raise ValueError(f"every run needs {x!r} and {y!r} lists, got keys {sorted(r)}")
+    end = min(r[x][-1] for r in runs)
+    grid = np.linspace(0.0, end, points)
+    return grid, np.array([np.interp(grid, r[x], r[y]) for r in runs])
+
+
+def plot_seed_band(runs: Sequence[Mapping], ax, label: str, color=None, x: str = "env_steps", y: str = "mean_return",
+                   center: str = "median", x_scale: float = 1.0, points: int = 200):
+    """One line per group of seeds: the median (or mean) of the runs' curves, and their min-max band.
+
+    ``runs`` are dicts with ``x`` and ``y`` lists (e.g. the records of an ``assets/*.json`` file); the
+    x values are multiplied by ``x_scale`` for display. Returns ``(grid, curves)`` of :func:`curves_on_grid`.
+    """
+    if center not in ("median", "mean"):
+        raise ValueError(f"center must be 'median' or 'mean', got {center!r}")
+    grid, curves = curves_on_grid(runs, x, y, points)
+    mid = np.median(curves, 0) if center == "median" else curves.mean(0)
+    line, = ax.plot(grid * x_scale, mid, color=color, label=f"{label} ({center} of {len(runs)} seeds, range)")
+    ax.fill_between(grid * x_scale, curves.min(0), curves.max(0), color=line.get_color(), alpha=0.2)
+    return grid, curves
