@@ -4,7 +4,7 @@
     python -m lmrl_course.scripts.make_rl_defaults_table --algos ppo --envs Acrobot-v1 --seeds 100 101
 
 Each run is ``train_<algo>(env_id, cfg=None, seed=s, stop_when_solved=True)``: the documented default
-of that environment (``ReinforceConfig.for_env`` / ``PPOConfig.for_env``: threshold and budget
+of that environment (``ReinforceConfig.for_env`` / ``TRPOConfig.for_env`` / ``PPOConfig.for_env``: threshold and budget
 included), on the CPU with one torch thread. Seeds 100-109 are never used for tuning nor in the
 notebooks. The file is rewritten after every run and runs already in it are skipped, so an interrupted
 sweep resumes where it stopped (``--fresh`` starts over). Each record keeps the env steps at which the
@@ -25,7 +25,8 @@ from lmrl_course.paths import ASSETS_DIR
 
 OUT = Path(ASSETS_DIR) / "rl_defaults_table.json"
 HELD_OUT = list(range(100, 110))
-PLAN = {"reinforce": ["CartPole-v1"], "ppo": ["CartPole-v1", "Acrobot-v1", "Pendulum-v1"]}
+ENVS = ["CartPole-v1", "Acrobot-v1", "Pendulum-v1"]
+PLAN = {"reinforce": ENVS, "trpo": ENVS, "ppo": ENVS}
 
 
 def trainer(algo: str):

@@ -1,0 +1,117 @@
+"""Per-environment defaults of the three trainers (``for_env`` / ``ENV_DEFAULTS``, used by ``cfg=None``).
+
+The expected values below are written out by hand from the ``ENV_DEFAULTS`` comments (what a learner
+reads), not read from the tables under test. Seeds 300+ are used by nothing else (notebooks use 0-13,
+the bench and the held-out table 100-109, the solve-tests of test_ppo/test_trpo 1000+).
+"""
+import dataclasses
+import warnings
+
+import pytest
+
+from lmrl_course.rl import (PPOConfig, ReinforceConfig, TRPOConfig, train_ppo, train_reinforce, train_trpo)
+from lmrl_course.rl import ppo as ppo_module, reinforce as reinforce_module, trpo as trpo_module
+from lmrl_course.scripts import make_rl_defaults_table
+
+ENVS = ("CartPole-v1", "Acrobot-v1", "Pendulum-v1")
+CONFIGS = {"reinforce": ReinforceConfig, "trpo": TRPOConfig, "ppo": PPOConfig}
+TRAINERS = {"reinforce": train_reinforce, "trpo": train_trpo, "ppo": train_ppo}
+MODULES = {"reinforce": reinforce_module, "trpo": trpo_module, "ppo": ppo_module}
+
+# (solved_threshold, total_timesteps) as the ENV_DEFAULTS comments document them.
+DOCUMENTED = {
+    ("reinforce", "CartPole-v1"): (475.0, 200_000),
+    ("reinforce", "Acrobot-v1"): (-100.0, 200_000),
+    ("reinforce", "Pendulum-v1"): (-200.0, 300_000),
+    ("trpo", "CartPole-v1"): (475.0, 150_000),
+    ("trpo", "Acrobot-v1"): (-100.0, 100_000),
+    ("trpo", "Pendulum-v1"): (-200.0, 200_000),
+    ("ppo", "CartPole-v1"): (475.0, 150_000),
+    ("ppo", "Acrobot-v1"): (-100.0, 100_000),
+    ("ppo", "Pendulum-v1"): (-200.0, 200_000),
+}
+# The other settings each comment names, beyond threshold and budget.
+DOCUMENTED_EXTRA = {
+    ("ppo", "Acrobot-v1"): dict(reward_scale=0.1),
+    ("ppo", "Pendulum-v1"): dict(num_envs=4, num_steps=512, lr=1e-3, gamma=0.95, num_minibatches=32, reward_scale=0.1),
+}
+
+
+@pytest.mark.parametrize("algo,env_id", sorted(DOCUMENTED))
+def test_for_env_returns_the_documented_setting(algo, env_id):
+    cls = CONFIGS[algo]
+    cfg = cls.for_env(env_id)
+    threshold, budget = DOCUMENTED[(algo, env_id)]
+    assert (cfg.solved_threshold, cfg.total_timesteps) == (threshold, budget)
+    for name, value in DOCUMENTED_EXTRA.get((algo, env_id), {}).items():
+        assert getattr(cfg, name) == value, name
+    if env_id == "CartPole-v1":             # CartPole is the dataclass default itself (notebook 06 relies on it)
+        assert cfg == cls()
+    else:
+        assert cfg != cls()
+    # overrides win over the table, the rest of the table stays
+    over = cls.for_env(env_id, total_timesteps=1234)
+    assert over.total_timesteps == 1234 and over.solved_threshold == threshold
+
+
+@pytest.mark.parametrize("algo", sorted(CONFIGS))
+def test_every_trainer_documents_all_three_environments(algo):
+    assert set(MODULES[algo].ENV_DEFAULTS) == set(ENVS)
+    assert set(make_rl_defaults_table.PLAN[algo]) == set(ENVS)      # and the held-out table checks each
+
+
+@pytest.mark.parametrize("algo", sorted(CONFIGS))
+def test_unknown_environment_falls_back_with_a_warning(algo):
+    cls = CONFIGS[algo]
+    with pytest.warns(UserWarning, match=r"no documented defaults for 'MountainCar-v0'.*CartPole-v1 setting"):
+        cfg = cls.for_env("MountainCar-v0", total_timesteps=999)
+    assert cfg == cls(total_timesteps=999)
+
+    def MyEnv():                          # an environment factory is not in the table either
+        raise AssertionError("never built")
+
+    with pytest.warns(UserWarning, match="'MyEnv'"):
+        assert cls.for_env(MyEnv) == cls()
+    with warnings.catch_warnings():       # a documented environment: no warning
+        warnings.simplefilter("error")
+        cls.for_env("Acrobot-v1")
+
+
+@pytest.mark.parametrize("algo", sorted(CONFIGS))
+def test_for_env_bad_input_is_a_clear_error(algo):
+    cls = CONFIGS[algo]
+    with pytest.raises(TypeError, match=r"no field\(s\) \['learning_rate'\].*total_timesteps"):
+        cls.for_env("CartPole-v1", learning_rate=1e-3)
+    with pytest.raises(TypeError, match="env_id must be a Gymnasium id"):
+        cls.for_env(3)
+    with pytest.raises(ValueError, match="total_timesteps"):      # the dataclass's own checks still run
+        cls.for_env("Acrobot-v1", total_timesteps=0)
+    with pytest.raises(TypeError, match=f"cfg must be a {cls.__name__} or None"):
+        TRAINERS[algo]("CartPole-v1", cfg=dict(lr=1e-3))
+
+
+class _StopAfterOneUpdate(Exception):
+    pass
+
+
+def _first_update(algo, env_id):
+    """Run ``train_<algo>(env_id, cfg=None)`` for one update; return the history at that point."""
+    seen = {}
+
+    def stop(history):
+        seen.update(history)
+        raise _StopAfterOneUpdate
+
+    with pytest.raises(_StopAfterOneUpdate):
+        TRAINERS[algo](env_id, None, device="cpu", seed=300, callback=stop)
+    return seen
+
+
+@pytest.mark.parametrize("algo,env_id", [("trpo", e) for e in ENVS] + [("reinforce", "Pendulum-v1"),
+                                                                         ("ppo", "Acrobot-v1")])
+def test_cfg_none_runs_the_environment_default(algo, env_id):
+    h = _first_update(algo, env_id)
+    threshold, budget = DOCUMENTED[(algo, env_id)]
+    assert (h["config"]["solved_threshold"], h["config"]["total_timesteps"]) == (threshold, budget)
+    assert h["config"] == dataclasses.asdict(CONFIGS[algo].for_env(env_id))
+    assert len(h["env_steps"]) == 1 and h["env_steps"][0] > 0
