@@ -8,6 +8,7 @@ import dataclasses
 import warnings
 
 import pytest
+import torch
 
 from lmrl_course.rl import (PPOConfig, ReinforceConfig, TRPOConfig, train_ppo, train_reinforce, train_trpo)
 from lmrl_course.rl import ppo as ppo_module, reinforce as reinforce_module, trpo as trpo_module
@@ -119,3 +120,52 @@ def test_cfg_none_runs_the_environment_default(algo, env_id):
     assert (h["config"]["solved_threshold"], h["config"]["total_timesteps"]) == (threshold, budget)
     assert h["config"] == dataclasses.asdict(CONFIGS[algo].for_env(env_id))
     assert len(h["env_steps"]) == 1 and h["env_steps"][0] > 0
+
+
+# ----------------------------------------------------------------------------------------------
+# reward_scale (used by the Acrobot / Pendulum defaults) reaches the value targets of REINFORCE and TRPO
+# ----------------------------------------------------------------------------------------------
+
+def test_reinforce_reward_scale_scales_the_monte_carlo_returns(monkeypatch):
+    seen = []
+    real = reinforce_module.episode_returns
+
+    def spy(episodes, *args, **kwargs):
+        out = real(episodes, *args, **kwargs)
+        seen.append((out, all(ep.terminated for ep in episodes), torch.cat([ep.rewards for ep in episodes])))
+        return out
+
+    monkeypatch.setattr(reinforce_module, "episode_returns", spy)
+    for scale in (1.0, 0.1):
+        train_reinforce("CartPole-v1", ReinforceConfig(total_timesteps=64, num_envs=2, num_steps=32, reward_scale=scale),
+                        device="cpu", seed=301)
+    (g1, term1, r1), (g01, term01, r01) = seen[0], seen[-1]
+    assert term1 and term01                      # random CartPole episodes terminate: no bootstrap term
+    assert torch.equal(r1, r01)                  # same seed, same first batch; logged rewards stay raw
+    torch.testing.assert_close(g01, 0.1 * g1)
+
+
+def test_trpo_reward_scale_scales_the_rewards_before_gae(monkeypatch):
+    from lmrl_course.rl.rollout import Rollout
+    seen = []
+    real = Rollout.advantages_and_returns
+
+    def spy(self, *args, **kwargs):
+        seen.append(self.rewards.clone())
+        return real(self, *args, **kwargs)
+
+    monkeypatch.setattr(Rollout, "advantages_and_returns", spy)
+    runs = {}
+    for scale in (1.0, 0.1):
+        seen.clear()
+        h = train_trpo("Pendulum-v1", TRPOConfig(total_timesteps=128, num_envs=2, num_steps=64, reward_scale=scale),
+                       device="cpu", seed=302)
+        runs[scale] = (seen[0], h["episode_returns"])
+    torch.testing.assert_close(runs[0.1][0], 0.1 * runs[1.0][0])
+    assert (runs[1.0][0] < -0.5).any()           # Pendulum pays real costs: the comparison is not 0 = 0
+
+
+def test_reward_scale_must_be_positive():
+    for cls in (ReinforceConfig, TRPOConfig):
+        with pytest.raises(ValueError, match="reward_scale"):
+            cls(reward_scale=0.0)

@@ -153,7 +153,7 @@ class ReinforceConfig:
 #:   that it learned something: the initial policy (torques ~ N(0, 1)) scores −1240 ± 296 per episode,
 #:   its 20-episode means lie between −1100 and −1300. Budget 150k env steps (about 55 s of CPU). The
 #:   setting: one whole episode (200 steps) per update, lr 3e-3, γ = 0.9, rewards × 0.1 (for the
-#:   baseline, as on Acrobot). Tried on tuning seed 0 and none better: batches of 4 or 8 episodes (lr
+#:   baseline, as on Acrobot). Tried on tuning seed 0 and none better: batches of 2, 4 or 8 episodes (lr
 #:   3e-3 or 1e-2), γ = 0.95, lr 6e-3, σ started at 0.37 instead of 1. With this setting the best
 #:   20-episode mean within 100k steps on tuning seeds 1-3 is −970, −867, −878, and the curve is not
 #:   monotone (last 20 episodes: −1424, −988, −1091). Why: REINFORCE takes one gradient step per batch
