@@ -35,7 +35,7 @@ DOCUMENTED = {
 DOCUMENTED_EXTRA = {
     ("reinforce", "Acrobot-v1"): dict(reward_scale=0.1),
     ("reinforce", "Pendulum-v1"): dict(num_envs=1, num_steps=200, lr=3e-3, gamma=0.9, reward_scale=0.1),
-    ("trpo", "Acrobot-v1"): dict(reward_scale=1.0),
+    ("trpo", "Acrobot-v1"): dict(reward_scale=0.1),
     ("trpo", "Pendulum-v1"): dict(gamma=0.9, gae_lambda=0.95, num_envs=4, num_steps=512, reward_scale=0.1),
     ("ppo", "Acrobot-v1"): dict(reward_scale=0.1),
     ("ppo", "Pendulum-v1"): dict(num_envs=4, num_steps=512, lr=1e-3, gamma=0.95, num_minibatches=32, reward_scale=0.1),
