@@ -149,22 +149,25 @@ class ReinforceConfig:
 #:   to remove. With raw rewards tuning seeds 5 and 6 needed 72k and 184k env steps; × 0.1: 31k and 41k
 #:   (tuning seeds 0-9 with × 0.1: 25-42k).
 #: * Pendulum-v1: **not solved**. REINFORCE does not reach Pendulum's −200 (PPO's and TRPO's threshold)
-#:   within a CPU budget of about a minute, so this default's threshold is −1000, which only certifies
-#:   that it learned something: the initial policy (torques ~ N(0, 1)) scores −1240 ± 296 per episode,
-#:   its 20-episode means lie between −1100 and −1300. Budget 150k env steps (about 55 s of CPU). The
-#:   setting: one whole episode (200 steps) per update, lr 3e-3, γ = 0.9, rewards × 0.1 (for the
-#:   baseline, as on Acrobot). Tried on tuning seed 0 and none better: batches of 2, 4 or 8 episodes (lr
-#:   3e-3 or 1e-2), γ = 0.95, lr 6e-3, σ started at 0.37 instead of 1. With this setting the best
-#:   20-episode mean within 100k steps on tuning seeds 1-3 is −970, −867, −878, and the curve is not
-#:   monotone (last 20 episodes: −1424, −988, −1091). Why: REINFORCE takes one gradient step per batch
-#:   of fresh episodes (reusing a batch would be off-policy without a correction: PPO's ratio is that
-#:   correction), so at 200 steps per update it makes about 10 Adam steps per 2048 samples, where PPO's
-#:   Pendulum default makes 320 (10 epochs × 32 minibatches) and solves at about 35k steps.
+#:   within a CPU budget of about a minute, so this default only certifies that it learned something:
+#:   the mean of the last **100** episodes ≥ −1100. The initial policy (torques ~ N(0, 1)) scores
+#:   −1240 ± 296 per episode, so its 100-episode mean is −1240 ± 30 and −1100 cannot be reached by luck;
+#:   a 20-episode window can (a first version with "20 episodes ≥ −1000" was met by held-out seed 105
+#:   after 22 episodes, so the criterion was retuned on tuning seeds and the held-out table re-run from
+#:   scratch). Budget 150k env steps (about 55 s of CPU). The setting: one whole episode (200 steps) per
+#:   update, lr 3e-3, γ = 0.9, rewards × 0.1 (for the baseline, as on Acrobot). Tried on tuning seed 0,
+#:   none better: batches of 2, 4 or 8 episodes (lr 3e-3 or 1e-2), γ = 0.95, lr 6e-3, σ started at 0.37
+#:   instead of 1. With this setting, over 150k steps on tuning seeds 0-3 the 100-episode mean first
+#:   reaches −1100 at 40k, 50k, 33k, 61k env steps, its best is −979, −1003, −653, −974, and the curve is
+#:   not monotone (last 100 episodes: −1029, −1212, −653, −1038). Why: REINFORCE takes one gradient
+#:   step per batch of fresh episodes (reusing a batch would be off-policy without a correction: PPO's
+#:   ratio is that correction), so at 200 steps per update it makes about 10 Adam steps per 2048
+#:   samples, where PPO's Pendulum default makes 320 (10 epochs × 32 minibatches) and solves at about 35k.
 ENV_DEFAULTS: Dict[str, Dict] = {
     "CartPole-v1": dict(),
     "Acrobot-v1": dict(reward_scale=0.1, solved_threshold=-100.0, total_timesteps=200_000),
     "Pendulum-v1": dict(num_envs=1, num_steps=200, lr=3e-3, gamma=0.9, reward_scale=0.1, vf_minibatches=4,
-                        solved_threshold=-1000.0, total_timesteps=150_000),
+                        solved_threshold=-1100.0, solved_window=100, total_timesteps=150_000),
 }
 
 

@@ -42,7 +42,7 @@ def run_one(algo: str, env_id: str, seed: int) -> dict:
     cfg = h["config"]
     return {"algo": algo, "env_id": env_id, "seed": seed, "solved_at": h["solved_at_env_steps"],
             "env_steps": int(h["env_steps"][-1]), "budget": cfg["total_timesteps"],
-            "threshold": cfg["solved_threshold"], "cpu_s": round(time.process_time() - cpu0, 2),
+            "threshold": cfg["solved_threshold"], "window": cfg["solved_window"], "cpu_s": round(time.process_time() - cpu0, 2),
             "wall_s": round(time.perf_counter() - wall0, 2)}
 
 
