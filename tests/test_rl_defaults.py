@@ -170,3 +170,9 @@ def test_reward_scale_must_be_positive():
     for cls in (ReinforceConfig, TRPOConfig):
         with pytest.raises(ValueError, match="reward_scale"):
             cls(reward_scale=0.0)
+
+
+def test_trpo_acrobot_default_solves_an_unused_seed():
+    """The cheapest solve of the new defaults (about 5 s of CPU): TRPO, Acrobot-v1, cfg=None, seed 300."""
+    h = train_trpo("Acrobot-v1", None, device="cpu", seed=300, stop_when_solved=True)
+    assert h["solved_at_env_steps"] is not None and h["solved_at_env_steps"] <= 100_000
