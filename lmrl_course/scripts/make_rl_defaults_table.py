@@ -47,7 +47,9 @@ def run_one(algo: str, env_id: str, seed: int) -> dict:
 
 
 def summarise(records) -> list:
-    """Per (algo, env): solved count, median and range of the env steps to solve, median CPU seconds."""
+    """Per (algo, env): solved count, median and range of the env steps to solve, median CPU seconds, and the
+    "solved" rule (mean of the last ``window`` episodes ≥ ``threshold``; records before the window was
+    recorded used 20)."""
     rows = []
     for key in sorted({(r["algo"], r["env_id"]) for r in records}):
         rs = [r for r in records if (r["algo"], r["env_id"]) == key]
@@ -55,7 +57,8 @@ def summarise(records) -> list:
         rows.append({"algo": key[0], "env_id": key[1], "solved": len(steps), "runs": len(rs),
                      "median_steps": statistics.median(steps) if steps else None,
                      "min_steps": min(steps) if steps else None, "max_steps": max(steps) if steps else None,
-                     "median_cpu_s": statistics.median(r["cpu_s"] for r in rs)})
+                     "median_cpu_s": round(statistics.median(r["cpu_s"] for r in rs), 2),
+                     "threshold": rs[0]["threshold"], "window": rs[0].get("window", 20)})
     return rows
 
 
