@@ -147,7 +147,7 @@ class ReinforceConfig:
 #:   step: for many updates Â = G_t − V_φ(s_t) ≈ G_t, which mostly says how many steps were left in the
 #:   episode (early steps look bad, late steps good, whatever the action), noise that a baseline is there
 #:   to remove. With raw rewards tuning seeds 5 and 6 needed 72k and 184k env steps; × 0.1: 31k and 41k
-#:   (tuning seeds 0-9 with × 0.1: 25-42k).
+#:   (tuning seeds 0, 1, 5-9 with × 0.1: 21-42k).
 #: * Pendulum-v1: **not solved**. REINFORCE does not reach Pendulum's −200 (PPO's and TRPO's threshold)
 #:   within a CPU budget of about a minute, so this default only certifies that it learned something:
 #:   the mean of the last **100** episodes ≥ −1100. The initial policy (torques ~ N(0, 1)) scores
