@@ -34,7 +34,8 @@ from lmrl_course.rl.envs import make_vector_env
 from lmrl_course.rl.policies import ValueNetwork, add_obs_normalizer, make_policy
 from lmrl_course.rl.returns import normalize_advantages
 from lmrl_course.rl.rollout import RolloutCollector
-from lmrl_course.rl.training import make_progress, new_history, record_update, end_of_update, finish_training
+from lmrl_course.rl.training import (config_for_env, end_of_update, finish_training, make_progress, new_history,
+                                     record_update, resolve_config)
 from lmrl_course.validation import require_in_range, require_mask, require_same_shape, require_tensor
 
 __all__ = ["masked_mean", "clipped_surrogate_loss", "value_loss", "approx_kl_k3", "clip_fraction",
@@ -220,10 +221,9 @@ class PPOConfig:
     @classmethod
     def for_env(cls, env_id, **overrides) -> "PPOConfig":
         """The documented setting for ``env_id`` (``ENV_DEFAULTS``: threshold and budget included), with
-        ``overrides`` applied; an environment not listed gets ``PPOConfig()`` (the CartPole-v1 setting)."""
-        settings = dict(ENV_DEFAULTS.get(env_id, {})) if isinstance(env_id, str) else {}
-        settings.update(overrides)
-        return cls(**settings)
+        ``overrides`` applied; an environment not listed gets ``PPOConfig()`` (the CartPole-v1 setting)
+        and a warning (:func:`lmrl_course.rl.training.config_for_env`)."""
+        return config_for_env(cls, ENV_DEFAULTS, env_id, overrides)
 
     @classmethod
     def pendulum(cls, **overrides) -> "PPOConfig":
@@ -261,9 +261,7 @@ def train_ppo(env_id="CartPole-v1", cfg: Optional[PPOConfig] = None, device=None
     :mod:`lmrl_course.rl.training`) plus ``policy`` and ``value_fn`` (the trained modules).
     ``callback(history)`` is called after every update. ``cfg=None`` uses ``PPOConfig.for_env(env_id)``.
     """
-    cfg = PPOConfig.for_env(env_id) if cfg is None else cfg
-    if not isinstance(cfg, PPOConfig):
-        raise TypeError(f"cfg must be a PPOConfig, got {type(cfg).__name__}")
+    cfg = resolve_config(cfg, PPOConfig, env_id)
     dev = get_device(device)
     seed_everything(seed)
     envs = make_vector_env(env_id, cfg.num_envs, seed=seed)

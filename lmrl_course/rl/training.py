@@ -15,16 +15,59 @@ Env steps count real transitions only (autoreset steps excluded; see :mod:`lmrl_
 from __future__ import annotations
 
 import dataclasses
-from typing import Any, Dict, Optional
+import warnings
+from typing import Any, Dict, Mapping, Optional
 
 from lmrl_course.rl.rollout import EpisodeStats
 
-__all__ = ["new_history", "record_update", "attach_episodes", "solved_step", "make_progress", "end_of_update",
+__all__ = ["config_for_env", "resolve_config", "env_name", "new_history", "record_update", "attach_episodes", "solved_step", "make_progress", "end_of_update",
            "finish_training"]
 
 
+def env_name(env_id) -> str:
+    """``"CartPole-v1"`` for a Gymnasium id, the ``__name__`` of an environment factory otherwise."""
+    return env_id if isinstance(env_id, str) else getattr(env_id, "__name__", str(env_id))
+
+
+def config_for_env(cls, env_defaults: Mapping[str, Mapping[str, Any]], env_id, overrides: Mapping[str, Any]):
+    """``cls(**env_defaults[env_id], **overrides)``: a trainer's documented setting for one environment.
+
+    This is what each config's ``for_env`` (``PPOConfig``, ``TRPOConfig``, ``ReinforceConfig``) does with
+    its module's ``ENV_DEFAULTS`` table (threshold and budget included). An environment the table does
+    not list (another Gymnasium id, or an environment factory) gets the dataclass defaults, which are the
+    CartPole-v1 setting, and a ``UserWarning`` that says so: a threshold of 475 means nothing elsewhere.
+    An override that is not a field of ``cls`` is a ``TypeError`` naming the fields.
+    """
+    if not (isinstance(env_id, str) or callable(env_id)):
+        raise TypeError(f"env_id must be a Gymnasium id (str) or an environment factory, got {type(env_id).__name__}")
+    fields = {f.name for f in dataclasses.fields(cls)}
+    unknown = sorted(set(overrides) - fields)
+    if unknown:
+        raise TypeError(f"{cls.__name__} has no field(s) {unknown}; its fields are {sorted(fields)}")
+    if isinstance(env_id, str) and env_id in env_defaults:
+        settings = dict(env_defaults[env_id])
+    else:
+        settings = {}
+        warnings.warn(f"{cls.__name__} has no documented defaults for {env_name(env_id)!r} (it has them for "
+                      f"{', '.join(env_defaults)}): using {cls.__name__}(), the CartPole-v1 setting "
+                      f"(solved_threshold 475, its budget), with your overrides", UserWarning, stacklevel=3)
+    settings.update(overrides)
+    return cls(**settings)
+
+
+def resolve_config(cfg, cls, env_id):
+    """The config a trainer runs: ``cls.for_env(env_id)`` when ``cfg`` is None, ``cfg`` itself when it is a
+    ``cls``; anything else is a ``TypeError``."""
+    if cfg is None:
+        return cls.for_env(env_id)
+    if not isinstance(cfg, cls):
+        raise TypeError(f"cfg must be a {cls.__name__} or None (None: {cls.__name__}.for_env(env_id)), "
+                        f"got {type(cfg).__name__}")
+    return cfg
+
+
 def new_history(algo: str, env_id, cfg, seed: int) -> Dict[str, Any]:
-    return {"algo": algo, "env_id": env_id if isinstance(env_id, str) else getattr(env_id, "__name__", str(env_id)),
+    return {"algo": algo, "env_id": env_name(env_id),
             "seed": seed, "config": dataclasses.asdict(cfg), "solved_at_env_steps": None, "solved_at_wall_time": None}
 
 

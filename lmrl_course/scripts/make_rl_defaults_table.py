@@ -4,7 +4,7 @@
     python -m lmrl_course.scripts.make_rl_defaults_table --algos ppo --envs Acrobot-v1 --seeds 100 101
 
 Each run is ``train_<algo>(env_id, cfg=None, seed=s, stop_when_solved=True)``: the documented default
-of that environment (``ReinforceConfig.for_env`` / ``PPOConfig.for_env``: threshold and budget
+of that environment (``ReinforceConfig.for_env`` / ``TRPOConfig.for_env`` / ``PPOConfig.for_env``: threshold and budget
 included), on the CPU with one torch thread. Seeds 100-109 are never used for tuning nor in the
 notebooks. The file is rewritten after every run and runs already in it are skipped, so an interrupted
 sweep resumes where it stopped (``--fresh`` starts over). Each record keeps the env steps at which the
@@ -25,7 +25,8 @@ from lmrl_course.paths import ASSETS_DIR
 
 OUT = Path(ASSETS_DIR) / "rl_defaults_table.json"
 HELD_OUT = list(range(100, 110))
-PLAN = {"reinforce": ["CartPole-v1"], "ppo": ["CartPole-v1", "Acrobot-v1", "Pendulum-v1"]}
+ENVS = ["CartPole-v1", "Acrobot-v1", "Pendulum-v1"]
+PLAN = {"reinforce": ENVS, "trpo": ENVS, "ppo": ENVS}
 
 
 def trainer(algo: str):
@@ -41,12 +42,14 @@ def run_one(algo: str, env_id: str, seed: int) -> dict:
     cfg = h["config"]
     return {"algo": algo, "env_id": env_id, "seed": seed, "solved_at": h["solved_at_env_steps"],
             "env_steps": int(h["env_steps"][-1]), "budget": cfg["total_timesteps"],
-            "threshold": cfg["solved_threshold"], "cpu_s": round(time.process_time() - cpu0, 2),
+            "threshold": cfg["solved_threshold"], "window": cfg["solved_window"], "cpu_s": round(time.process_time() - cpu0, 2),
             "wall_s": round(time.perf_counter() - wall0, 2)}
 
 
 def summarise(records) -> list:
-    """Per (algo, env): solved count, median and range of the env steps to solve, median CPU seconds."""
+    """Per (algo, env): solved count, median and range of the env steps to solve, median CPU seconds, and the
+    "solved" rule (mean of the last ``window`` episodes ≥ ``threshold``; records before the window was
+    recorded used 20)."""
     rows = []
     for key in sorted({(r["algo"], r["env_id"]) for r in records}):
         rs = [r for r in records if (r["algo"], r["env_id"]) == key]
@@ -54,7 +57,8 @@ def summarise(records) -> list:
         rows.append({"algo": key[0], "env_id": key[1], "solved": len(steps), "runs": len(rs),
                      "median_steps": statistics.median(steps) if steps else None,
                      "min_steps": min(steps) if steps else None, "max_steps": max(steps) if steps else None,
-                     "median_cpu_s": statistics.median(r["cpu_s"] for r in rs)})
+                     "median_cpu_s": round(statistics.median(r["cpu_s"] for r in rs), 2),
+                     "threshold": rs[0]["threshold"], "window": rs[0].get("window", 20)})
     return rows
 
 
