@@ -205,9 +205,10 @@ print(f"std of the logits at initialisation: {logits_ours.std():.3f}")
 # **The first number to look at when training starts: the loss at initialisation.** The embeddings
 # start at $N(0, 0.02^2)$, so every logit is close to 0 (std printed above) and the softmax is nearly
 # uniform: the loss should be $\ln V = \ln 65 \approx 4.17$, and it is. A loss far above $\ln V$ at step 0
-# means the initial logits are too large — the model is confidently wrong before it has seen anything,
-# and the first steps are spent undoing that. (Andrej Karpathy's "recipe for training neural networks"
-# puts this check first.)
+# means the initial logits are too large: the model is confidently wrong before it has seen anything. In
+# practitioners' experience the first steps of such a run are then spent undoing that (general experience,
+# not shown here). (Andrej Karpathy's "recipe for training neural networks" lists this check among the
+# first things to verify.)
 #
 # ## 5. How many parameters?
 #
@@ -262,8 +263,9 @@ print(f"without tying, the output layer would add V·C = {V * cfg.n_embd:,} para
 #   flattens, $\tau \to 0$ is greedy (argmax).
 # - **top-k**: keep only the $k$ largest logits (set the rest to $-\infty$).
 # - **top-p** (nucleus sampling): keep the *smallest* set of most likely tokens whose probabilities add
-#   up to at least $p$. Unlike top-k, the number kept adapts: few tokens when the model is sure, many
-#   when it is not.
+#   up to at least $p$. Unlike top-k, by its definition the number kept adapts: few tokens when the
+#   distribution is peaked, many when it is flat (this section shows only one distribution, so the
+#   adaptation itself is not shown here).
 #
 # Let us look at a real next-character distribution: the bigram model of notebook 01 after the letter
 # `h` (its log-probabilities are perfectly good logits).
@@ -363,7 +365,7 @@ result_train_step
 #
 # Before a long run, train on **one** small batch over and over. A correct model and training step drive
 # the loss on 4 windows far below anything it could reach on real data — it memorises them. If it
-# cannot, the bug is in the model or the step, not in the data or the budget. Your `train_step`, 100
+# cannot, suspect the model or the step first (or a learning rate far too small). Your `train_step`, 100
 # times on the same 4 windows of 32 characters:
 
 # %%
@@ -433,9 +435,10 @@ for seed, losses in sweep["val_loss"].items():
     print(f"seed {seed}    " + "".join(f"{l:>8.3f}" for l in losses))
 
 # %% [markdown]
-# Both seeds tell the same story. Too small a rate (the left end) has simply not got far in 300 steps;
-# too large a rate (the right end) learns a worse model, not a faster one; the best value is in between,
-# and a factor-of-3 grid locates it to within one grid step. Here the lowest loss of both seeds is at
+# Both seeds tell the same story. Both ends of the grid finish higher after 300 steps (2.74–2.76 at
+# $3 \cdot 10^{-4}$, 2.91–2.93 at $10^{-1}$); the sweep keeps only final losses, so it does not show
+# whether the ends are slow or unstable. The best value is in between, and a factor-of-3 grid locates it
+# to within one grid step. Here the lowest loss of both seeds is at
 # $3 \cdot 10^{-3}$, the value used below (the sweep's run at that rate with seed 0 *is* the run below: same
 # model, seed, batches and schedule; only its validation estimate uses 20 batches instead of 10). The
 # best rate depends on the model and the initialisation: a wider model, or one initialised with a
@@ -515,12 +518,14 @@ matmul_gflops = 20 * 2 * 512 ** 3 / (time.perf_counter() - t0) / 1e9
 print(f"one large matmul on the same thread: {matmul_gflops:.1f} GFLOP/s")
 
 # %% [markdown]
-# The training reaches less than one large matrix product does on the same thread (the two lines above;
-# the exact figures vary with the machine and its load). The rest of the gap probably goes to small
-# operations — LayerNorms, the softmax, the optimiser's per-tensor updates, Python overhead — where the
-# FLOP count says little (not profiled here). The estimate becomes accurate for large models
-# on GPUs, where the matmuls dominate: that is when "$6|\theta|$ per token" lets you predict the cost of a run
-# (tokens × $6|\theta|$ / the hardware's FLOP/s) before starting it.
+# In this one measurement the training reaches less than one large matrix product does on the same
+# thread (the two lines above; the exact figures vary with the machine and its load). The gap probably
+# goes to small operations — LayerNorms, the softmax, the optimiser's per-tensor updates, Python
+# overhead — where the FLOP count says little (not profiled here). For large models, where the matmuls
+# dominate, the FLOP count should describe the work better (not measured here): then "$6|\theta|$ per
+# token" lets you predict the FLOPs of a run (tokens × $6|\theta|$) before starting it, and its time once
+# you know the FLOP/s the hardware actually sustains on it (dividing by its peak gives only a lower
+# bound on the time).
 #
 # ### A lesson about initialisation scale
 #
@@ -551,7 +556,8 @@ for C in (64, 128):
 # such scores is nearly uniform: every head starts out reading a plain average of the past, and training
 # has to grow the weights before attention can select anything. The
 # package's default is therefore `init_std=None` ($1/\sqrt{\mathrm{fan\_in}}$); `init_std=0.02` reproduces
-# GPT-2 (and nanoGPT), and the shipped checkpoint was trained with it. The effect on learning, precomputed
+# GPT-2 (and nanoGPT), and the shipped checkpoint was trained with 0.02 (the only init the code had then;
+# recorded in `assets/gpt_shakespeare.json`). The effect on learning, precomputed
 # by the same script on the benchmark model of `bench/bench_gpt_train.py` (4 layers, $C = 128$, context
 # 64, batch 12, lr $10^{-3}$), two seeds each:
 
@@ -577,9 +583,11 @@ for name, runs in init["runs"].items():
 # with $1/\sqrt{\mathrm{fan\_in}}$ is lower at every evaluation. At lr $10^{-3}$, on both seeds, it ends
 # about 0.2 lower (the printed values), much more than the spread between the two seeds, with the same
 # schedule and batches: only the scale of the random numbers at step 0 differs. A likely reason is that
-# $\sigma = 0.02$ starts with near-uniform attention (scores' std 0.05, measured above) and must grow its
-# weights first; we did not measure the weights, nor tune the learning rate separately for each
-# initialisation. (GPT-2's 0.02 is not wrong for GPT-2: at $C = 768$, $1/\sqrt{C} = 0.036$, much
+# $\sigma = 0.02$ starts with near-uniform attention (scores' std 0.05, measured above) and with MLP
+# inputs just as small (`mlp.c_fc` has the same fan-in $C$, so by the formula above its outputs have
+# variance $C\sigma^2 \approx 0.05$, not printed, where the GELU is nearly linear), and must grow those
+# weights first. We did not measure which of the two matters, nor the weights during training, nor tune
+# the learning rate separately for each initialisation. (GPT-2's 0.02 is not wrong for GPT-2: at $C = 768$, $1/\sqrt{C} = 0.036$, much
 # closer.) A loaded checkpoint is not affected by the default: it brings its own weights, and its config records the
 # `init_std` it was trained with.
 #
@@ -595,7 +603,8 @@ for name, runs in init["runs"].items():
 # attention and the MLP.
 #
 # The run above reads 300 × 32 × 32 ≈ 307k characters, under a third of the 1M-character training
-# split, and there is no gap to close (its last train and validation losses are level). To see
+# split, and the gap is at most a few hundredths (train 2.215, the mean over its last 50 steps; val
+# 2.212): nothing for dropout to close. To see
 # overfitting on a CPU we make the data small instead: the same small GPT and schedule shape, trained for
 # 2,000 steps on **5 % of the training split** (10 evenly spaced pieces, 50k characters, each read about
 # 41 times: printed below), with dropout 0, 0.1 and 0.2, two seeds each. Both losses are measured in
@@ -639,9 +648,10 @@ print(f"precomputed on {drop['machine']} ({drop['cpus']} CPUs), {drop['torch_thr
 
 # %% [markdown]
 # **Without dropout the model memorises its training text.** Its loss on the 50k characters it trains
-# on falls to about 1.3 by step 2,000, while its validation loss reaches its lowest, 1.99, at step 1,250
-# and then *rises* (right panel, and the last column of the table): the textbook picture of
-# overfitting. At the end the gap val − train is 0.74 to 0.78 on the two seeds.
+# on falls to about 1.3 by step 2,000, while its validation loss is lowest between steps 1,000 and 1,250
+# (the last column of the table gives the lowest point of the mean curve, 1.988 at step 1,250; in the
+# stored runs seed 0 is lowest at 1,000 with 1.99, seed 1 at 1,250 with 1.97). It then *rises* on both
+# seeds, to 2.03–2.05 at step 2,000 (right panel): the textbook picture of overfitting. At the end the gap val − train is 0.74 to 0.78 on the two seeds.
 #
 # **Dropout 0.1 trades training loss for validation loss.** On both seeds it ends with a higher loss on
 # the training text (1.63 to 1.64) and a lower validation loss (1.91 to 1.92) than no dropout, its gap
@@ -651,7 +661,8 @@ print(f"precomputed on {drop['machine']} ({drop['cpus']} CPUs), {drop['torch_thr
 # still falling. So a small gap is not the goal; a low validation loss is, and here $p = 0.1$ was the best
 # of the three. This is two seeds, one subset and one budget: a longer run could move the best $p$.
 # Where the data are plentiful next to the training, as in the 300-step run on the whole split above,
-# there is no gap for dropout to close (that run was not repeated with dropout here).
+# the gap is at most a few hundredths, so there is little for dropout to close (that run was not
+# repeated with dropout here).
 #
 # %% [markdown]
 # ### And a recurrent network?
@@ -704,15 +715,20 @@ plt.show()
 # validation NLL in the table; the curves are estimates on 10 validation batches). This is one run,
 # one seed, at this budget and at the learning rate the sweep chose for the GPT; neither recurrent
 # network had its learning rate tuned, so the order of the GRU and the LSTM says little about the two
-# cells in general. Notebook 02b ran the same three models on three seeds at another learning rate and
-# number of steps and found the same order on every seed. The training times are printed above; they
+# cells in general. Notebook 02b ran these models on three seeds at another learning rate ($10^{-2}$)
+# and 400 steps, with the GPT initialised at $\sigma = 0.02$ (the older default, which section 7 shows
+# learning slower on a 4-layer, $C = 128$ model). There the GRU beat the LSTM, and both beat that GPT, on
+# every seed. The GPT of this notebook ($1/\sqrt{\mathrm{fan\_in}}$) was not repeated there. The training times are printed above; they
 # depend on the machine and its load. Our reading, not tested here: with about 100k parameters, 300
 # steps and 32 characters of context, a recurrent state is a strong prior for text read left to right.
 # What attention buys is not a lower loss at this budget:
 #
 # - **Training in parallel over the sequence.** The GPT computes all T positions of a window with a few
-#   large matrix products; a recurrent cell cannot start $h_t$ before $h_{t-1}$ is done. On a GPU, with
-#   long sequences, that decides how much of the hardware a model can use.
+#   large matrix products; a recurrent cell cannot start $h_t$ before $h_{t-1}$ is done. This advantage
+#   is not visible here: at $T = 32$ on one CPU thread the printed times put the LSTM first, and they
+#   are single timings on a shared, loaded machine, so they rank nothing. The benefit is expected on
+#   GPUs with long sequences, where it decides how much of the hardware a model can use; this notebook
+#   does not measure it.
 # - **Direct access to the past.** Position t reads any earlier position through one attention weight;
 #   the GRU has to carry everything it may need later through 144 numbers (the LSTM through 2 × 122),
 #   step after step.
@@ -805,9 +821,11 @@ print("same tokens:", torch.equal(no_cache[:, kv_prompt.shape[1]:], with_cache.r
 # %% [markdown]
 # Same tokens, several times faster (the factor printed above depends on the machine and its load; this
 # cell's output is not compared when the notebook is tested). The cache computes far fewer positions
-# (the first line), but the speed-up is smaller than that ratio: each step still pays fixed costs — the
-# Python loop, the sampling, a few small matrix products per layer — that the cache does not remove.
-# The saving grows with the length of the text, since without a cache each step costs a whole window.
+# (the first line: 7,980 against 126, a ratio of 63), but the speed-up is smaller than that ratio. Part
+# of the shortfall is probably per-step overhead that the cache does not remove: the Python loop, the
+# sampling, a few small matrix products per layer (not profiled here). Up to `block_size` (128 here) the
+# gap should widen with the length, since without a cache step $t$ recomputes every position so far;
+# only 120 characters were timed here.
 #
 # %% [markdown]
 # ## Play: sample from the shipped GPT
@@ -866,9 +884,10 @@ SampleWidget(play_model, play_tok, source)
 # ## 9. Where positions come from: learned, sinusoidal, rotary
 #
 # Unmasked attention is blind to order: permute the tokens and every output is permuted the same way.
-# The causal mask gives some order information, but no explicit position; the GPT here adds a **learned** position vector $P[t]$ to each token embedding: simple, and as good as
-# anything at this scale, but it cannot say anything about position $T_{\max}$ and beyond, which it
-# never saw. Two alternatives:
+# The causal mask gives some order information, but no explicit position; the GPT here adds a **learned**
+# position vector $P[t]$ to each token embedding: simple, and the choice of GPT-2 and nanoGPT (this
+# notebook does not compare it with the alternatives in training), but it cannot say anything about
+# position $T_{\max}$ and beyond, which it never saw. Two alternatives:
 #
 # - **Sinusoidal** (the 2017 Transformer): $P[t, 2i] = \sin(t / 10000^{2i/C})$,
 #   $P[t, 2i+1] = \cos(t / 10000^{2i/C})$ — fixed, no parameters, one frequency per pair of channels.
@@ -923,9 +942,9 @@ plt.show()
 # %% [markdown]
 # The same offset gives the same rotary score, wherever it sits (first line), and different offsets give
 # different scores (second line). In both similarity maps nearby positions are more alike than distant
-# ones (the printed means fall with the distance d); the learned table of the shipped model is noisier,
-# and its most distant positions are mildly anti-correlated (mean cosine −0.29 at $d = 120$) — a code of
-# its own, found from the data. What changes if you swap one for another: sinusoidal and rotary encodings have no parameters
+# ones (the printed means fall with the distance d); the learned table of the shipped model is noisier:
+# its positions 64 apart are nearly uncorrelated (mean cosine −0.03), and the 8 pairs 120 apart have
+# mean cosine −0.29. What changes if you swap one for another: sinusoidal and rotary encodings have no parameters
 # ($T_{\max} \cdot C$ fewer: the number printed above for the shipped model) and are defined at every position, so a model
 # can at least be *run* on longer texts than it was trained on (rotary models extend well with some
 # tricks; nothing extrapolates for free).
