@@ -307,7 +307,8 @@ def test_per_environment_defaults():
     assert (acro.solved_threshold, acro.reward_scale) == (-100.0, 0.1) and acro.total_timesteps >= 50_000
     pend = PPOConfig.for_env("Pendulum-v1", lr=5e-4)
     assert pend.solved_threshold == -200.0 and pend.lr == 5e-4 and PPOConfig.pendulum() == PPOConfig.for_env("Pendulum-v1")
-    assert PPOConfig.for_env("SomethingElse-v0") == PPOConfig()
+    with pytest.warns(UserWarning, match="no documented defaults"):
+        assert PPOConfig.for_env("SomethingElse-v0") == PPOConfig()
     assert ReinforceConfig.for_env("CartPole-v1") == ReinforceConfig()
 
 
