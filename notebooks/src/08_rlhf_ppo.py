@@ -413,9 +413,10 @@ for run in sorted(sweep["runs"], key=lambda r: (r["kl_coef"], r["seed"])):
 # vowels, and non-words satisfy it better than words do, so nothing makes it turn down. What breaks instead is the
 # reward model's judgement: on the β = 0 policies' own lines it agrees with the annotator on 77 % and 78 % of the
 # pairs, against 95–100 % for every β > 0 and 97 % for the base model. Here over-optimisation shows as a flat proxy
-# and a reward model that ranks the policy's lines much less reliably, not as Gao et al.'s falling gold score (that needs a gold judge that dislikes non-words, as a human reader would). For β > 0 no
-# run's gold falls by more than 0.011 from its peak (β = 0.02, 0.504 to 0.493, one seed); at β = 0.05 both seeds
-# end within 0.006 of theirs. β = 0.1 pays the least KL (13 nats) for the lowest proxy and gold of the sweep.
+# and a reward model that ranks the policy's lines much less reliably, not as Gao et al.'s falling gold score
+# (that needs a gold judge that dislikes non-words, as a human reader would). For β > 0 no run's gold falls by
+# more than 0.011 from its peak (β = 0.02, 0.504 to 0.493, one seed); at β = 0.05 both seeds end within 0.006 of
+# theirs. β = 0.1 pays the least KL (13 nats) for the lowest proxy and gold of the sweep.
 #
 # Explore the runs, one β at a time (seed 1 dashed where there is one):
 
@@ -473,9 +474,10 @@ for beta in betas:
 # the base 38.1). GRPO's grow; RLOO's and DPO's shrink less than PPO's. Best-of-n, which only picks among the base
 # model's lines, keeps their length. Two suspects:
 #
-# 1. **The taste.** Does the annotator, or the reward model that learned it, favour short lines?
+# 1. **The taste.** Does the annotator, or the reward model that learned it, favour short lines, in its mean or
+#    in its best scores (its *ceiling*: the top decile at each length)?
 # 2. **The KL penalty.** $\sum_t \mathrm{KL}_t$ is paid per character: a policy that has moved away from the
-#    reference pays less for a short line.
+#    reference may pay less for a short line.
 #
 # **Suspect 1.** `python -m lmrl_course.scripts.make_rlhf_assets --only length` scored 512 lines of the base model
 # (held-out prompts) and 2000 lines of the play's held-out part, cut after a random number of words like the reward
