@@ -5,8 +5,8 @@
 # annotator with a simple taste compares pairs of lines; a **reward model** learns its preferences; then
 # **PPO** fine-tunes the GPT of notebook 03 to write lines the reward model likes, while a **KL penalty**
 # keeps it close to a frozen copy of itself, the **reference policy**. Without that penalty the reward
-# model's score climbs while the text drifts where the reward model stops agreeing with the annotator:
-# **over-optimisation**.
+# model's score climbs while the text drifts to lines on which the reward model agrees with the annotator much
+# less often: **over-optimisation**.
 #
 # **Learning goals**
 # - See text generation as an RL problem: the prompt is the state, each sampled character an action,
@@ -15,7 +15,8 @@
 # - Write the per-token RLHF reward $r_t = -\beta\,\mathrm{KL}_t + [t = \text{last}]\,s$ and run PPO with a value
 #   head, GAE with $\gamma = 1$, padding masks and advantage whitening.
 # - Read gold and proxy scores against $\sqrt{\mathrm{KL}}$ over $\beta$, and recognise three bugs by their symptoms.
-# - Find out, by measuring, what makes the trained policy's lines short: the taste's ceiling or the summed KL.
+# - Test, by measuring, two suspects for the trained policy's short lines (the taste's ceiling and the summed KL),
+#   and see why these runs settle neither.
 #
 # **Prerequisites:** notebook 03 (the GPT and sampling with a temperature), notebook 07 (PPO: ratio,
 # clipped surrogate, GAE). The package versions used here live in `lmrl_course.rlhf`.
@@ -365,8 +366,8 @@ for run in sorted(sweep["runs"], key=lambda r: (r["kl_coef"], r["seed"])):
 # %% [markdown]
 # Gao et al. (2022) plot the **gold** score (the annotator's, which training never sees) and the **proxy**
 # score (the reward model's, which training maximises) against $\sqrt{\mathrm{KL}}$: each on its own axis below,
-# one colour per β, seed 0 solid and seed 1 dashed (5-update moving averages of the training batches), the
-# held-out values as dots.
+# one colour per β, seed 0 solid and seed 1 dashed; all three panels show 5-update moving averages of the
+# training batches, and the held-out values of the final policies are dots (filled: seed 0, open squares: seed 1).
 
 # %%
 from lmrl_course.rlhf.results import runs_of, smooth
@@ -380,12 +381,13 @@ for run in sweep["runs"]:
     root_kl = [max(x, 0.0) ** 0.5 for x in smooth(h["kl"])]
     axes[0].plot(root_kl, smooth(h["score"]), ls, c=c, label=f"β = {run['kl_coef']}" if run["seed"] == 0 else None)
     axes[1].plot(root_kl, smooth(h["gold"]), ls, c=c)
-    axes[0].plot([f["kl"] ** 0.5], [f["score"]], "o", c=c)
-    axes[1].plot([f["kl"] ** 0.5], [f["gold"]], "o", c=c)
-    axes[2].plot(h["update"], h["kl"], ls, c=c)
+    mk = "o" if run["seed"] == 0 else "s"                     # held-out values: circle seed 0, square seed 1
+    axes[0].plot([f["kl"] ** 0.5], [f["score"]], mk, c=c, mfc="none" if run["seed"] else c)
+    axes[1].plot([f["kl"] ** 0.5], [f["gold"]], mk, c=c, mfc="none" if run["seed"] else c)
+    axes[2].plot(h["update"], smooth(h["kl"]), ls, c=c)
 axes[0].set_xlabel("√KL (√nats)"); axes[0].set_ylabel("proxy: reward model score"); axes[0].legend(fontsize=8)
 axes[1].set_xlabel("√KL (√nats)"); axes[1].set_ylabel("gold: annotator score")
-axes[2].set_xlabel("update"); axes[2].set_ylabel("KL per line (nats)")
+axes[2].set_xlabel("update"); axes[2].set_ylabel("KL per line (nats, 5-update average)")
 axes[0].set_title("what PPO maximises", fontsize=9); axes[1].set_title("what we wanted", fontsize=9)
 plt.tight_layout()
 plt.show()
@@ -401,20 +403,20 @@ for run in sorted(sweep["runs"], key=lambda r: (r["kl_coef"], r["seed"])):
 
 # %% [markdown]
 # **What the data shows** (two seeds for β = 0 and 0.05, one for the other β). The proxy climbs to about +2 for
-# every β ≤ 0.05 and then flattens. At β = 0 it flattens near +2.2 in the second half of the runs (left panel)
-# while the KL keeps growing, to 72.5 and 149.6 nats (5-update averages at update 40, proxy +2.19 on both
-# seeds). With β = 0.05 the KL levels off near 18 nats on both seeds.
+# every β ≤ 0.05 and then flattens. At β = 0 it flattens near +2.2 from about update 30 on (where the right panel
+# puts both seeds' KL near 55 nats, √KL ≈ 7.4 in the left panel), while the KL grows on, to 72.5 and 149.6 nats at
+# update 40 (5-update averages; seed 0 pauses between updates 30 and 35), proxy +2.19 on both seeds. With β = 0.05
+# the KL levels off near 18 nats on both seeds.
 #
-# **The gold score does not peak at β = 0**, on either seed: it is still rising at update 40 (0.614 and 0.668,
-# the highest of the sweep). Read those lines ("I amooi no io in a ever in yoo"): our gold score is a rule
-# that counts vowels, and non-words satisfy it better than words do, so nothing makes it turn down. What
-# breaks instead is the reward model's judgement: on the β = 0 policies' own lines it agrees with the
-# annotator on 77 % and 78 % of the pairs, against 95–100 % for every β > 0 and 97 % for the base model. Here
-# over-optimisation shows as a flat proxy and a reward model that no longer ranks the policy's lines, not as
-# Gao et al.'s falling gold score (that needs a gold judge that dislikes non-words, as a human reader would).
-# For β > 0 no run's gold falls by more than 0.011 from its peak (β = 0.02, 0.504 to 0.493, one seed); at
-# β = 0.05 both seeds end within 0.006 of theirs. β = 0.1 pays the least KL (13 nats) for the lowest proxy
-# and gold of the sweep.
+# **The gold score does not peak at β = 0**, on either seed: it is still rising at update 40 (0.614 and 0.668, the
+# highest of the sweep). Read those lines ("I amooi no io in a ever in yoo"): our gold score is a rule that counts
+# vowels, and non-words satisfy it better than words do, so nothing makes it turn down. What breaks instead is the
+# reward model's judgement: on the β = 0 policies' own lines it agrees with the annotator on 77 % and 78 % of the
+# pairs, against 95–100 % for every β > 0 and 97 % for the base model. Here over-optimisation shows as a flat proxy
+# and a reward model that ranks the policy's lines much less reliably, not as Gao et al.'s falling gold score
+# (that needs a gold judge that dislikes non-words, as a human reader would). For β > 0 no run's gold falls by
+# more than 0.011 from its peak (β = 0.02, 0.504 to 0.493, one seed); at β = 0.05 both seeds end within 0.006 of
+# theirs. β = 0.1 pays the least KL (13 nats) for the lowest proxy and gold of the sweep.
 #
 # Explore the runs, one β at a time (seed 1 dashed where there is one):
 
@@ -454,8 +456,11 @@ print(f"base model: {comparison['base']['length']:.1f} characters, cut at N {com
 for m in ("ppo", "grpo", "rloo"):
     lengths = [r["final"]["length"] for r in runs_of(comparison["runs"], method=m)]
     s = summary[m]
+    cuts = [f"{r['final']['truncated']:.1%}" for r in runs_of(comparison["runs"], method=m)]
+    batch_cut = max(max(r["history"]["truncated"][-10:]) for r in runs_of(comparison["runs"], method=m))
     print(f"{m.upper():9} β = 0.05, 30 updates, seeds 0-2: {lengths} -> {s['length'][0]:.1f} ± {s['length'][1]:.1f} | "
-          f"cut at N {s['truncated'][0]:.1%} ± {s['truncated'][1]:.1%}")
+          f"cut at N {s['truncated'][0]:.1%} ± {s['truncated'][1]:.1%} ({', '.join(cuts)}; "
+          f"training batches of the last 10 updates: at most {batch_cut:.1%})")
 print(f"{'DPO':9} one epoch, seeds 0-2       : {[r['final']['length'] for r in comparison['dpo_runs']]} -> "
       f"{summary['dpo']['length'][0]:.1f} ± {summary['dpo']['length'][1]:.1f}")
 print(f"{'best-of-16':10} seeds 0-2              : {summary['best_of_16']['length'][0]:.1f} ± "
@@ -465,17 +470,21 @@ for beta in betas:
         f"seed {r['seed']}: {r['final']['length']:.1f}" for r in runs_of(sweep["runs"], kl_coef=beta)))
 
 # %% [markdown]
-# PPO's lines shrink on every seed and every β; GRPO's grow; RLOO's and DPO's shrink less. Best-of-n, which
-# only picks among the base model's lines, keeps their length. Two suspects:
+# PPO's lines shrink on every β > 0 run; at β = 0 they shrink and then grow back (seed 1 ends at 35.2, close to
+# the base 38.1). GRPO's grow; RLOO's and DPO's shrink less than PPO's. Best-of-n, which only picks among the base
+# model's lines, keeps their length. Two suspects:
 #
-# 1. **The taste.** Does the annotator, or the reward model that learned it, favour short lines?
+# 1. **The taste.** Does the annotator, or the reward model that learned it, favour short lines, in its mean or
+#    in its best scores (its *ceiling*: the top decile at each length)?
 # 2. **The KL penalty.** $\sum_t \mathrm{KL}_t$ is paid per character: a policy that has moved away from the
-#    reference pays less for a short line.
+#    reference may pay less for a short line.
 #
 # **Suspect 1.** `python -m lmrl_course.scripts.make_rlhf_assets --only length` scored 512 lines of the base model
 # (held-out prompts) and 2000 lines of the play's held-out part, cut after a random number of words like the reward
 # model's candidates, with the annotator and with this notebook's reward model (the same recipe, so the same
-# model). Mean and 90th percentile by length (characters, the EOS not counted):
+# model). Mean and 90th percentile by length (characters, the EOS not counted). In the figure each bin is drawn
+# at its middle; the base model's 0–9 bin is mostly empty lines (counted in the printout), the 90th percentiles
+# carry no error bars, and the play's 50–64 bin holds only 18 lines.
 
 # %%
 study = json.loads((ASSETS_DIR / "rlhf_length.json").read_text())
@@ -489,6 +498,12 @@ for name in ("base", "play"):
                      ("proxy_q90_by_length", "{:+.2f}")):
         print(f"   {key[:-10].replace('_q90', ' q90'):12}:", " | ".join(
             fmt.format(r.get("mean", r.get("q90"))).rjust(13) for r in c[key]))
+b_len, b_gold, b_proxy = (torch.tensor(course["base"][k]) for k in ("length", "gold", "proxy"))
+empty = b_len == 0
+corr_ne = lambda x, y: torch.corrcoef(torch.stack([x[~empty], y[~empty]]))[0, 1].item()  # noqa: E731
+print(f"base: {int(empty.sum())} of the {int((b_len < 10).sum())} lines of 0-9 characters are empty (gold "
+      f"{b_gold[empty].mean():.3f}, proxy {b_proxy[empty].mean():+.2f}); without the empty lines: corr(length, gold) "
+      f"{corr_ne(b_len.float(), b_gold):+.3f} | corr(length, proxy) {corr_ne(b_len.float(), b_proxy):+.3f}")
 d2 = course["first_two_words_minus_line"]
 print(f"a line's first two words minus the whole line ({d2['n']} base lines of ≥ 4 words): proxy "
       f"{d2['proxy'][0]:+.3f} ± {d2['proxy'][1] / d2['n'] ** 0.5:.3f}, gold {d2['gold'][0]:+.4f} ± "
@@ -513,7 +528,10 @@ plt.show()
 
 # %% [markdown]
 # **Suspect 2.** The KL of the policy of section 5 (10 updates) on its 128 held-out lines, line by line, against
-# the line's length; and, for the sweep, the final KL per character:
+# the line's length, with a least-squares line (slope and intercept) fitted to the lines that are not empty; and,
+# for the sweep, the final KL divided by the final length, an average per character (it says what a line costs
+# on average, not what one more character costs). Left panel: the sweep's training batches, with the base model's
+# held-out length as a dotted line.
 
 # %%
 from lmrl_course.rlhf import kl_k1
@@ -522,25 +540,29 @@ r_ = after["rollout"]
 with torch.no_grad():
     kl_line = kl_k1(response_logprobs(policy, r_.prompt, r_.response, TEMPERATURE, r_.mask),
                     response_logprobs(ref_policy, r_.prompt, r_.response, TEMPERATURE, r_.mask), r_.mask).sum(1).cpu()
-n_line = r_.mask.sum(1).float().cpu()
-per_char = float((kl_line * n_line).sum() / (n_line ** 2).sum())          # least squares through 0
-print(f"section 5's policy: corr(length, Σ_t KL_t) {torch.corrcoef(torch.stack([n_line, kl_line]))[0, 1]:+.2f} | "
-      f"{per_char:.3f} nats per character | at β = {cfg.kl_coef}: a line 20 characters longer pays "
-      f"{cfg.kl_coef * per_char * 20:.3f} more")
+n_line = r_.mask.sum(1).float().cpu()                                     # characters, the EOS included
+full = n_line > 1                                                         # not an empty line (EOS only)
+slope, intercept = torch.linalg.lstsq(torch.stack([n_line[full], torch.ones(int(full.sum()))], 1),
+                                      kl_line[full, None]).solution[:, 0].tolist()   # least squares with an intercept
+print(f"section 5's policy: corr(length, Σ_t KL_t) {torch.corrcoef(torch.stack([n_line, kl_line]))[0, 1]:+.2f} on all "
+      f"{len(n_line)} lines, {torch.corrcoef(torch.stack([n_line[full], kl_line[full]]))[0, 1]:+.2f} without the "
+      f"{int((~full).sum())} empty ones | fitted slope there {slope:.3f} nats per character | at β = {cfg.kl_coef}: "
+      f"20 characters more pay {cfg.kl_coef * slope * 20:.3f} more on the fitted line")
 for run in sorted(sweep["runs"], key=lambda r: (r["kl_coef"], r["seed"])):
     f = run["final"]
-    print(f"sweep β = {run['kl_coef']:4}, seed {run['seed']}: {f['kl'] / f['length']:.2f} nats per character; "
-          f"β·KL per character {run['kl_coef'] * f['kl'] / f['length']:.3f}: 20 more characters cost "
-          f"{20 * run['kl_coef'] * f['kl'] / f['length']:.2f} (the proxy gained {f['score'] - sweep['base']['score']:+.2f})")
+    print(f"sweep β = {run['kl_coef']:4}, seed {run['seed']}: final KL / final length = {f['kl'] / f['length']:.2f} nats per "
+          f"character (an average, not the price of one more) | β times that: {run['kl_coef'] * f['kl'] / f['length']:.3f} "
+          f"| the proxy gained {f['score'] - sweep['base']['score']:+.2f}")
 fig, axes = plt.subplots(1, 2, figsize=(10, 3.4))
 for run in sweep["runs"]:
     axes[0].plot(run["history"]["update"], smooth(run["history"]["length"]), "-" if run["seed"] == 0 else "--",
                  c=beta_color[run["kl_coef"]], label=f"β = {run['kl_coef']}" if run["seed"] == 0 else None)
-axes[0].axhline(sweep["base"]["length"], c="gray", ls=":", label="base model")
+axes[0].axhline(sweep["base"]["length"], c="gray", ls=":", label="base model (held out)")
 axes[0].set_xlabel("update"); axes[0].set_ylabel("mean length (characters)"); axes[0].legend(fontsize=7)
 axes[0].set_title("the sweep's training batches (5-update averages; seed 1 dashed)", fontsize=9)
 axes[1].plot(n_line, kl_line, ".", alpha=0.6)
-axes[1].plot([0, float(n_line.max())], [0, per_char * float(n_line.max())], c="tab:red", label=f"{per_char:.3f} nats per character")
+xs = torch.tensor([2.0, float(n_line.max())])
+axes[1].plot(xs, intercept + slope * xs, c="tab:red", label=f"fit without empty lines: slope {slope:.3f} nats/char")
 axes[1].set_xlabel("length of the line (characters)"); axes[1].set_ylabel("Σ_t KL_t of the line (nats)")
 axes[1].set_title("section 5's policy, 128 held-out lines", fontsize=9); axes[1].legend(fontsize=8)
 plt.tight_layout()
@@ -549,41 +571,52 @@ plt.show()
 # %% [markdown]
 # **What the data shows.**
 #
-# - **The taste's mean does not favour short lines.** On the play's lines and on the base model's, the annotator's
-#   mean score is the same at every length (correlation −0.025 and −0.002; bin means 0.376–0.381 on the play).
-#   Nor does the reward model's mean: on the play's lines its bin means scatter around 0 with no trend
-#   (correlation +0.020); on the base model's lines it *punishes* the shortest (0–9 characters: −0.75), and a
-#   line's first two words score 0.119 ± 0.041 *less* than the whole line, where the annotator sees no
-#   difference. The labels lean only a little towards the shorter line (chosen 19.9 characters, rejected 21.3).
-# - **The taste's ceiling does.** The 90th percentile of the annotator's score on the play's lines falls from 0.460
-#   (0–9 characters) to 0.428 (40–49), and the reward model's is highest for the shortest lines too (+1.75,
-#   against +1.21 to +1.58). A share of few letters spreads more widely: two vowel-rich words are a whole
-#   short line but a fifth of a long one. PPO does not chase the mean score of a length, it chases the best
-#   lines it can find, and the best are short.
-# - **The summed KL charges per character.** Section 5's policy, after 10 updates, already pays more KL for a
-#   longer line (correlation +0.30, 0.124 nats per character: 20 more characters cost 0.124 at β = 0.05, small
-#   beside its gain of +1.17 in proxy score so far). In the sweep, the final lines are shorter with a KL penalty
-#   than without, and mostly the shorter the larger β: 24.6 and 35.2 characters at β = 0, 17.0 at 0.01, 13.7 at
-#   0.02, 11.7 and 8.3 at 0.05, 10.6 at 0.1. At the final policies' average rate of KL per character, 20 more
-#   characters would cost 1.54 to 2.25 units of reward at β = 0.05 and 0.1, comparable to their whole gain in
-#   proxy score (+1.89 to +2.39).
-# - **Not the KL alone.** At β = 0 nothing charges for length, and the lines shorten anyway (left panel: both
-#   β = 0 runs fall below 20 characters); seed 1's climb back to the base model's length once it writes
-#   non-words. The methods line up
-#   with how they charge the KL: GRPO's KL is a loss term, in no advantage, so nothing tells it that a longer
-#   line costs more, and its lines *grow* (47.2 ± 2.4); RLOO puts Σ_t k1 in the reward of the whole line and
-#   shortens a little (33.8 ± 2.4); PPO pays the same penalty token by token, with a value head that learns
-#   what the rest of a line will cost, and shortens most (18.8 ± 4.9). That is a reading of three seeds per
-#   method, not a controlled experiment: the methods differ in more than their KL.
+# - **The taste's mean does not favour short lines.** On the play's lines the annotator's mean does not depend on
+#   length (bin means 0.376–0.381, correlation −0.025), and the reward model's bin means scatter around 0 with no
+#   trend (correlation +0.020). On the base model's lines neither score trends strongly, but both are lower for
+#   50–64-character lines (gold 0.362 against 0.384 at 30–39, proxy −0.29 against −0.01). The reward model's −0.75
+#   for 0–9 characters is almost all empty lines (48 of 52; an empty line scores −0.74 with it and 0.370, the
+#   prior, with the annotator); without the empty lines the correlations with length are −0.048 (gold) and −0.034
+#   (proxy, +0.184 with them). A line's first two words score 0.119 ± 0.041 *less* than the whole line with the
+#   reward model, where the annotator sees no difference. The labels lean only a little towards the shorter line
+#   (chosen 19.9 characters, rejected 21.3; chosen shorter in 50.9 % of the pairs, longer in 47.3 %).
+# - **The taste's ceiling (its top decile by length) does not explain it by itself.** On the play's lines the top
+#   decile of the score is a little higher for short lines (0.460 at 0–9 characters against 0.428 at 40–49; the
+#   reward model's +1.75 against +1.21 to +1.58). But 0.460 is the score of a one-letter line ("I", section 2),
+#   below the gold of every trained policy of the sweep (0.476 to 0.678); on the base model's lines the 0–9 bin has
+#   the *lowest* 90th percentiles (0.370 and −0.74, its empty lines) and the reward model's is highest at 20–29
+#   characters (+1.66); and longer lines reach higher scores: β = 0 seed 1's 35-character lines score 0.678, and
+#   best-of-16, which picks the reward model's favourite among 16 base lines, keeps the base length (38.4 ± 1.0
+#   against 38.1).
+# - **The summed KL: no charge per character shows in section 5's policy.** After 10 updates it pays more KL on
+#   longer lines only through its empty lines: correlation +0.30 over all 128 lines, +0.01 without the 6 empty ones
+#   (right panel: they sit at length 1 with Σ_t KL_t below 0); the line fitted to the others has a slope of 0.006
+#   nats per character, so 20 characters more cost 0.006 at β = 0.05, nothing beside its gain of +1.17 in proxy
+#   score. The sweep's final KL divided by the final length (1.12 to 4.29 nats per character) is an average over
+#   whole lines, not a slope, so it does not price one more character. At update 40 the runs with a KL penalty are
+#   shorter than those without (24.6 and 35.2 characters at β = 0; 17.0, 13.7, 11.7 and 8.3, 10.6 at β = 0.01,
+#   0.02, 0.05, 0.1; one seed for β = 0.01, 0.02 and 0.1). Between β > 0 values the order depends on when the run
+#   stops and is within seed noise: at update 30 (left panel) β = 0.1's batches are about as long as β = 0.01's and
+#   longer than β = 0.02's and 0.05's, and PPO at β = 0.05 ends anywhere from 8.3 (sweep) to 24.3 characters
+#   (comparison runs, 30 updates).
+# - **Not the KL alone.** At β = 0 nothing charges for length, and the lines shorten anyway (left panel: both β = 0
+#   runs fall below 20 characters); then seed 1 climbs back to near the base model's length (35.2 held out), while
+#   seed 0, whose lines are non-words too, stays between about 17 and 25 characters over its last 10 updates.
+#   Across the methods (β = 0.05, 30 updates, three seeds) PPO's lines get short (18.8 ± 4.9), RLOO's a little
+#   (33.8 ± 2.4), GRPO's grow (47.2 ± 2.4). RLOO charges the same Σ_t k1 per line as PPO and keeps longer lines, so
+#   the way the KL is charged is not the whole difference; GRPO differs in more than its KL too (notebook 09: a k3
+#   loss term, in no advantage, and advantages divided by the group's std). These runs do not separate the causes.
 #
-# The missing-EOS penalty guards the other end and plays no part here: at most 1.6 % of any trained policy's lines
-# are cut at N (GRPO's 1.6 % ± 1.6 %; the base model's 1.6 %).
+# The missing-EOS penalty guards the other end: on average at most 1.6 % of any trained policy's held-out lines are
+# cut at N (up to 3.1 % for GRPO seed 1, and up to 6.2 % of a GRPO training batch in its last 10 updates; the base
+# model's 1.6 %). The penalty plays no part in PPO's shortening, but may limit GRPO's growth.
 #
-# **A length-neutral taste (a prototype).** The fix for the ceiling is to score a line against lines *of its own
-# length*: `LengthNeutralVowelAnnotator` standardises the vowel share within buckets of 5 letters, with the mean and
-# std of the play's lines of that bucket, so that on the play's lines every bucket has mean 0 and std 1.
-# `make_rlhf_assets --only length` also trained a reward model on it (same recipe) and `--only pilot` ran the course's
-# PPO against that reward model, one seed, for β = 0.05 and β = 0:
+# **A length-neutral taste (a prototype).** One candidate fix for the ceiling is to score a line against lines *of
+# its own length*: `LengthNeutralVowelAnnotator` standardises the vowel share within buckets of 5 letters, with the
+# mean and std of the play's training-part lines of that bucket, so that on those lines every bucket has mean 0 and
+# std 1 (on the held-out lines below, the bin means by characters lie at +0.05 to +0.21).
+# `make_rlhf_assets --only length` also trained a reward model on it (same recipe) and `--only pilot` ran the course's PPO against that
+# reward model, one seed, for β = 0.05 and β = 0:
 
 # %%
 neutral = study["length_neutral"]
@@ -598,6 +631,10 @@ for name in ("play", "base"):
     for key in ("gold_by_length", "gold_q90_by_length", "proxy_by_length", "proxy_q90_by_length"):
         print(f"   {key[:-10].replace('_q90', ' q90'):12}:", " | ".join(
             f"{r['lo']:2}-{r['hi'] - 1:2}: {r.get('mean', r.get('q90')):+.2f}" for r in c[key]))
+n_base = neutral["base"]
+n_empty = [i for i, n in enumerate(n_base["length"]) if n == 0]
+print(f"   its {len(n_empty)} empty base lines: gold {sum(n_base['gold'][i] for i in n_empty) / len(n_empty):+.2f}, "
+      f"proxy {sum(n_base['proxy'][i] for i in n_empty) / len(n_empty):+.2f}")
 lab = neutral["labels"]
 print(f"training pairs: chosen {lab['chosen_length'][0]:.1f} characters, rejected {lab['rejected_length'][0]:.1f}")
 ppo0 = runs_of(comparison["runs"], method="ppo", seed=0)[0]["final"]
@@ -612,23 +649,28 @@ for run in neutral.get("pilot_runs", []):
 # %% [markdown]
 # **What the prototype shows** (one seed per β). On the play's held-out lines the length-neutral score is nearly
 # flat in its mean (+0.05 to +0.21 standard units, correlation with length +0.026) and in its top decile (90th
-# percentiles 1.26 to 1.52, the shortest lines now the lowest), and
-# its reward model reaches 91.4 % held-out accuracy (the course's: 96.8 %). **But PPO's lines still get short**
-# against it: 18.8 characters at β = 0.05 (the course's taste, same recipe and seed: 14.9) and 13.3 at β = 0.
-# Three reasons show in the printout. Its reward model gives the base model's shortest lines (0–9 characters)
-# +0.50 on average where the score gives them −0.11 (no empty line was among its training candidates, whose
-# shortest are one word of the play), and the pilot's policy writes empty lines. Its
-# reward model's top decile is still highest for the shortest lines (+1.54). And standardising equalises the
-# spread of the score on the play's lines, not the effort of raising it: with the printed stds, one vowel more
-# moves a line of 7 letters by 1/(7 · 0.098) = 1.5 standard units and a line of 32 letters by
-# 1/(32 · 0.046) = 0.68, so the same word choice still pays more in a short line.
+# percentiles 1.26 to 1.52, the shortest lines now the lowest). Its reward model reaches 91.4 % held-out accuracy
+# on its 361 test pairs (the course's: 96.8 % on 217 other pairs, so the two figures are not directly comparable).
+# **But PPO's lines still get short** against it: 18.8 characters at β = 0.05 and 13.3 at β = 0, one seed each. The
+# course's taste with the same recipe gives 14.9 on seed 0 and 14.9 to 24.3 over its three seeds, so in length one
+# seed cannot tell the two tastes apart; and here, too, the β = 0 run is the shorter one. Candidate reasons, none
+# tested here: its reward model gives the base model's shortest lines (0–9 characters) +0.50 on average where the
+# score gives them −0.11, and those are almost all empty lines, which it scores +0.59 against the score's 0.00 (no
+# empty line was among its training candidates, whose shortest are one word of the play). On the play's lines its
+# reward model's top decile is still highest for the shortest lines (+1.54; on the base model's lines that bin's is
+# the lowest, +0.59). And standardising equalises the spread of the score on the play's lines, not the effort of
+# raising it: with the printed stds, one vowel more moves a line of 7 letters by 1/(7 · 0.098) = 1.5 standard units
+# and a line of 32 letters by 1/(32 · 0.046) = 0.68, so the same word choice still pays more in a short line.
 #
-# So a length-neutral taste does not stop the drift here, and the course keeps the vowel annotator (every
-# precomputed run is built on it). What the data supports is the lesson: **a reward that is flat in length on
-# average can still be easiest to satisfy with short answers, and a KL summed over the response makes short
-# answers cheaper still; read the length of the samples beside the score.** In practice the length is
-# controlled directly: a length term in the reward or a reward model trained to ignore length, a
-# length-normalised KL, or the length reported and capped beside every score.
+# So a length-neutral taste does not stop the drift in this one-seed pilot, and the course keeps the vowel
+# annotator (every precomputed run is built on it). Section 5's policy pays more KL on longer lines only through
+# its 6 empty lines (correlation +0.30, +0.01 without them). Whether the summed KL drives the shortening is not
+# settled: the sweep's runs with a KL penalty end shorter than those without, but in the pilot the β = 0 run is the
+# shorter one. What the data supports is the lesson: **the length of what a policy writes can drift far from the
+# base model's while the score it is trained on climbs, for reasons a handful of runs do not pin down; read the
+# length of the samples beside the score.** In practice the length is controlled directly: a length term in the
+# reward or a reward model trained to ignore length, a length-normalised KL, or the length reported and capped
+# beside every score.
 
 # %% [markdown]
 # ## 8 · Common mistakes, run side by side
@@ -655,7 +697,8 @@ for label, lp in (("mistake", lp_tau1), ("right  ", lp_right)):
 # %% [markdown]
 # > Negative KL on most lines, at a point where the KL is 0: the penalty $-\beta\,\mathrm{KL}_t$ becomes a
 # > *bonus*, paid for nothing. Taking every log-prob at τ = 1 (policy and reference alike) hides the
-# > sign problem but not the bias: with the fine-tuned policy of section 5, 256 lines, each estimate minus
+# > sign problem (about as many lines get a negative estimate as with the right temperature, printed below)
+# > but not the bias: with the fine-tuned policy of section 5, 256 lines, each estimate minus
 # > the exact KL of the same lines (summed over the vocabulary from both models' full distributions at
 # > τ = 0.7). The right estimate is off by no more than its noise; the mistaken one is biased low.
 
@@ -671,8 +714,10 @@ print(f"exact KL at τ = 0.7 (summed over the vocabulary): {exact.mean():.3f} na
 for tau, label in ((1.0, "mistake: all log-probs at τ = 1  "), (TEMPERATURE, "right: all log-probs at τ = 0.7")):
     lp = torch.log_softmax(z_pol / tau, -1).gather(2, ro7.response[..., None])[..., 0]
     lq = torch.log_softmax(z_ref / tau, -1).gather(2, ro7.response[..., None])[..., 0]
-    diff = kl_k1(lp, lq, ro7.mask).sum(1) - exact                                      # estimate − exact, per line
-    print(f"{label}: estimate − exact = {diff.mean():+.3f} ± {diff.std() / len(diff) ** 0.5:.3f} nats (± 1 s.e.)")
+    est = kl_k1(lp, lq, ro7.mask).sum(1)
+    diff = est - exact                                                                 # estimate − exact, per line
+    print(f"{label}: estimate − exact = {diff.mean():+.3f} ± {diff.std() / len(diff) ** 0.5:.3f} nats (± 1 s.e.) | "
+          f"lines with a negative estimate {(est < 0).float().mean():.0%}")
 
 # %% [markdown]
 # > The fix is one rule: the temperature that samples is the temperature of every log-prob (sampling,
@@ -696,18 +741,19 @@ for label, lp in (("mistake", wrong), ("right  ", right)):
     # the clipped term is flat (zero gradient) where the ratio is past the clip on the side the advantage pushes
     dead = ((ratio > 1.2) & (adv8 > 0)) | ((ratio < 0.8) & (adv8 < 0))
     print(f"{label}: ratio in [{ratio[m8].min():.3f}, {ratio[m8].max():.3f}] | outside [0.8, 1.2] before any step: "
-          f"{clip_fraction(ratio[m8], 0.2).item():.0%} of the tokens | of which zero gradient: "
-          f"{dead[m8].float().mean().item():.0%} of the tokens")
+          f"{clip_fraction(ratio[m8], 0.2).item():.0%} of the tokens | outside and with zero gradient: "
+          f"{dead[m8].float().mean().item():.0%} of all tokens")
 
 # %% [markdown]
-# > With the mistake, PPO's clip is active before the policy has moved. A clipped token loses its gradient
-# > only when the advantage pushes the ratio further out (ratio > 1 + ε with Â > 0, or < 1 − ε with Â < 0);
-# > the last column counts those. The other tokens are pushed by ratios that measure a temperature change,
-# > not learning. The trainer records `ratio_dev_first` (|ratio − 1| at the first minibatch) for exactly this check.
+# > With the mistake, PPO's clip is active before the policy has moved. A clipped token loses its gradient only
+# > when the advantage pushes the ratio further out (ratio > 1 + ε with Â > 0, or < 1 − ε with Â < 0); the last
+# > column counts those, as a share of all tokens. The other tokens are pushed by ratios that measure a temperature
+# > change, not learning. The trainer records `ratio_dev_first` (|ratio − 1| at the first minibatch) for exactly
+# > this check.
 #
-# > **Common mistake 3: EOS used as padding.** Our pad id is 0, and id 0 is `\n`, the EOS. If the mask is
-# > rebuilt from the token ids (`response != pad_id`) instead of being stored at sampling time, every real
-# > EOS disappears from the loss, and the score moves to the character before it:
+# > **Common mistake 3: EOS used as padding.** Our pad id is 0, and id 0 is `\n`, the EOS. If the mask is rebuilt
+# > from the token ids (`response != pad_id`) instead of being stored at sampling time, every real EOS disappears
+# > from the loss, and the score moves to the character before it:
 
 # %%
 from lmrl_course.rlhf import last_token_index
@@ -721,9 +767,10 @@ print("last real token, right mask       :", last_token_index(mask8)[:8].tolist(
 print("last real token, wrong mask (naive):", (wrong_mask.long().sum(1) - 1)[:8].tolist())
 
 # %% [markdown]
-# > With the wrong mask the policy never receives a gradient for *ending* a line: the decision "write
-# > `\n` now" carries neither KL penalty nor advantage, so nothing in the loss steers the length of the
-# > lines any more (this cell shows the dropped tokens, not a training run with the bug). The
+# > With the wrong mask the policy never receives a gradient for *ending* a line: the EOS decision itself
+# > gets no gradient; length is then steered only indirectly, through the other characters' gradients (the
+# > softmax moves the probability of `\n` with them) and their summed KL (this cell shows the dropped tokens,
+# > not a training run with the bug). The
 # > score moves to the character before the EOS, and a line that is *only* `\n` (an empty line) has no
 # > real token left at all: its index −1 silently points at the last padding slot. (`last_token_index`
 # > refuses such a mask with an error instead.) The fix: store the mask when sampling, from when each
@@ -738,8 +785,9 @@ print("last real token, wrong mask (naive):", (wrong_mask.long().sum(1) - 1)[:8]
 # - What does GAE with $\gamma = 1, \lambda = 1$ give on a single line? Why is $\gamma < 1$ unhelpful here?
 # - With β = 0 the reward model's score climbs: is the policy getting better? What tells you?
 # - You see negative KL estimates in your logs. Name two possible causes.
-# - The annotator's mean score does not depend on the length of a line, yet the trained lines get short. Which
-#   two measurements of section 7 explain it, and which would change with a length-neutral score?
+# - On the play's lines the annotator's mean score does not depend on the length of a line, yet PPO's lines get
+#   short. Section 7 tests two suspects: what does each measurement show, why does neither settle the question,
+#   and which run would?
 #
 # **Next:** notebook 09 drops the value head. GRPO and RLOO sample several lines per prompt and use the
 # group itself as the baseline.

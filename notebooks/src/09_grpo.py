@@ -380,10 +380,11 @@ for meth in methods:
 # RLOO lead PPO (about 0.50 against 0.47); since they are close at matched KL, that lead is distance travelled
 # per update, not a better use of the KL. They write different lines: PPO's get short (18.8 ± 4.9 characters),
 # GRPO's long (47.2 ± 2.4), RLOO's in between (33.8 ± 2.4), and the printed samples lean on the vowel-rich
-# 'you' (notebook 08's section 7 measures why: the taste's best lines are short ones, and Σ_t k1 in the reward
-# charges per character, a charge that GRPO's k3, a loss term in no advantage, does not pass on); and the reward
-# model agrees with the annotator on 96 % of the pairs of PPO's lines but on only 89–90 % of GRPO's and
-# RLOO's. On average under 2 % of any method's lines hit the cap (GRPO's 1.6 %, the base model's 1.6 %).
+# 'you'. Notebook 08's section 7 tests two suspects (the taste's ceiling and the per-character KL) and settles
+# neither; the methods differ in more than their KL (RLOO charges the same Σ_t k1 per line as PPO and keeps
+# longer lines; GRPO's KL is a k3 loss term in no advantage, and its advantages are divided by the group's
+# std). And the reward model agrees with the annotator on 96 % of the pairs of PPO's lines but on only 89–90 %
+# of GRPO's and RLOO's. On average under 2 % of any method's lines hit the cap (GRPO's 1.6 %, the base model's 1.6 %).
 # An update costs about the same in
 # the three (the table's last column): per update they do the same sampling and the same number of gradient
 # steps; PPO also trains the value head, cheap here since it shares the GPT's forward pass (for a large

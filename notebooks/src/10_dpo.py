@@ -279,11 +279,11 @@ print(f"{'best-of-n':10} | " + " | ".join((f"{v:.3f}" if v == v else "not reache
 # KL of them (these runs do not separate the two reasons). Best-of-n's price is inference: best-of-16
 # took 144 s for 128 prompts on this (loaded) CPU, where a trained policy samples one line per prompt. On
 # average under 2 % of any method's lines are cut at N. DPO's lines get shorter too (26.1 ± 1.1 characters
-# against the base model's 38.1; notebook 08's section 7 measures the taste's pull towards short lines), while
-# best-of-n keeps the base model's length (38.4 ± 1.0 at n = 16): it only picks among the base model's lines.
-# A caveat for the matched-KL table: the RL curves are
-# 5-update averages of training batches, DPO's and best-of-n's values held-out evaluations; and best-of-n's KL
-# is the formula $\log n - (n-1)/n$, an upper bound, not a measurement, so if anything its true KL is smaller.
+# against the base model's 38.1). Its training pairs' chosen lines are on average 1.3 characters shorter
+# (notebook 08, section 7); these runs do not isolate the cause. Best-of-n keeps the base model's length
+# (38.4 ± 1.0 at n = 16): it only picks among the base model's lines. A caveat for the matched-KL table: the RL
+# curves are 5-update averages of training batches, DPO's and best-of-n's values held-out evaluations; and
+# best-of-n's KL is the formula $\log n - (n-1)/n$, an upper bound, not a measurement, so if anything its true KL is smaller.
 #
 # ## Check yourself
 #
