@@ -18,6 +18,18 @@ def test_curves_on_grid_hand_worked():
     np.testing.assert_allclose(curves[1], [5, 5, 5, 3, 1])
 
 
+def test_curves_on_grid_starts_at_latest_first_point():
+    # A run whose first point is at x = 4 must not be drawn flat back to 0: the grid starts at 4.
+    runs = [{"env_steps": [0, 12], "mean_return": [0.0, 12.0]},          # y = x
+            {"env_steps": [4, 8, 12], "mean_return": [1.0, 3.0, 3.0]}]
+    grid, curves = curves_on_grid(runs, points=5)
+    np.testing.assert_allclose(grid, [4, 6, 8, 10, 12])
+    np.testing.assert_allclose(curves[0], [4, 6, 8, 10, 12])
+    np.testing.assert_allclose(curves[1], [1, 2, 3, 3, 3])
+    with pytest.raises(ValueError, match="overlap"):
+        curves_on_grid([{"env_steps": [0, 1], "mean_return": [0, 1]}, {"env_steps": [2, 3], "mean_return": [0, 1]}])
+
+
 def test_plot_seed_band_median_and_range():
     runs = [{"env_steps": [0, 1], "mean_return": [v, v]} for v in (1.0, 2.0, 10.0)]
     fig, ax = plt.subplots()

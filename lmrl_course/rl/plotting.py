@@ -73,7 +73,9 @@ def plot_learning_curves(histories: Union[Mapping[str, Dict], Sequence[Dict], Di
 def curves_on_grid(runs: Sequence[Mapping], x: str = "env_steps", y: str = "mean_return", points: int = 200):
     """Interpolate several runs' curves ``run[y]`` against ``run[x]`` onto one grid.
 
-    The grid goes from 0 to the *shortest* run's last ``x`` (no run is extrapolated past its end).
+    The grid goes from the *latest* run's first ``x`` to the *shortest* run's last ``x``: no run is
+    extrapolated before its first point or past its last (``np.interp`` would hold the end values flat,
+    e.g. draw a run as if its first episode's return had held from step 0).
     Returns ``(grid (points,), curves (runs, points))``.
     """
     if len(runs) == 0:
@@ -81,8 +83,11 @@ def curves_on_grid(runs: Sequence[Mapping], x: str = "env_steps", y: str = "mean
     for r in runs:
         if x not in r or y not in r:
             raise ValueError(f"every run needs {x!r} and {y!r} lists, got keys {sorted(r)}")
+    start = max(r[x][0] for r in runs)
     end = min(r[x][-1] for r in runs)
-    grid = np.linspace(0.0, end, points)
+    if start > end:
+        raise ValueError(f"the runs' {x!r} ranges do not overlap: latest start {start} > earliest end {end}")
+    grid = np.linspace(float(start), float(end), points)
     return grid, np.array([np.interp(grid, r[x], r[y]) for r in runs])
 
 

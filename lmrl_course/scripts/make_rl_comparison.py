@@ -90,7 +90,8 @@ def run(seeds, total_timesteps: int, points: int, algos=("REINFORCE", "TRPO", "P
                   f"({cpu:.1f} s of CPU)", flush=True)
     return {
         "description": "REINFORCE vs TRPO vs PPO on CartPole-v1: 20-episode moving-average return per finished "
-                       "episode, against env steps and wall-clock seconds. Made by "
+                       "episode, against env steps, wall-clock seconds and CPU seconds (cpu_time: each run's wall "
+                       "clock rescaled to the CPU time its process got). Made by "
                        "python -m lmrl_course.scripts.make_rl_comparison.",
         "env_id": "CartPole-v1", "window": WINDOW, "seeds": list(seeds), "total_timesteps": total_timesteps,
         "machine": f"{cpu_name()}, 1 torch thread, torch {torch.__version__.split('+')[0]}",
