@@ -67,7 +67,7 @@ TRACK_WIDGET_CELLS = {
     "01_cross_entropy": ["PlotWidget(draw_logits"],
     "03_gpt": ["class SampleWidget"],
     "07_ppo": ["def surrogate_and_grad", "PlotWidget(draw_clip"],
-    "08_rlhf_ppo": ["rlhf_beta_sweep.json", "PlotWidget(draw_run"],
+    "08_rlhf_ppo": ["rlhf_beta_sweep.json", "betas = sorted(", "PlotWidget(draw_run"],
 }
 # what a widget cell needs from earlier cells that do much more (train a model, ...), written out
 GLUE = {"03_gpt": "from lmrl_course.gpt import load_pretrained\nfrom lmrl_course.paths import GPT_CHECKPOINT_PATH\n"
