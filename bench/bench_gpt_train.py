@@ -28,6 +28,19 @@ What moves the validation loss here is the initialisation: GPT-2's N(0, 0.02²) 
 gives val 1.74 instead of 1.90 at iteration 2000 (same seed, same batches). Zero-initialised residual
 projections (1.902), no weight decay on the embeddings (1.900), or 1/sqrt(fan_in) also for the residual
 projections (1.769) did not help. ``--init-std 0.02`` reproduces the reference's init.
+
+Recipe search for issue 12 (goal: val <= 1.70 at iteration 2000, 200 val batches), on seed 0 only
+(``--threads 1``; each line one run): the recipe before (lr 1e-3, floor 1e-4) 1.736; lr 2e-3 1.725;
+lr 3e-3 1.763; lr 2e-3 with the cosine floor at 1e-5 1.736 or at 4e-4 1.726. From lr 2e-3, floor 1e-5
+(1.736): beta2 0.95 1.732; token embedding std 0.1 instead of 0.02 (``--emb-std 0.1``) 1.728;
+residual projections std 0.0035 instead of 0.02/sqrt(8) = 0.0071 (``--resid-std 0.0035``) 1.721;
+warmup 30 without clipping 1.775. Seed-to-seed spread of one recipe (lr 2e-3, floor 1e-5, embedding std
+0.1, seeds 0, 1, 2): 1.728, 1.727, 1.716, so single-seed differences under 0.01 are noise.
+Combined (lr 2e-3, beta2 0.95, embedding std 0.1, residual std 0.0035): floor 1e-4 1.734, floor 4e-4
+1.740; with zero residual projections 1.729; on the untuned seeds 1 and 2 (floor 1e-4): 1.730, 1.734.
+No combination reached 1.70: the best runs are within the seed noise of 1.72-1.73, 0.01 below the old
+recipe. ``RECIPE`` keeps the one change that helped on its own, lr 2e-3 (1.725 on seed 0).
+On the untuned seed 1: the old recipe 1.741, lr 2e-3 1.722 (``--seed 1 --threads 1``).
 """
 from __future__ import annotations
 
@@ -50,9 +63,9 @@ from lmrl_course.lm_trainer import TrainConfig, evaluate_split, train_lm  # noqa
 
 # the training recipe (tuned on seed 0 only, see the module docstring); BASELINE_RECIPE is the one before
 RECIPE = {"lr": 2e-3, "min_lr": 1e-4, "warmup": 100, "beta1": 0.9, "beta2": 0.99, "weight_decay": 0.1,
-          "grad_clip": 1.0, "emb_std": None}
+          "grad_clip": 1.0, "emb_std": None, "resid_std": None}
 BASELINE_RECIPE = {"lr": 1e-3, "min_lr": 1e-4, "warmup": 100, "beta1": 0.9, "beta2": 0.99, "weight_decay": 0.1,
-                   "grad_clip": 1.0, "emb_std": None}
+                   "grad_clip": 1.0, "emb_std": None, "resid_std": None}
 REFERENCE = {"ms_per_iter": 47.0, "tokens_per_s": 16_000.0, "total_s": 104.0, "val_loss": 1.886}
 
 
@@ -85,9 +98,13 @@ def run(args, device: torch.device, amp: bool) -> dict:
     train_data, val_data = train_val_split(torch.tensor(tok.encode(text), dtype=torch.long))
     model = GPT(GPTConfig(vocab_size=tok.vocab_size, block_size=64, n_layer=4, n_head=4, n_embd=128, dropout=0.0,
                           bias=args.bias, init_std=args.init_std)).to(device)
-    if args.emb_std is not None:  # the recipe's init of the token embedding E (= the tied output matrix)
-        with torch.no_grad():
+    with torch.no_grad():  # the recipe's init, where it differs from GPT's (None: GPT's own)
+        if args.emb_std is not None:  # the token embedding E, which is also the output matrix (tied)
             model.transformer.wte.weight.normal_(0.0, args.emb_std)
+        if args.resid_std is not None:  # the two projections into the residual stream (c_proj)
+            for name, p in model.named_parameters():
+                if name.endswith("c_proj.weight"):
+                    p.normal_(0.0, args.resid_std)
     cfg = TrainConfig(max_iters=args.iters, batch_size=12, block_size=64, learning_rate=args.lr, min_lr=args.min_lr,
                       warmup_iters=args.warmup, weight_decay=args.weight_decay, beta1=args.beta1, beta2=args.beta2,
                       grad_clip=args.grad_clip, eval_interval=0, eval_iters=args.eval_iters, seed=args.seed,
