@@ -343,10 +343,9 @@ for name, ev in (("before", before), ("after", after)):
 # is the leash. The sweep below reruns the PPO of section 5 for several β, β = 0 included, and for longer:
 # 40 updates at twice the learning rate (2e-4), to see where each β leads. It takes tens of minutes, so it
 # was **precomputed** by `python -m lmrl_course.scripts.make_rlhf_assets --only sweep` (the same recipe and
-# reward model as this notebook) and is loaded from `assets/rlhf_beta_sweep.json`: **two seeds** for β = 0 and
-# β = 0.05, **one seed** for β = 0.01, 0.02 and 0.1 (the second seeds were added with `--append --betas 0.0 0.05
-# --sweep-seeds 1`; the machine's budget did not allow more). The held-out evaluation: 128 prompts; "RM agrees"
-# is the agreement defined above, measured on the *trained* policy's own lines.
+# reward model as this notebook) and is loaded from `assets/rlhf_beta_sweep.json`: **three seeds** (0, 1, 2) for
+# every β (seeds were added with `--append --betas ... --sweep-seeds 1` and `2`). The held-out evaluation: 128
+# prompts; "RM agrees" is the agreement defined above, measured on the *trained* policy's own lines.
 
 # %%
 from lmrl_course.paths import ASSETS_DIR
@@ -366,22 +365,24 @@ for run in sorted(sweep["runs"], key=lambda r: (r["kl_coef"], r["seed"])):
 # %% [markdown]
 # Gao et al. (2022) plot the **gold** score (the annotator's, which training never sees) and the **proxy**
 # score (the reward model's, which training maximises) against $\sqrt{\mathrm{KL}}$: each on its own axis below,
-# one colour per β, seed 0 solid and seed 1 dashed; all three panels show 5-update moving averages of the
-# training batches, and the held-out values of the final policies are dots (filled: seed 0, open squares: seed 1).
+# one colour per β, seed 0 solid, seed 1 dashed, seed 2 dotted; all three panels show 5-update moving averages of
+# the training batches, and the held-out values of the final policies are markers (filled circles: seed 0, open
+# squares: seed 1, open triangles: seed 2).
 
 # %%
 from lmrl_course.rlhf.results import runs_of, smooth
 
 betas = sorted({run["kl_coef"] for run in sweep["runs"]})
 beta_color = {b: f"C{i}" for i, b in enumerate(betas)}
+SEED_LINE, SEED_MARK = {0: "-", 1: "--", 2: ":"}, {0: "o", 1: "s", 2: "^"}
 fig, axes = plt.subplots(1, 3, figsize=(14, 3.6))
 for run in sweep["runs"]:
     h, f, c = run["history"], run["final"], beta_color[run["kl_coef"]]
-    ls = "-" if run["seed"] == 0 else "--"
+    ls = SEED_LINE[run["seed"]]
     root_kl = [max(x, 0.0) ** 0.5 for x in smooth(h["kl"])]
     axes[0].plot(root_kl, smooth(h["score"]), ls, c=c, label=f"β = {run['kl_coef']}" if run["seed"] == 0 else None)
     axes[1].plot(root_kl, smooth(h["gold"]), ls, c=c)
-    mk = "o" if run["seed"] == 0 else "s"                     # held-out values: circle seed 0, square seed 1
+    mk = SEED_MARK[run["seed"]]                               # held-out values: ● seed 0, □ seed 1, △ seed 2
     axes[0].plot([f["kl"] ** 0.5], [f["score"]], mk, c=c, mfc="none" if run["seed"] else c)
     axes[1].plot([f["kl"] ** 0.5], [f["gold"]], mk, c=c, mfc="none" if run["seed"] else c)
     axes[2].plot(h["update"], smooth(h["kl"]), ls, c=c)
@@ -402,23 +403,28 @@ for run in sorted(sweep["runs"], key=lambda r: (r["kl_coef"], r["seed"])):
           f"RM agrees on its lines {run['final']['rm_agreement']:.1%}")
 
 # %% [markdown]
-# **What the data shows** (two seeds for β = 0 and 0.05, one for the other β). The proxy climbs to about +2 for
-# every β ≤ 0.05 and then flattens. At β = 0 it flattens near +2.2 from about update 30 on (where the right panel
-# puts both seeds' KL near 55 nats, √KL ≈ 7.4 in the left panel), while the KL grows on, to 72.5 and 149.6 nats at
-# update 40 (5-update averages; seed 0 pauses between updates 30 and 35), proxy +2.19 on both seeds. With β = 0.05
-# the KL levels off near 18 nats on both seeds.
+# **What the data shows** (three seeds per β). The proxy climbs to about +2 for every β ≤ 0.05 and then flattens.
+# At β = 0 it is at +2.13 to +2.16 at update 30 and +2.14 to +2.19 at update 40 on the three seeds, while the KL
+# grows on, from 47–58 nats at update 30 to 61.4, 72.5 and 149.6 nats at update 40 (5-update averages). With
+# β = 0.05 the KL levels off: 14.2–19.3 nats over the last 10 updates.
 #
-# **The gold score does not peak at β = 0**, on either seed: it is still rising at update 40 (0.614 and 0.668, the
-# highest of the sweep). Read those lines ("I amooi no io in a ever in yoo"): our gold score is a rule that counts
-# vowels, and non-words satisfy it better than words do, so nothing makes it turn down. What breaks instead is the
-# reward model's judgement: on the β = 0 policies' own lines it agrees with the annotator on 77 % and 78 % of the
-# pairs, against 95–100 % for every β > 0 and 97 % for the base model. Here over-optimisation shows as a flat proxy
-# and a reward model that ranks the policy's lines much less reliably, not as Gao et al.'s falling gold score
-# (that needs a gold judge that dislikes non-words, as a human reader would). For β > 0 no run's gold falls by
-# more than 0.011 from its peak (β = 0.02, 0.504 to 0.493, one seed); at β = 0.05 both seeds end within 0.006 of
-# theirs. β = 0.1 pays the least KL (13 nats) for the lowest proxy and gold of the sweep.
+# **The gold score does not peak at β = 0**, on any seed: it is at its highest at update 39 or 40 (0.590, 0.614 and
+# 0.668, the highest of the sweep). Read those lines ("I amooi no io in a ever in yoo"): our gold score is a rule that
+# counts vowels, and non-words satisfy it better than words do, so nothing makes it turn down. What breaks instead is
+# the reward model's judgement: on the β = 0 policies' own lines it agrees with the annotator on 77 %, 78 % and 80 %
+# of the pairs, against 97 % for the base model and 90–100 % for 10 of the 12 runs with β > 0.
 #
-# Explore the runs, one β at a time (seed 1 dashed where there is one):
+# **The two exceptions are both at β = 0.1**, and one of them is Gao et al.'s pattern on a single seed: β = 0.1
+# seed 2 ends with the highest proxy of its β (+1.96 in the batches, against +1.62 and +1.68) and the lowest gold of
+# the whole sweep (0.425 held out); all six stored lines are "Come.", and on its lines the reward model agrees with
+# the annotator on 0.2 % of the labelled pairs — it orders them the wrong way round. Seed 1 at β = 0.1 ("O,", "Caminius?",
+# ...: four of its six stored lines are "O,") agrees on 75.5 %. So a penalty does not protect every seed from collapsing onto a line the reward model
+# overrates; whether a larger β makes that likelier, three seeds cannot say. In the training batches no run's gold
+# falls by more than 0.032 from its peak (β = 0.02 seed 1: 0.526 at update 23 to 0.494 at update 38, ending at 0.502;
+# β = 0.1 seed 2: 0.458 to 0.429, ending at 0.436). β = 0.1
+# pays the least KL (12–13 nats) and ends with the lowest gold on every seed (0.436–0.482 in the batches).
+#
+# Explore the runs, one β at a time (seed 0 solid, seed 1 dashed, seed 2 dotted):
 
 # %%
 import ipywidgets as widgets
@@ -428,7 +434,7 @@ from lmrl_course.widgets import PlotWidget
 def draw_run(fig, beta):
     ax = fig.subplots(1, 3)
     for run in runs_of(sweep["runs"], kl_coef=beta):
-        h, ls = run["history"], "-" if run["seed"] == 0 else "--"
+        h, ls = run["history"], SEED_LINE[run["seed"]]
         ax[0].plot(h["update"], h["score"], ls, c="tab:blue"); ax[0].set_title("proxy (reward model)", fontsize=9)
         ax[1].plot(h["update"], h["gold"], ls, c="tab:green"); ax[1].set_title("gold (annotator)", fontsize=9)
         ax[2].plot(h["update"], h["length"], ls, c="tab:purple"); ax[2].set_title("length (characters)", fontsize=9)
@@ -470,8 +476,8 @@ for beta in betas:
         f"seed {r['seed']}: {r['final']['length']:.1f}" for r in runs_of(sweep["runs"], kl_coef=beta)))
 
 # %% [markdown]
-# PPO's lines shrink on every β > 0 run; at β = 0 they shrink and then grow back (seed 1 ends at 35.2, close to
-# the base 38.1). GRPO's grow; RLOO's and DPO's shrink less than PPO's. Best-of-n, which only picks among the base
+# PPO's lines shrink on every β > 0 run (6.2 to 20.1 characters held out); at β = 0 they shrink and then grow
+# back part of the way (24.6, 35.2 and 30.7 held out, against the base 38.1). GRPO's grow; RLOO's and DPO's shrink less than PPO's. Best-of-n, which only picks among the base
 # model's lines, keeps their length. Two suspects:
 #
 # 1. **The taste.** Does the annotator, or the reward model that learned it, favour short lines, in its mean or
@@ -555,7 +561,7 @@ for run in sorted(sweep["runs"], key=lambda r: (r["kl_coef"], r["seed"])):
           f"| the proxy gained {f['score'] - sweep['base']['score']:+.2f}")
 fig, axes = plt.subplots(1, 2, figsize=(10, 3.4))
 for run in sweep["runs"]:
-    axes[0].plot(run["history"]["update"], smooth(run["history"]["length"]), "-" if run["seed"] == 0 else "--",
+    axes[0].plot(run["history"]["update"], smooth(run["history"]["length"]), SEED_LINE[run["seed"]],
                  c=beta_color[run["kl_coef"]], label=f"β = {run['kl_coef']}" if run["seed"] == 0 else None)
 axes[0].axhline(sweep["base"]["length"], c="gray", ls=":", label="base model (held out)")
 axes[0].set_xlabel("update"); axes[0].set_ylabel("mean length (characters)"); axes[0].legend(fontsize=7)
@@ -583,7 +589,7 @@ plt.show()
 # - **The taste's ceiling (its top decile by length) does not explain it by itself.** On the play's lines the top
 #   decile of the score is a little higher for short lines (0.460 at 0–9 characters against 0.428 at 40–49; the
 #   reward model's +1.75 against +1.21 to +1.58). But 0.460 is the score of a one-letter line ("I", section 2),
-#   below the gold of every trained policy of the sweep (0.476 to 0.678); on the base model's lines the 0–9 bin has
+#   below the gold of 14 of the sweep's 15 trained policies (0.425 to 0.678); on the base model's lines the 0–9 bin has
 #   the *lowest* 90th percentiles (0.370 and −0.74, its empty lines) and the reward model's is highest at 20–29
 #   characters (+1.66); and longer lines reach higher scores: β = 0 seed 1's 35-character lines score 0.678, and
 #   best-of-16, which picks the reward model's favourite among 16 base lines, keeps the base length (38.4 ± 1.0
@@ -594,14 +600,15 @@ plt.show()
 #   nats per character, so 20 characters more cost 0.006 at β = 0.05, nothing beside its gain of +1.17 in proxy
 #   score. The sweep's final KL divided by the final length (1.12 to 4.29 nats per character) is an average over
 #   whole lines, not a slope, so it does not price one more character. At update 40 the runs with a KL penalty are
-#   shorter than those without (24.6 and 35.2 characters at β = 0; 17.0, 13.7, 11.7 and 8.3, 10.6 at β = 0.01,
-#   0.02, 0.05, 0.1; one seed for β = 0.01, 0.02 and 0.1). Between β > 0 values the order depends on when the run
-#   stops and is within seed noise: at update 30 (left panel) β = 0.1's batches are about as long as β = 0.01's and
-#   longer than β = 0.02's and 0.05's, and PPO at β = 0.05 ends anywhere from 8.3 (sweep) to 24.3 characters
-#   (comparison runs, 30 updates).
-# - **Not the KL alone.** At β = 0 nothing charges for length, and the lines shorten anyway (left panel: both β = 0
-#   runs fall below 20 characters); then seed 1 climbs back to near the base model's length (35.2 held out), while
-#   seed 0, whose lines are non-words too, stays between about 17 and 25 characters over its last 10 updates.
+#   shorter than those without, on every seed (24.6, 35.2 and 30.7 characters held out at β = 0; at most 20.1 at
+#   any β > 0). Between neighbouring β > 0 values the lengths overlap across seeds (β = 0.01: 15.9–17.2; 0.02: 13.1–20.1;
+#   0.05: 8.3–11.7; 0.1: 6.2–10.8): a larger β tends to end shorter, but three seeds at one stopping point do not
+#   make that an order, and PPO at β = 0.05 ends anywhere from 8.3 (sweep) to 24.3 characters (comparison runs,
+#   30 updates).
+# - **Not the KL alone.** At β = 0 nothing charges for length, and the lines shorten anyway (left panel: the three
+#   β = 0 runs fall to 14.0–18.1 characters in their 5-update averages); then seed 1 climbs back to near the base
+#   model's length (35.2 held out), while seeds 0 and 2, whose lines are non-words too, stay between about 14 and
+#   24 characters over their last 10 updates.
 #   Across the methods (β = 0.05, 30 updates, three seeds) PPO's lines get short (18.8 ± 4.9), RLOO's a little
 #   (33.8 ± 2.4), GRPO's grow (47.2 ± 2.4). RLOO charges the same Σ_t k1 per line as PPO and keeps longer lines, so
 #   the way the KL is charged is not the whole difference; GRPO differs in more than its KL too (notebook 09: a k3
@@ -653,7 +660,8 @@ for run in neutral.get("pilot_runs", []):
 # on its 361 test pairs (the course's: 96.8 % on 217 other pairs, so the two figures are not directly comparable).
 # **But PPO's lines still get short** against it: 18.8 characters at β = 0.05 and 13.3 at β = 0, one seed each. The
 # course's taste with the same recipe gives 14.9 on seed 0 and 14.9 to 24.3 over its three seeds, so in length one
-# seed cannot tell the two tastes apart; and here, too, the β = 0 run is the shorter one. Candidate reasons, none
+# seed cannot tell the two tastes apart; and here the β = 0 run is the shorter one, unlike in the sweep, where every
+# β = 0 run ends longer than every β > 0 run. Candidate reasons, none
 # tested here: its reward model gives the base model's shortest lines (0–9 characters) +0.50 on average where the
 # score gives them −0.11, and those are almost all empty lines, which it scores +0.59 against the score's 0.00 (no
 # empty line was among its training candidates, whose shortest are one word of the play). On the play's lines its
