@@ -38,7 +38,7 @@ from pathlib import Path
 
 import torch
 
-from lmrl_course.scripts.make_rl_comparison import cpu_name
+from lmrl_course.device import cpu_name
 from lmrl_course.scripts.make_rl_defaults_table import HELD_OUT, run_one
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))

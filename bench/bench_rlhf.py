@@ -20,7 +20,7 @@ import time
 import torch
 
 from lmrl_course.data import load_text
-from lmrl_course.device import available_devices, set_determinism, synchronize
+from lmrl_course.device import available_devices, cpu_name, set_determinism, synchronize
 from lmrl_course.lm_trainer import load_checkpoint
 from lmrl_course.paths import GPT_CHECKPOINT_PATH
 from lmrl_course.rlhf import (GroupConfig, GroupTrainer, LMPPOConfig, LMPPOTrainer, VowelAnnotator,
@@ -120,7 +120,7 @@ def main():
     pairs, _ = course_preference_pairs(tok, text)
     devices = [torch.device(args.device)] if args.device else available_devices()
     load = os.getloadavg()[0] if hasattr(os, "getloadavg") else float("nan")
-    print(f"torch {torch.__version__} | {platform.machine()} {platform.processor() or platform.platform()} | "
+    print(f"torch {torch.__version__} | {platform.machine()} {cpu_name()} | "
           f"{os.cpu_count()} cores, load average {load:.1f} | threads {torch.get_num_threads()} | "
           f"GPT {gpt.num_parameters():,} parameters")
     for dev in devices:

@@ -187,6 +187,19 @@ def keep_freed_memory(mmap_threshold: int = 32 * 2**20, trim_threshold: int = 25
         bool(libc.mallopt(_M_TRIM_THRESHOLD, trim_threshold))
 
 
+def cpu_name() -> str:
+    """The CPU model, from /proc/cpuinfo where there is one (else e.g. "arm64 CPU"): what the precomputed
+    assets and the benches record as the machine that produced them."""
+    try:
+        with open("/proc/cpuinfo") as f:
+            for line in f:
+                if line.startswith("model name"):
+                    return line.split(":", 1)[1].strip()
+    except OSError:
+        pass
+    return f"{platform.machine()} CPU"
+
+
 def describe_device(device: DeviceLike = None) -> str:
     """A one-line, human-readable description of ``device`` (name of the GPU where there is one)."""
     dev = get_device(device)

@@ -198,3 +198,19 @@ def test_reproducible_cpu_env_takes_effect_in_a_new_process():
                          timeout=120, check=True)
     assert run.stdout.split() == ["64.0", "AVX2"]
     assert run.stderr == ""
+
+
+def test_cpu_name_reads_cpuinfo_and_falls_back(tmp_path, monkeypatch):
+    import builtins
+    fake = tmp_path / "cpuinfo"
+    fake.write_text("processor\t: 0\nmodel name\t: Test CPU 9000 @ 1.0GHz\nflags\t: fpu\n")
+    real_open = builtins.open
+    monkeypatch.setattr(builtins, "open", lambda p, *a, **k: real_open(fake if p == "/proc/cpuinfo" else p, *a, **k))
+    assert dev.cpu_name() == "Test CPU 9000 @ 1.0GHz"
+
+    def no_cpuinfo(p, *a, **k):
+        if p == "/proc/cpuinfo":
+            raise FileNotFoundError(p)
+        return real_open(p, *a, **k)
+    monkeypatch.setattr(builtins, "open", no_cpuinfo)
+    assert dev.cpu_name() == f"{platform.machine()} CPU"

@@ -1,11 +1,9 @@
 """Run the answers of tests/answers/<name>.py through today's checker and say which surprise.
 
-    python tools/try_answers.py [name ...]        (default: every tests/answers/*.py)
+    python tools/try_answers.py [name ...]        (default: every tests/answers/*.py but _*.py)
 
-Each WRONG answer is expected to FAIL and each VALID one to PASS, except the labels listed in the
-file's ``NEEDS_NEW_CHECKER`` set, for which today's checker is expected to give the opposite verdict
-(the checker being rewritten should catch them). Prints one line per answer and a summary; exits 1
-when any verdict is unexpected.
+Each WRONG answer is expected to FAIL and each VALID one to PASS (files whose name starts with ``_`` are
+helpers, not answers). Prints one line per answer and a summary; exits 1 when any verdict is unexpected.
 """
 from __future__ import annotations
 
@@ -48,28 +46,22 @@ def load(path: Path):
     spec = importlib.util.spec_from_file_location(f"answers_{path.stem}", path)
     mod = importlib.util.module_from_spec(spec)
     spec.loader.exec_module(mod)
-    return mod.WRONG, mod.VALID, getattr(mod, "NEEDS_NEW_CHECKER", set())
+    return mod.WRONG, mod.VALID
 
 
 def main(names) -> int:
-    paths = [ANSWERS / f"{n}.py" for n in names] if names else sorted(ANSWERS.glob("*.py"))
+    paths = [ANSWERS / f"{n}.py" for n in names] if names else sorted(p for p in ANSWERS.glob("*.py") if not p.name.startswith("_"))
     surprises = 0
     for path in paths:
-        wrong, valid, needs_new = load(path)
-        unknown = needs_new - set(wrong) - set(valid)
-        if unknown:
-            print(f"{path.stem}: NEEDS_NEW_CHECKER labels not in WRONG/VALID: {sorted(unknown)}")
-            surprises += 1
-        print(f"== {path.stem}: {len(wrong)} WRONG, {len(valid)} VALID, {len(needs_new)} NEEDS_NEW_CHECKER")
+        wrong, valid = load(path)
+        print(f"== {path.stem}: {len(wrong)} WRONG, {len(valid)} VALID")
         for kind, answers, want in (("WRONG", wrong, "FAIL"), ("VALID", valid, "PASS")):
             for label, src in answers.items():
                 res = verdict(path.stem, src)
-                expected = want if label not in needs_new else ("PASS" if want == "FAIL" else "FAIL")
-                ok = res.status == expected
+                ok = res.status == want
                 surprises += not ok
                 flag = "ok  " if ok else "BAD "
-                tag = " [new checker]" if label in needs_new else ""
-                print(f"  {flag}{kind} {res.status:<13} {label}{tag}")
+                print(f"  {flag}{kind} {res.status:<13} {label}")
                 if not ok or kind == "WRONG" and res.status == "FAIL" and "-v" in sys.argv:
                     print("        " + res.message[:300])
     print("unexpected verdicts:", surprises)

@@ -48,7 +48,7 @@ import torch
 from tqdm.auto import tqdm
 
 from ..data import CharTokenizer, get_batch, load_text, train_val_split
-from ..device import reproducible_cpu_env, seed_everything, set_determinism
+from ..device import cpu_name, reproducible_cpu_env, seed_everything, set_determinism
 from ..gpt import GPT, GPTConfig
 from ..lm_trainer import TrainConfig, configure_optimizer, estimate_loss, evaluate_split, lr_at, train_lm, train_step
 from ..paths import ASSETS_DIR
@@ -72,9 +72,7 @@ def notebook_train_config(seed: int, **changes) -> TrainConfig:
 
 def machine(cpu_seconds: float, workers: int) -> dict:
     """Where and how an entry was made; ``cpu_seconds`` is the CPU time of all its runs together."""
-    model_name = next((line.split(":", 1)[1].strip() for line in Path("/proc/cpuinfo").read_text().splitlines()
-                       if line.startswith("model name")), "") if Path("/proc/cpuinfo").exists() else ""
-    return {"machine": f"{platform.machine()} {model_name or platform.processor()}".strip(), "cpus": os.cpu_count(),
+    return {"machine": f"{platform.machine()} {cpu_name()}", "cpus": os.cpu_count(),
             "torch_threads": 1, "workers": workers, "cpu_seconds": round(cpu_seconds, 1),
             "made": time.strftime("%Y-%m-%d")}
 

@@ -34,13 +34,13 @@ import contextlib
 import dataclasses
 import json
 import multiprocessing as mp
-import platform
 import time
 from pathlib import Path
 
 import numpy as np
 import torch
 
+from lmrl_course.device import cpu_name
 from lmrl_course.paths import ASSETS_DIR
 
 PENDULUM_OUT = Path(ASSETS_DIR) / "ppo_pendulum.json"
@@ -63,17 +63,6 @@ VARIANTS = {
     "mistake 3: autoreset steps trained on": ({}, "train_on_autoreset_step"),
     "ε = 100 (no clip)": (dict(clip_coef=100.0), None),
 }
-
-
-def cpu_name() -> str:
-    """The CPU model (from /proc/cpuinfo where there is one)."""
-    try:
-        for line in open("/proc/cpuinfo"):
-            if line.startswith("model name"):
-                return line.split(":", 1)[1].strip()
-    except OSError:
-        pass
-    return f"{platform.machine()} CPU"
 
 
 @contextlib.contextmanager

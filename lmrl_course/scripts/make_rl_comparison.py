@@ -17,14 +17,13 @@ from __future__ import annotations
 
 import argparse
 import json
-import platform
 import time
 from pathlib import Path
 
 import numpy as np
 import torch
 
-from lmrl_course.device import set_determinism
+from lmrl_course.device import cpu_name, set_determinism
 from lmrl_course.paths import ASSETS_DIR
 from lmrl_course.rl import (PPOConfig, ReinforceConfig, TRPOConfig, moving_average, train_ppo, train_reinforce,
                             train_trpo)
@@ -39,17 +38,6 @@ def configs(total_timesteps: int):
         "TRPO": (train_trpo, TRPOConfig(total_timesteps=total_timesteps)),
         "PPO": (train_ppo, PPOConfig(total_timesteps=total_timesteps)),
     }
-
-
-def cpu_name() -> str:
-    """The CPU model (from /proc/cpuinfo where there is one)."""
-    try:
-        for line in open("/proc/cpuinfo"):
-            if line.startswith("model name"):
-                return line.split(":", 1)[1].strip()
-    except OSError:
-        pass
-    return f"{platform.machine()} CPU"
 
 
 def subsample(n: int, points: int) -> np.ndarray:

@@ -14,7 +14,6 @@ from __future__ import annotations
 
 import argparse
 import json
-import platform
 import statistics
 import time
 from pathlib import Path
@@ -88,7 +87,7 @@ def main() -> None:
     done = {(r["algo"], r["env_id"], r["seed"]) for r in data["records"]}
     data["description"] = ("Each trainer with cfg=None (its per-environment defaults), seeds never used for tuning. "
                            "Made by python -m lmrl_course.scripts.make_rl_defaults_table.")
-    from lmrl_course.scripts.make_rl_comparison import cpu_name
+    from lmrl_course.device import cpu_name
     data["machine"] = f"{cpu_name()}, 1 torch thread, torch {torch.__version__.split('+')[0]}"
     if args.merge:
         args.out.write_text(json.dumps(data, indent=1))

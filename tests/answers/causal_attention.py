@@ -139,8 +139,3 @@ VALID = {  # each must PASS
     return (e / e.sum(dim=-1, keepdim=True)) @ v
 ''',
 }
-
-NEEDS_NEW_CHECKER = {  # WRONG answers that today's checker still passes
-    "forbidden built-in: F.scaled_dot_product_attention",
-    "precision: computes in float32 inside the float64 case, then casts back",
-}

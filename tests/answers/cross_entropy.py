@@ -155,13 +155,6 @@ VALID = {  # each must PASS
 ''',
 }
 
-NEEDS_NEW_CHECKER = {  # WRONG answers that today's checker still passes
-    "in place: writes 0 into the caller's targets where they are ignored",
-    "precision: computes in float32 inside the float64 case, then casts back",
-    "built-in the exercise rebuilds: F.cross_entropy",
-    "built-in the exercise rebuilds: F.nll_loss on F.log_softmax",
-}
-
 
 # ---- more answers, written independently by another engineer (labels kept distinct)
 WRONG.update({  # more wrong answers, written independently
@@ -205,4 +198,3 @@ VALID.update({  # more valid answers, written independently
     return (torch.logsumexp(z, dim=-1) - z[torch.arange(len(y)), y]).mean()
 ''',
 })
-

@@ -165,10 +165,3 @@ VALID = {  # each must PASS
     return [adv, adv + values]
 ''',
 }
-
-NEEDS_NEW_CHECKER = {  # WRONG answers that today's checker still passes
-    # no case has a step that is both terminated and truncated (Gymnasium allows it)
-    "done = terminated + truncated, not clamped: a step that is both gives 1 - done = -1",
-    "in place: turns the caller's rewards into the TD errors",
-    "precision: computes in float32 inside the float64 case, then casts back",
-}

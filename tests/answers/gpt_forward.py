@@ -1,3 +1,6 @@
+import runpy
+from pathlib import Path
+
 _BODY = '''def gpt_forward(idx, params, config, targets=None):
     B, T = idx.shape
     E, P = params["transformer.wte.weight"], params["transformer.wpe.weight"]
@@ -18,11 +21,11 @@ _DEFAULTS = dict(EMBED="E[idx] + P[:T]",
                  LOSS="F.cross_entropy(logits.reshape(-1, logits.shape[-1]), targets.reshape(-1), ignore_index=-100)")
 
 
+_fill = runpy.run_path(str(Path(__file__).with_name("_template.py")))["variant"]   # the shared hole-filler
+
+
 def _variant(**changes):
-    src = _BODY
-    for key, value in {**_DEFAULTS, **changes}.items():
-        src = src.replace(key, value)
-    return src
+    return _fill(_BODY, _DEFAULTS, **changes)
 
 
 WRONG = {

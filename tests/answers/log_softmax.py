@@ -82,12 +82,6 @@ VALID = {  # each must PASS
 ''',
 }
 
-NEEDS_NEW_CHECKER = {  # WRONG answers that today's checker still passes
-    "forbidden built-in: F.log_softmax",
-    "forbidden built-in: torch.logsumexp",
-    "precision: computes in float32 inside the float64 case, then casts back",
-}
-
 
 # ---- more answers, written independently by another engineer (labels kept distinct)
 WRONG.update({  # more wrong answers, written independently
@@ -118,4 +112,3 @@ VALID.update({  # more valid answers, written independently
     return z - m - torch.log(torch.exp(z - m).sum(dim=dim, keepdim=True))
 ''',
 })
-

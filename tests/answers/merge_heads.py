@@ -50,5 +50,3 @@ VALID = {  # each must PASS
     return out
 ''',
 }
-
-NEEDS_NEW_CHECKER = set()

@@ -98,7 +98,3 @@ VALID = {  # each must PASS
     return -torch.minimum(ratio * adv, ratio.clip(1 - clip_coef, 1 + clip_coef) * adv).mean()
 ''',
 }
-
-NEEDS_NEW_CHECKER = {  # WRONG answers that today's checker still passes
-    "precision: computes in float32 inside the float64 case, then casts back",
-}

@@ -61,7 +61,3 @@ VALID = {  # each must PASS
     return total / logp.numel()
 ''',
 }
-
-NEEDS_NEW_CHECKER = {  # WRONG answers that today's checker still passes
-    "precision: computes in float32 inside the float64 case, then casts back",
-}

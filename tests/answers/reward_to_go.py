@@ -169,8 +169,3 @@ VALID = {  # each must PASS
     return G
 ''',
 }
-
-NEEDS_NEW_CHECKER = {  # WRONG answers that today's checker still passes
-    "in place: accumulates the returns into the caller's rewards",
-    "precision: computes in float32 inside the float64 case, then casts back",
-}

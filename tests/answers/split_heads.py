@@ -53,5 +53,3 @@ VALID = {  # each must PASS
     return out
 ''',
 }
-
-NEEDS_NEW_CHECKER = set()

@@ -89,10 +89,3 @@ VALID = {  # each must PASS
     return torch.stack(p.unbind(dim), dim=dim)
 ''',
 }
-
-NEEDS_NEW_CHECKER = {  # WRONG answers that today's checker still passes
-    "precision: computes in float32 inside the float64 case, then casts back",
-    "in place: subtracts the max from z itself",
-    "in place: exponentiates z itself (z.exp_())",
-    "detach: the result has no gradient (a softmax used in training must keep it)",
-}

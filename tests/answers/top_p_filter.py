@@ -1,5 +1,8 @@
 """Answers for the exercise `top_p_filter` (notebook 03): see README.md in this folder."""
 
+import runpy
+from pathlib import Path
+
 WRONG = {  # each must FAIL
     "drops the token that crosses p (keeps cumsum < p: the set can sum to less than p, even be empty)": '''def top_p_filter(logits, p):
     sorted_logits, order = torch.sort(logits, dim=-1, descending=True)
@@ -128,10 +131,6 @@ VALID = {  # each must PASS
 ''',
 }
 
-NEEDS_NEW_CHECKER = {  # WRONG answers that today's checker still passes
-    "in place: masked_fill_ on the caller's logits",
-}
-
 
 # ---- more answers, written independently by another engineer (labels kept distinct)
 _BODY = '''def top_p_filter(logits, p):
@@ -145,11 +144,11 @@ _DEFAULTS = dict(DESC="True", PROBS="torch.softmax(s, -1)", DROP="pr.cumsum(-1) 
                  UNSORT="torch.zeros_like(drop_s).scatter(-1, order, drop_s)", FILL='float("-inf")')
 
 
+_fill = runpy.run_path(str(Path(__file__).with_name("_template.py")))["variant"]   # the shared hole-filler
+
+
 def _variant(**changes):
-    src = _BODY
-    for key, value in {**_DEFAULTS, **changes}.items():
-        src = src.replace(key, value)
-    return src
+    return _fill(_BODY, _DEFAULTS, **changes)
 
 
 WRONG.update({  # more wrong answers, written independently
@@ -178,4 +177,3 @@ VALID.update({  # more valid answers, written independently
     return torch.where(keep, logits, torch.full_like(logits, float("-inf")))
 ''',
 })
-
