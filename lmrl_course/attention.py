@@ -97,6 +97,35 @@ def scaled_dot_product_attention(q: torch.Tensor, k: torch.Tensor, v: torch.Tens
     return (out, weights) if return_weights else out
 
 
+def rotary_tables(T: int, hs: int, base: float = 10000.0, device=None) -> tuple[torch.Tensor, torch.Tensor]:
+    """cos and sin of the rotary angles, each (T, hs/2): angle[t, i] = t · θ_i with θ_i = base^(−2i/hs).
+
+    Channel pair i of a head is (i, i + hs/2) (the first and second half of the head: the pairing of
+    GPT-NeoX and Llama; the RoFormer paper pairs neighbours 2i, 2i+1, which is the same up to a fixed
+    permutation of the channels, one the learned W_Q and W_K absorb)."""
+    if isinstance(T, bool) or not isinstance(T, int) or T < 1:
+        raise ValueError(f"T must be a positive int, got {T!r}")
+    if isinstance(hs, bool) or not isinstance(hs, int) or hs < 2 or hs % 2:
+        raise ValueError(f"rotary positions need an even head size hs >= 2, got {hs!r}")
+    theta = base ** (-torch.arange(0, hs, 2, dtype=torch.float64, device=device) / hs)  # (hs/2,)
+    angle = torch.arange(T, dtype=torch.float64, device=device)[:, None] * theta[None, :]  # (T, hs/2)
+    return angle.cos().float(), angle.sin().float()
+
+
+def apply_rotary(x: torch.Tensor, cos: torch.Tensor, sin: torch.Tensor) -> torch.Tensor:
+    """Rotate channel pair i = (x_i, x_{i+hs/2}) of every position t by the angle t·θ_i.
+
+        (x_i, x_{i+hs/2}) → (x_i cos − x_{i+hs/2} sin,  x_i sin + x_{i+hs/2} cos)
+
+    x: (..., T, hs); cos, sin: (T, hs/2) from :func:`rotary_tables`, the rows of the positions of x.
+    The score of a rotated query at t and a rotated key at s then depends on the positions only through
+    t − s: RoPE (Su et al., 2021). Returns a tensor of the shape and dtype of x."""
+    half = x.shape[-1] // 2
+    x1, x2 = x[..., :half], x[..., half:]  # (..., T, hs/2) each
+    cos, sin = cos.to(x.dtype), sin.to(x.dtype)
+    return torch.cat((x1 * cos - x2 * sin, x1 * sin + x2 * cos), dim=-1)  # (..., T, hs)
+
+
 def split_heads(x: torch.Tensor, n_head: int) -> torch.Tensor:
     """(B, T, C) -> (B, H, T, hs) with hs = C // H: head h sees channels h·hs .. (h+1)·hs - 1."""
     require_tensor(x, "x", ndim=3, dims="(B, T, C)")
@@ -116,7 +145,9 @@ def merge_heads(x: torch.Tensor) -> torch.Tensor:
 class CausalSelfAttention(nn.Module):
     """Multi-head self-attention: y = W_O · concat_h Attention(x W_Q^h, x W_K^h, x W_V^h).
 
-    Reads ``n_embd``, ``n_head``, ``dropout``, ``bias`` and ``causal`` from a config (``GPTConfig``).
+    Reads ``n_embd``, ``n_head``, ``dropout``, ``bias``, ``causal`` and ``pos_encoding`` from a config
+    (``GPTConfig``); with ``pos_encoding="rope"`` the queries and keys of every head are rotated by their
+    position (:func:`apply_rotary`) before the scores, the only place the layer sees positions.
     Training uses PyTorch's fused ``F.scaled_dot_product_attention``; when the attention weights are
     asked for (``return_weights=True``) the written-out :func:`scaled_dot_product_attention` is used.
     ``causal=False`` removes the mask (every token sees the whole sequence, the future included).
@@ -133,6 +164,19 @@ class CausalSelfAttention(nn.Module):
         self.c_attn = nn.Linear(config.n_embd, 3 * config.n_embd, bias=config.bias)  # W_Q, W_K, W_V stacked
         self.c_proj = nn.Linear(config.n_embd, config.n_embd, bias=config.bias)  # W_O
         self.resid_dropout = nn.Dropout(config.dropout)
+        self.rotary = getattr(config, "pos_encoding", "learned") == "rope"
+        if self.rotary:  # tables for positions 0 .. block_size-1; buffers (they follow .to()), not saved
+            cos, sin = rotary_tables(config.block_size, config.n_embd // config.n_head)
+            self.register_buffer("rope_cos", cos, persistent=False)  # (T_max, hs/2)
+            self.register_buffer("rope_sin", sin, persistent=False)  # (T_max, hs/2)
+
+    def rotate(self, q: torch.Tensor, k: torch.Tensor, start: int = 0) -> tuple[torch.Tensor, torch.Tensor]:
+        """Queries and keys (B, H, T, hs) of positions start .. start+T-1, rotated when ``rotary``."""
+        if not self.rotary:
+            return q, k
+        T = q.shape[-2]
+        cos, sin = self.rope_cos[start:start + T], self.rope_sin[start:start + T]  # (T, hs/2)
+        return apply_rotary(q, cos, sin), apply_rotary(k, cos, sin)
 
     def forward(self, x: torch.Tensor, return_weights: bool = False):
         """x: (B, T, C) -> y (B, T, C), or (y, weights (B, H, T, T)) when ``return_weights``."""
@@ -141,6 +185,7 @@ class CausalSelfAttention(nn.Module):
         q = split_heads(q, self.n_head)  # (B, H, T, hs)
         k = split_heads(k, self.n_head)  # (B, H, T, hs)
         v = split_heads(v, self.n_head)  # (B, H, T, hs)
+        q, k = self.rotate(q, k)  # (B, H, T, hs) each; unchanged without rotary positions
         p = self.dropout if self.training else 0.0
         if return_weights:
             y, weights = scaled_dot_product_attention(q, k, v, is_causal=self.causal, return_weights=True,
@@ -151,4 +196,5 @@ class CausalSelfAttention(nn.Module):
         return (y, weights) if return_weights else y
 
 
-__all__ = ["causal_mask", "scaled_dot_product_attention", "split_heads", "merge_heads", "CausalSelfAttention"]
+__all__ = ["causal_mask", "scaled_dot_product_attention", "rotary_tables", "apply_rotary", "split_heads", "merge_heads",
+           "CausalSelfAttention"]

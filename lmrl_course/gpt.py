@@ -1,6 +1,8 @@
 """A small GPT (decoder-only transformer) for character-level language modelling.
 
     h⁰_t = E[x_t] + P[t]                                   token + position embeddings
+                                                           (pos_encoding="rope": h⁰_t = E[x_t], and every
+                                                           attention layer rotates q_t, k_t by t instead)
     a = h + Attn(LN(h));  h' = a + MLP(LN(a))              one pre-LayerNorm block, n_layer times
     z_t = LN_f(h_t) Eᵀ                                     logits; the output matrix is the embedding E (tied)
     p_θ(x_{t+1} | x_≤t) = softmax(z_t)
@@ -22,6 +24,9 @@ from .attention import CausalSelfAttention
 from .validation import on_host, require_ids_in_range, require_tensor
 
 
+POS_ENCODINGS = ("learned", "rope")
+
+
 @dataclass
 class GPTConfig:
     """Size of the model. V = ``vocab_size``, T_max = ``block_size``, C = ``n_embd``, H = ``n_head``."""
@@ -35,6 +40,7 @@ class GPTConfig:
     bias: bool = True  # biases in Linear and LayerNorm layers
     causal: bool = True  # False removes the attention mask: the model can read the future ("cheat")
     init_std: Optional[float] = None  # std of the Linear weights at init; None = 1/√fan_in, 0.02 = GPT-2's (see GPT)
+    pos_encoding: str = "learned"  # "learned": a learned P[t] added to the input; "rope": rotary q/k (attention.py)
 
     def __post_init__(self):
         for name in ("vocab_size", "block_size", "n_layer", "n_head", "n_embd"):
@@ -47,6 +53,11 @@ class GPTConfig:
             raise ValueError(f"GPTConfig.dropout must be in [0, 1), got {self.dropout}")
         if self.init_std is not None and not (isinstance(self.init_std, (int, float)) and self.init_std > 0):
             raise ValueError(f"GPTConfig.init_std must be None or a positive number, got {self.init_std!r}")
+        if self.pos_encoding not in POS_ENCODINGS:
+            raise ValueError(f"GPTConfig.pos_encoding must be one of {POS_ENCODINGS}, got {self.pos_encoding!r}")
+        if self.pos_encoding == "rope" and (self.n_embd // self.n_head) % 2:
+            raise ValueError(f"GPTConfig: rotary positions rotate channel pairs, so the head size n_embd/n_head = "
+                             f"{self.n_embd // self.n_head} must be even")
 
     def to_dict(self) -> dict:
         return asdict(self)
@@ -107,9 +118,11 @@ class GPT(nn.Module):
         if not isinstance(config, GPTConfig):
             raise TypeError(f"config must be a GPTConfig, got {type(config).__name__}")
         self.config = config
+        modules = dict(wte=nn.Embedding(config.vocab_size, config.n_embd))  # E: (V, C)
+        if config.pos_encoding == "learned":
+            modules["wpe"] = nn.Embedding(config.block_size, config.n_embd)  # P: (T_max, C)
         self.transformer = nn.ModuleDict(dict(
-            wte=nn.Embedding(config.vocab_size, config.n_embd),  # E: (V, C)
-            wpe=nn.Embedding(config.block_size, config.n_embd),  # P: (T_max, C)
+            **modules,
             drop=nn.Dropout(config.dropout),
             h=nn.ModuleList([Block(config) for _ in range(config.n_layer)]),
             ln_f=nn.LayerNorm(config.n_embd, bias=config.bias),
@@ -150,14 +163,15 @@ class GPT(nn.Module):
         require_ids_in_range(idx, name, self.config.vocab_size)
 
     # ------------------------------------------------------------------ forward passes
-    def _embed(self, idx: torch.Tensor) -> torch.Tensor:
+    def _embed(self, idx: torch.Tensor, start: int = 0) -> torch.Tensor:
+        """h⁰ of the tokens ``idx`` (B, T) at positions start .. start+T-1: E[x_t] (+ P[t] when learned)."""
         T = idx.shape[1]
-        pos = torch.arange(T, device=idx.device)  # (T,)
         if idx.dtype not in (torch.int32, torch.int64):  # nn.Embedding reads int32/int64 ids only (e.g. not uint8)
             idx = idx.long()
-        tok_emb = self.transformer.wte(idx)  # (B, T, C)
-        pos_emb = self.transformer.wpe(pos)  # (T, C)
-        return self.transformer.drop(tok_emb + pos_emb)  # (B, T, C)
+        x = self.transformer.wte(idx)  # (B, T, C)
+        if "wpe" in self.transformer:  # learned absolute positions; rotary ones live in the attention layers
+            x = x + self.transformer.wpe(torch.arange(start, start + T, device=idx.device))  # (B, T, C) + (T, C)
+        return self.transformer.drop(x)  # (B, T, C)
 
     def hidden_states(self, idx: torch.Tensor) -> torch.Tensor:
         """The residual stream after the final LayerNorm, (B, T, C): the input of the LM head
@@ -203,7 +217,7 @@ class GPT(nn.Module):
         """Number of parameters (the tied embedding counted once). ``non_embedding`` leaves out the
         position embedding P (the token embedding doubles as the output layer, so it is kept)."""
         n = sum(p.numel() for p in self.parameters() if p.requires_grad or not trainable_only)
-        if non_embedding:
+        if non_embedding and "wpe" in self.transformer:
             n -= self.transformer.wpe.weight.numel()
         return n
 
@@ -234,14 +248,15 @@ class GPT(nn.Module):
 def count_parameters_by_formula(config: GPTConfig) -> int:
     """Parameters of ``GPT(config)`` counted by hand.
 
-    embeddings V·C + T_max·C; per block 12C² weights (QKV 3C², output C², MLP 4C² + 4C²) plus 2C
+    embeddings V·C + T_max·C (the T_max·C only with learned positions: rotary ones have no parameters); per block 12C² weights (QKV 3C², output C², MLP 4C² + 4C²) plus 2C
     LayerNorm gains and, with biases, 2C LayerNorm biases + 3C + C + 4C + C Linear biases; the final
     LayerNorm C (+C); the LM head is tied to E and adds nothing.
     """
     C, V, Tm, L = config.n_embd, config.vocab_size, config.block_size, config.n_layer
     per_block = 12 * C * C + 2 * C + (2 * C + 3 * C + C + 4 * C + C if config.bias else 0)
     final_ln = C + (C if config.bias else 0)
-    return V * C + Tm * C + L * per_block + final_ln
+    positions = Tm * C if config.pos_encoding == "learned" else 0
+    return V * C + positions + L * per_block + final_ln
 
 
 def _check_sampling_args(temperature, top_k, top_p) -> None:

@@ -99,12 +99,14 @@ def _check_ids(eos_id, pad_id, V) -> None:
         raise ValueError(f"pad_id must be a token id in [0, {V}), got {pad_id!r}")
 
 
-def _block_with_cache(block, x: torch.Tensor, cache: Optional[tuple]) -> tuple:
-    """One transformer block on the new positions x (B, Tn, C), attending to cached keys/values too."""
+def _block_with_cache(block, x: torch.Tensor, cache: Optional[tuple], start: int) -> tuple:
+    """One transformer block on the new positions x (B, Tn, C) (positions start ..), attending to cached
+    keys/values too (cached keys are stored already rotated, at their own positions)."""
     attn = block.attn
     h = block.ln_1(x)
     q, k, v = attn.c_attn(h).split(attn.n_embd, dim=2)  # 3 x (B, Tn, C)
     q, k, v = split_heads(q, attn.n_head), split_heads(k, attn.n_head), split_heads(v, attn.n_head)  # (B, H, Tn, hs)
+    q, k = attn.rotate(q, k, start)  # rotary positions (if the model has them): the new positions' angles
     if cache is not None:
         k = torch.cat([cache[0], k], dim=2)  # (B, H, Tp+Tn, hs)
         v = torch.cat([cache[1], v], dim=2)
@@ -117,11 +119,9 @@ def _block_with_cache(block, x: torch.Tensor, cache: Optional[tuple]) -> tuple:
 
 def _forward_with_cache(model: GPT, idx: torch.Tensor, start: int, caches: list) -> torch.Tensor:
     """Logits of the last new position, (B, V); ``caches`` (one per layer) is updated in place."""
-    T = idx.shape[1]
-    pos = torch.arange(start, start + T, device=idx.device)  # (Tn,)
-    x = model.transformer.wte(idx) + model.transformer.wpe(pos)  # (B, Tn, C)
+    x = model._embed(idx, start)  # (B, Tn, C)
     for i, block in enumerate(model.transformer.h):
-        x, caches[i] = _block_with_cache(block, x, caches[i])
+        x, caches[i] = _block_with_cache(block, x, caches[i], start)
     x = model.transformer.ln_f(x[:, -1:, :])  # (B, 1, C)
     return model.lm_head(x)[:, 0, :]  # (B, V)
 
