@@ -30,17 +30,17 @@ Weights = tuple[torch.Tensor, torch.Tensor, torch.Tensor, torch.Tensor]  # W_ih,
 
 def _check_cell_args(x, h, c, W_ih, W_hh, b_ih, b_hh) -> None:
     require_tensor(x, "x", ndim=(1, 2), kind="float", dims="(B, D) or (D,)")
-    require_tensor(h, "h", ndim=x.dim(), kind="float", dims="(B, H) like x")
-    require_tensor(c, "c", ndim=x.dim(), kind="float", dims="(B, H) like x")
-    require_tensor(W_ih, "W_ih", ndim=2, kind="float", dims="(4H, D)")
-    require_tensor(W_hh, "W_hh", ndim=2, kind="float", dims="(4H, H)")
-    require_tensor(b_ih, "b_ih", ndim=1, kind="float", dims="(4H,)")
-    require_tensor(b_hh, "b_hh", ndim=1, kind="float", dims="(4H,)")
+    require_tensor(h, "h", ndim=x.dim(), kind="float", dims="(B, d_h) like x")
+    require_tensor(c, "c", ndim=x.dim(), kind="float", dims="(B, d_h) like x")
+    require_tensor(W_ih, "W_ih", ndim=2, kind="float", dims="(4·d_h, D)")
+    require_tensor(W_hh, "W_hh", ndim=2, kind="float", dims="(4·d_h, d_h)")
+    require_tensor(b_ih, "b_ih", ndim=1, kind="float", dims="(4·d_h,)")
+    require_tensor(b_hh, "b_hh", ndim=1, kind="float", dims="(4·d_h,)")
     H, D = h.shape[-1], x.shape[-1]
     expected = {"W_ih": (4 * H, D), "W_hh": (4 * H, H), "b_ih": (4 * H,), "b_hh": (4 * H,)}
     for name, t in zip(expected, (W_ih, W_hh, b_ih, b_hh)):
         if tuple(t.shape) != expected[name]:
-            raise ValueError(f"{name} must have shape {expected[name]} for D = {D} inputs and H = {H} hidden "
+            raise ValueError(f"{name} must have shape {expected[name]} for D = {D} inputs and d_h = {H} hidden "
                              f"units (gates i, f, g, o stacked), got {tuple(t.shape)}")
     if c.shape != h.shape:
         raise ValueError(f"c and h must have the same shape, got {tuple(c.shape)} and {tuple(h.shape)}")

@@ -98,7 +98,7 @@ register(Exercise(
     reference=_cross_entropy,
     cases=_ce_cases,
     hints=[
-        "L = -(1/|S|) Σ_{n in S} log softmax(z_n)[y_n], where S are the positions whose target is not "
+        "loss = -(1/|S|) Σ_{n in S} log softmax(z_n)[y_n], where S are the positions whose target is not "
         "ignore_index. Flatten first: logits.reshape(-1, V), targets.reshape(-1).",
         "logp = log_softmax(logits, dim=-1); keep = targets != ignore_index; an ignored target is not a "
         "valid index, so gather with safe = targets.where(keep, 0) and then zero out the ignored entries.",
@@ -176,7 +176,7 @@ def causal_attention(q, k, v):
 ''',
     atol=1e-5, rtol=1e-5, check_grad=True,
     forbidden=("torch.nn.functional.scaled_dot_product_attention",),
-    forbidden_hint="write softmax(Q Kᵀ / √d_k + M) V out: the matmuls, the mask and the softmax",
+    forbidden_hint="write softmax(q kᵀ / √d_k + M) v out: the matmuls, the mask and the softmax",
     nan_hint="a row with every key masked gives 0/0: query t must be allowed to read key t itself (s <= t)",
 ))
 
@@ -395,7 +395,7 @@ def transformer_block_reference(x, params, n_head):
 
 
 def _random_params(module: nn.Module, g: torch.Generator, scale: float = 0.3, dtype=torch.float32) -> dict:
-    """A state_dict of ``module`` with random values: gains near 1, every other entry N(0, scale²/fan)."""
+    """A state_dict of ``module`` with random values: gains near 1, every other entry drawn from 𝒩(0, scale²/fan)."""
     out = {}
     for name, p in module.state_dict().items():
         if name.endswith("weight") and p.dim() == 1:           # LayerNorm gain

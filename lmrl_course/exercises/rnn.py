@@ -1,7 +1,8 @@
 """Exercises of notebook 02b (embeddings and recurrent networks).
 
 - ``lstm_cell``: one LSTM step from its equations, in PyTorch's weight layout (gates i, f, g, o
-  stacked in the rows of W_ih (4H, D) and W_hh (4H, H)); the reference is the package's
+  stacked in the rows of W_ih (4·d_h, D) and W_hh (4·d_h, d_h), d_h the hidden width of NOTATION.md,
+  PyTorch's "H", not the heads H); the reference is the package's
   :func:`lmrl_course.rnn.lstm_cell`, which the tests check against ``nn.LSTMCell``.
 """
 from __future__ import annotations
@@ -13,19 +14,19 @@ from . import register
 from .core import Case, Exercise
 
 
-def _lstm_args(g: torch.Generator, B, D, H, scale=1.0, dtype=torch.float32):
-    """x, h, c, W_ih, W_hh, b_ih, b_hh with B = None for one unbatched step."""
+def _lstm_args(g: torch.Generator, B, D, d_h, scale=1.0, dtype=torch.float32):
+    """x, h, c, W_ih, W_hh, b_ih, b_hh for D inputs and d_h hidden units, B = None for one unbatched step."""
     lead = () if B is None else (B,)
     r = lambda *shape: torch.randn(*shape, generator=g, dtype=dtype)
-    return (r(*lead, D) * scale, r(*lead, H) * 0.5, r(*lead, H),
-            r(4 * H, D) * scale / D ** 0.5, r(4 * H, H) / H ** 0.5, r(4 * H) * 0.5, r(4 * H) * 0.5)
+    return (r(*lead, D) * scale, r(*lead, d_h) * 0.5, r(*lead, d_h),
+            r(4 * d_h, D) * scale / D ** 0.5, r(4 * d_h, d_h) / d_h ** 0.5, r(4 * d_h) * 0.5, r(4 * d_h) * 0.5)
 
 
 def _lstm_cases(g: torch.Generator):
     return [
-        Case("a batch: x (3, 5), h and c (3, 4), so D = 5 inputs and H = 4 hidden units", _lstm_args(g, 3, 5, 4)),
-        Case("more hidden units than inputs: D = 2, H = 6, a batch of 4", _lstm_args(g, 4, 2, 6)),
-        Case("one unbatched step: x (D,) = (7,), h and c (H,) = (3,)", _lstm_args(g, None, 7, 3)),
+        Case("a batch: x (3, 5), h and c (3, 4), so D = 5 inputs and d_h = 4 hidden units", _lstm_args(g, 3, 5, 4)),
+        Case("more hidden units than inputs: D = 2, d_h = 6, a batch of 4", _lstm_args(g, 4, 2, 6)),
+        Case("one unbatched step: x (D,) = (7,), h and c (d_h,) = (3,)", _lstm_args(g, None, 7, 3)),
         Case("large inputs (x10): saturated gates; sigmoid for i, f, o and tanh for g",
              _lstm_args(g, 5, 4, 4, scale=10.0)),
         Case("float64 input: keep the dtype", _lstm_args(g, 2, 3, 5, dtype=torch.float64)),
@@ -39,7 +40,8 @@ register(Exercise(
     cases=_lstm_cases,
     hints=[
         "All four gates come out of ONE affine map: gates = x @ W_ih.T + b_ih + h @ W_hh.T + b_hh, shape "
-        "(B, 4H) (or (4H,) without a batch). Its last axis holds the pre-activations of i, f, g, o, in that order.",
+        "(B, 4·d_h) (or (4·d_h,) without a batch), d_h the hidden width. Its last axis holds the pre-activations "
+        "of i, f, g, o, in that order.",
         "i, f, g, o = gates.chunk(4, dim=-1); then i, f, o go through torch.sigmoid (they are gates, in (0, 1)) "
         "and g through torch.tanh (it is the candidate content, in (-1, 1)).",
         "c_new = f * c + i * g and h_new = o * torch.tanh(c_new): `*` is the element-wise product ⊙, not a dot "
@@ -49,8 +51,8 @@ register(Exercise(
 
 
 def lstm_cell(x, h, c, W_ih, W_hh, b_ih, b_hh):
-    gates = x @ W_ih.T + b_ih + h @ W_hh.T + b_hh        # (B, 4H): i, f, g, o stacked
-    i, f, g, o = gates.chunk(4, dim=-1)                   # 4 x (B, H)
+    gates = x @ W_ih.T + b_ih + h @ W_hh.T + b_hh        # (B, 4·d_h): i, f, g, o stacked
+    i, f, g, o = gates.chunk(4, dim=-1)                   # 4 x (B, d_h)
     i, f, o = torch.sigmoid(i), torch.sigmoid(f), torch.sigmoid(o)
     g = torch.tanh(g)
     c = f * c + i * g                                     # element-wise: keep, then write

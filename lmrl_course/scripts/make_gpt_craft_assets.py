@@ -29,7 +29,8 @@ seed); ``--only NAME ...`` recomputes the named entries and keeps the others of 
 Single-threaded and deterministic: every run uses one torch thread, and ``--workers N`` runs the
 ``dropout`` runs in N processes at once (same results; only the wall clock changes). The script
 re-executes itself under ``device.reproducible_cpu_env()``, like the notebook kernels. Each entry it
-makes records the machine, the thread count, the number of workers and the CPU time of its runs.
+makes records the machine, the thread count, the number of workers and the CPU time of its runs,
+and the ``init_std`` of its GPTs (``None`` = 1/√fan_in, the package default).
 """
 from __future__ import annotations
 
@@ -58,9 +59,13 @@ LRS = [3e-4, 1e-3, 3e-3, 1e-2, 3e-2, 1e-1]
 DROPOUTS = [0.0, 0.1, 0.2]
 
 
+SMALL_INIT_STD = None   # the package default, σ = 1/√fan_in (what notebook 03's live runs use)
+
+
 def small_gpt(V: int, dropout: float = 0.0) -> GPT:
-    """Notebook 03's small GPT: 2 layers, 4 heads, C = 64, context 32."""
-    return GPT(GPTConfig(vocab_size=V, block_size=32, n_layer=2, n_head=4, n_embd=64, dropout=dropout))
+    """Notebook 03's small GPT: 2 layers, 4 heads, C = 64, context 32, ``init_std = SMALL_INIT_STD``."""
+    return GPT(GPTConfig(vocab_size=V, block_size=32, n_layer=2, n_head=4, n_embd=64, dropout=dropout,
+                         init_std=SMALL_INIT_STD))
 
 
 def notebook_train_config(seed: int, **changes) -> TrainConfig:
@@ -89,7 +94,7 @@ def lr_sweep(args) -> dict:
     c0 = time.process_time()
     V, train_ids, val_ids = shakespeare()
     sweep = {"config": dict(n_layer=2, n_head=4, n_embd=64, block_size=32, batch_size=32, iters=args.lr_iters,
-                            warmup_iters=30, min_lr="lr/10", eval_iters=20),
+                            warmup_iters=30, min_lr="lr/10", eval_iters=20, init_std=SMALL_INIT_STD),
              "learning_rates": LRS, "seeds": args.seeds, "val_loss": {}}
     for seed in args.seeds:
         losses = []
@@ -108,10 +113,12 @@ def lr_sweep(args) -> dict:
 def init_scale(args) -> dict:
     c0 = time.process_time()
     V, train_ids, val_ids = shakespeare()
+    inits = {"0.02": 0.02, "1/sqrt(fan_in)": None}          # run name: GPTConfig.init_std
     init = {"config": dict(n_layer=4, n_head=4, n_embd=128, block_size=64, batch_size=12, bias=False,
-                           iters=args.init_iters, learning_rate=1e-3, min_lr=1e-4, warmup_iters=100, eval_iters=20),
+                           iters=args.init_iters, learning_rate=1e-3, min_lr=1e-4, warmup_iters=100, eval_iters=20,
+                           init_std=inits),
             "seeds": args.seeds, "runs": {}}
-    for name, std in (("0.02", 0.02), ("1/sqrt(fan_in)", None)):
+    for name, std in inits.items():
         init["runs"][name] = {}
         for seed in args.seeds:
             seed_everything(seed)
@@ -197,7 +204,8 @@ def dropout_jobs(args) -> list:
 def dropout_entry(args, results: list) -> dict:
     keys = [a for _, a in dropout_jobs(args)]
     runs = {str(p): [r for (q, _, _), r in zip(keys, results) if q == p] for p in DROPOUTS}
-    return {"train_config": dropout_config(0, args).to_dict(), "train_fraction": args.dropout_fraction,
+    return {"train_config": dropout_config(0, args).to_dict(), "init_std": SMALL_INIT_STD,
+            "train_fraction": args.dropout_fraction,
             "train_pieces": 10, "train_tokens": len(spread_subset(shakespeare()[1], args.dropout_fraction)),
             "dropouts": DROPOUTS, "seeds": args.dropout_seeds, "runs": runs,
             **machine(sum(r.pop("cpu_seconds") for r in results), args.workers)}

@@ -13,7 +13,7 @@
 #   **perplexity** and **bits per character**.
 # - Explain why $H(p, q) = H(p) + \mathrm{KL}(p\,\|\,q)$ makes cross-entropy the right training loss.
 # - Write a numerically stable `log_softmax` (log-sum-exp) and `cross_entropy` with `ignore_index`.
-# - Derive and check the gradient $\partial L / \partial z = \mathrm{softmax}(z) - \mathrm{onehot}(y)$.
+# - Derive and check the gradient $\partial \mathcal L / \partial z = \mathrm{softmax}(z) - \mathrm{onehot}(y)$.
 # - Tell supervised training apart from REINFORCE, even when someone calls the loss a "reward".
 #
 # **Prerequisites:** notebook 00 (the exercise system, the stable softmax).
@@ -310,7 +310,7 @@ print("on [0, -120, -5]:", [round(v, 4) for v in log_softmax(torch.tensor([0.0, 
 # For a batch of positions with logits $z_n$ (shape (N, V)) and target ids $y_n$, the training loss is
 # the mean NLL of the targets:
 #
-# $$L = -\frac{1}{|S|} \sum_{n \in S} \log \mathrm{softmax}(z_n)_{y_n}, \qquad
+# $$\mathcal L = -\frac{1}{|S|} \sum_{n \in S} \log \mathrm{softmax}(z_n)_{y_n}, \qquad
 #   S = \{n : y_n \ne \texttt{ignore\_index}\}.$$
 #
 # `ignore_index` (PyTorch's default is $-100$) marks positions that must not count: padding when
@@ -421,9 +421,9 @@ plt.show()
 # ## 9. The gradient of cross-entropy: softmax minus one-hot
 #
 # Why does this train so easily? For one position with logits $z$ and target $y$,
-# $L = -z_y + \log \sum_j e^{z_j}$, so
+# $\mathcal L = -z_y + \log \sum_j e^{z_j}$, so
 #
-# $$\frac{\partial L}{\partial z_i} = -\mathbb{1}[i = y] + \frac{e^{z_i}}{\sum_j e^{z_j}}
+# $$\frac{\partial \mathcal L}{\partial z_i} = -\mathbb{1}[i = y] + \frac{e^{z_i}}{\sum_j e^{z_j}}
 #   = \mathrm{softmax}(z)_i - \mathrm{onehot}(y)_i .$$
 #
 # Every wrong character's logit is pushed down by its probability, the right one's is pushed up by
@@ -490,7 +490,7 @@ PlotWidget(draw_logits, {
 # `ignore_index` you wrote above. **Label smoothing** replaces the one-hot target by
 # $(1 - \varepsilon)\,\mathrm{onehot}(y) + \varepsilon / V$ (a little probability on every token), so
 #
-# $$L_\varepsilon = (1 - \varepsilon)\,(-\log p_y) + \varepsilon \cdot \frac{1}{V}\sum_j (-\log p_j) .$$
+# $$\mathcal L_\varepsilon = (1 - \varepsilon)\,(-\log p_y) + \varepsilon \cdot \frac{1}{V}\sum_j (-\log p_j) .$$
 #
 # With $\varepsilon = 0$ the loss keeps falling as the target's logit grows without bound (an
 # over-confident model); with $\varepsilon > 0$ it has a minimum at a finite logit gap. The course's
@@ -625,7 +625,7 @@ plt.show()
 # - Why is the best achievable cross-entropy $H(p)$, and what does the gap to it measure?
 # - Why does `log_softmax` subtract $\max_j z_j$? What do `nan` and `-inf` in a naive version come from?
 # - With `ignore_index`, what is the denominator of the mean?
-# - What is $\partial L / \partial z$ for cross-entropy, and when is it zero?
+# - What is $\partial \mathcal L / \partial z$ for cross-entropy, and when is it zero?
 # - In one sentence each: what are the supervised gradient and the REINFORCE gradient, and which
 #   tokens does each one take the log-probability of?
 #

@@ -9,7 +9,7 @@
 # **Learning goals**
 # - Say why a uniform average of the past loses information, and how attention's data-dependent
 #   weights fix it.
-# - Write $\mathrm{Attention}(Q, K, V) = \mathrm{softmax}(QK^\top / \sqrt{d_k} + M)\,V$ and check it
+# - Write $\mathrm{Attention}(\mathbf Q, \mathbf K, \mathbf V) = \mathrm{softmax}(\mathbf Q\mathbf K^\top / \sqrt{d_k} + M)\,\mathbf V$ and check it
 #   against `torch.nn.functional.scaled_dot_product_attention`, with and without masks.
 # - Measure why the scores are divided by $\sqrt{d_k}$.
 # - Build the causal mask, and know what happens to a query that may attend to nothing.
@@ -39,8 +39,9 @@ plt.rcParams["figure.dpi"] = 80          # small stored figures
 #
 # The bigram model of notebook 01 sees one character. The simplest way to let position $t$ see *all*
 # characters $x_1..x_t$ is to average their vectors: $\bar h_t = \frac{1}{t}\sum_{s \le t} h_s$. As a
-# matrix product, with $W$ lower-triangular and each row summing to 1, that is $\bar H = W H$ — and
-# the same $W$ comes out of a softmax over scores that are 0 where allowed and $-\infty$ in the future:
+# matrix product, with $W$ lower-triangular and each row summing to 1, that is $\bar h = W h$ (the $h_s$
+# stacked as the rows of $h$) — and the same $W$ comes out of a softmax over scores that are 0 where
+# allowed and $-\infty$ in the future:
 
 # %%
 T = 5
@@ -64,8 +65,8 @@ print("softmax of masked zeros gives the same matrix:", torch.allclose(W_avg, W_
 alphabet = sorted(set("stresseddesserts"))
 onehot = lambda word: F.one_hot(torch.tensor([alphabet.index(c) for c in word]), len(alphabet)).float()
 for word in ["stressed", "desserts"]:
-    H = onehot(word)                                                   # (T, C)
-    avg_last = H.mean(dim=0)                                           # average at the last position
+    h = onehot(word)                                                   # (T, C)
+    avg_last = h.mean(dim=0)                                           # average at the last position
     print(f"{word}: average at the last position = {avg_last.numpy().round(3).tolist()}")
 
 # %% [markdown]
@@ -76,14 +77,14 @@ for word in ["stressed", "desserts"]:
 #
 # ## 2. Scaled dot-product attention, written out
 #
-# Stack the queries, keys and values of all positions into matrices $Q$ (T_q × d_k), $K$ (T_k × d_k),
-# $V$ (T_k × d_v):
+# Stack the queries, keys and values of all positions into matrices $\mathbf Q$ (T_q × d_k), $\mathbf K$
+# (T_k × d_k), $\mathbf V$ (T_k × d_v) (bold: plain $V$ is the vocabulary size):
 #
-# $$\mathrm{Attention}(Q, K, V) = \mathrm{softmax}\!\left(\frac{Q K^\top}{\sqrt{d_k}} + M\right) V .$$
+# $$\mathrm{Attention}(\mathbf Q, \mathbf K, \mathbf V) = \mathrm{softmax}\!\left(\frac{\mathbf Q \mathbf K^\top}{\sqrt{d_k}} + M\right) \mathbf V .$$
 #
-# Entry $(t, s)$ of $QK^\top$ is the dot product $q_t \cdot k_s$: how well key $s$ matches query $t$. The
-# softmax runs **along the keys** (the last axis), so each row is a distribution over the positions
-# that query $t$ reads. $M$ is 0 where reading is allowed and $-\infty$ where it is not. Any leading
+# Entry $(t, s)$ of $\mathbf Q\mathbf K^\top$ is the dot product $q_t \cdot k_s$: how well key $s$ matches
+# query $t$. The softmax runs **along the keys** (the last axis), so each row is a distribution over the
+# positions that query $t$ reads. $M$ is 0 where reading is allowed and $-\infty$ where it is not. Any leading
 # dimensions (batch, heads) just come along.
 
 # %%
@@ -161,7 +162,7 @@ plt.show()
 # weight on a single key; with it, the weights stay spread out whatever $d_k$ is. The gradient follows:
 # the softmax Jacobian is $\mathrm{diag}(w) - w w^\top$, which is 0 for a one-hot $w$. One draw of $q$
 # and $k$ says little (the gradient's size varies a lot from draw to draw), so here are 1000 draws per
-# $d_k$ — one query, 16 keys, a random upstream gradient — with the median of $\lVert\partial L/\partial
+# $d_k$ — one query, 16 keys, a random upstream gradient — with the median of $\lVert\partial \mathcal L/\partial
 # \text{scores}\rVert$ and its 10th and 90th percentiles:
 
 # %%
@@ -362,7 +363,7 @@ result_merge = check("merge_heads", merge_heads)
 result_merge
 
 # %% [markdown]
-# Now the whole layer, from scratch: one linear map makes $Q, K, V$ for all heads at once (`c_attn`,
+# Now the whole layer, from scratch: one linear map makes $\mathbf Q, \mathbf K, \mathbf V$ for all heads at once (`c_attn`,
 # C → 3C), the heads attend in parallel, they are merged, and an output projection $W_O$ (`c_proj`)
 # mixes them. We copy the weights of the package's `CausalSelfAttention` and compare:
 
@@ -393,7 +394,7 @@ print("max |ours - package CausalSelfAttention| =", f"{(ours - theirs).abs().max
 # %% [markdown]
 # ## 6. Attention does not know where things are
 #
-# Nothing in $\mathrm{softmax}(QK^\top/\sqrt{d_k})V$ refers to a position: permute the input rows and
+# Nothing in $\mathrm{softmax}(\mathbf Q\mathbf K^\top/\sqrt{d_k})\mathbf V$ refers to a position: permute the input rows and
 # the output rows are permuted the same way (**permutation equivariance**). Without a causal mask that
 # is exact for the whole sequence, and it stays exact for any number of stacked layers. With the mask,
 # **one** layer's last position reads a *set* of earlier tokens, so shuffling them changes nothing
@@ -631,7 +632,7 @@ print(f"took {time.perf_counter() - t0:.1f} s")
 # ## Check yourself
 #
 # - Why is a uniform average of the past a poor summary for predicting the next character?
-# - What are the shapes of $QK^\top$, of the weights, and of the output, for $Q$ (B, H, T, hs)?
+# - What are the shapes of $\mathbf Q\mathbf K^\top$, of the weights, and of the output, for $\mathbf Q$ (B, H, T, hs)?
 # - Why does the variance of $q \cdot k$ grow like $d_k$, and what does that do to the softmax and its
 #   gradient?
 # - Along which axis does the softmax run, and what goes wrong with the other one?
@@ -640,5 +641,7 @@ print(f"took {time.perf_counter() - t0:.1f} s")
 # - Why does a transformer need position embeddings? Why can two stacked causal layers without them
 #   tell two orders of the same prefix apart at the last position, when one layer cannot?
 #
-# **Next:** notebook 03 assembles token and position embeddings, causal self-attention, MLPs,
-# LayerNorm and residual connections into a GPT, trains it, and samples Shakespeare from it.
+# **Next:** notebook 02b looks inside the embeddings a trained GPT learns and builds an LSTM, the
+# recurrent network that came before attention; then notebook 03 assembles token and position
+# embeddings, causal self-attention, MLPs, LayerNorm and residual connections into a GPT, trains it,
+# and samples Shakespeare from it.

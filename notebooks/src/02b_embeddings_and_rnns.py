@@ -350,7 +350,7 @@ for dot, blind in ((True, True), (False, True), (True, False)):
           f"{max((u - v).abs().max().item() for u, v in zip(ours, package)):.1e}")
 
 # %% [markdown]
-# **Evidence 1: the gates cannot react to the input.** One step, loss $L = \sum_j w_j h_{t,j}$ with random
+# **Evidence 1: the gates cannot react to the input.** One step, loss $\mathcal L = \sum_j w_j h_{t,j}$ with random
 # $w$: the gradient with respect to each gate's block of rows of $W_{ih}$ (the weights that read $x_t$). In
 # the garbled cell the i and f blocks get exactly zero, whatever the data, so training can never teach
 # those gates to look at $x_t$; with dot products every unit of $c_t$ holds the same number:

@@ -19,8 +19,8 @@
 # - Sample with temperature, top-k and top-p; see why a key/value cache makes generation fast.
 # - Know what learned, sinusoidal and rotary position encodings do; test causality directly.
 #
-# **Prerequisites:** notebook 01 (cross-entropy, the bigram model) and notebook 02 (attention, causal
-# masks, multi-head reshapes).
+# **Prerequisites:** notebook 01 (cross-entropy, the bigram model), notebook 02 (attention, causal
+# masks, multi-head reshapes) and notebook 02b (embeddings, cosine similarity, the LSTM cell).
 
 # %%
 # %matplotlib inline
@@ -168,7 +168,7 @@ print("block 0 of the package GPT vs yours, same weights: max abs diff", f"{(our
 # $h^0 = E[x] + P[0..T-1]$, $h^l = \mathrm{Block}_l(h^{l-1})$, $z = \mathrm{LN}_f(h^L) E^\top$. With
 # targets $y$ (B, T) the loss is the mean cross-entropy over the targets that are not `-100`
 # (notebook 01: ignored positions leave the sum **and** the count):
-# $L = -\frac{1}{|S|}\sum_{(b,t) \in S} \log p_\theta(y_{b,t} \mid x_{b, \le t})$.
+# $\mathcal L = -\frac{1}{|S|}\sum_{(b,t) \in S} \log p_\theta(y_{b,t} \mid x_{b, \le t})$.
 #
 # **Your turn:** write `gpt_forward(idx, params, config, targets=None)` returning `(logits, loss)`
 # (loss `None` without targets). `params` has the names printed in section 1 — `transformer.wte.weight`
@@ -203,7 +203,7 @@ print(f"std of the logits at initialisation: {logits_ours.std():.3f}")
 
 # %% [markdown]
 # **The first number to look at when training starts: the loss at initialisation.** The embeddings
-# start at $N(0, 0.02^2)$, so every logit is close to 0 (std printed above) and the softmax is nearly
+# start at $\mathcal N(0, 0.02^2)$, so every logit is close to 0 (std printed above) and the softmax is nearly
 # uniform: the loss should be $\ln V = \ln 65 \approx 4.17$, and it is. A loss far above $\ln V$ at step 0
 # means the initial logits are too large: the model is confidently wrong before it has seen anything. In
 # practitioners' experience the first steps of such a run are then spent undoing that (general experience,
@@ -323,7 +323,7 @@ plt.show()
 # ### One training step
 #
 # The package trainer `train_lm` repeats one step: draw a batch of random windows (the targets are the
-# window shifted by one, notebook 01), compute the loss and its gradient $g = \nabla_\theta L$, **clip** the
+# window shifted by one, notebook 01), compute the loss and its gradient $g = \nabla_\theta \mathcal L$, **clip** the
 # gradient's global norm, and take an **AdamW** step. With $t$ the number of the step (1 for the first):
 #
 # $$g \leftarrow g \cdot \min\Big(1, \frac{c}{\lVert g \rVert + 10^{-6}}\Big) \quad
@@ -530,7 +530,7 @@ print(f"one large matmul on the same thread: {matmul_gflops:.1f} GFLOP/s")
 # ### A lesson about initialisation scale
 #
 # Every Linear weight starts random; the question is how large. A matmul $q = W u$ with $u$ of unit
-# variance (what LayerNorm delivers) and $W_{ij} \sim N(0, \sigma^2)$ gives entries of variance
+# variance (what LayerNorm delivers) and $W_{ij} \sim \mathcal N(0, \sigma^2)$ gives entries of variance
 # $\mathrm{fan\_in} \cdot \sigma^2$. GPT-2 used $\sigma = 0.02$ for every width; $\sigma = 1/\sqrt{\mathrm{fan\_in}}$
 # keeps the variance at 1 whatever the width. That choice applies to `c_attn` and `mlp.c_fc`; the two
 # projections that write into the residual stream (`attn.c_proj`, `mlp.c_proj`) start at
