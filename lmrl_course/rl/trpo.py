@@ -14,13 +14,14 @@ singular (and estimated from one batch), so TRPO solves with the *damped* matrix
 
 which is the exact maximiser of gᵀΔθ subject to ½ ΔθᵀAΔθ ≤ δ. Because ΔθᵀAΔθ = ΔθᵀFΔθ + ξ‖Δθ‖², this
 trust region lies inside the undamped one: the quadratic KL of the full step is
-½β²sᵀFs = δ · sᵀFs / sᵀAs ≤ δ (0.915·δ on notebook 06's CartPole batch with ξ = 0.1), i.e. damping
-also makes every step a little more cautious. This is what the reference implementations do
+½β²sᵀFs = δ · sᵀFs / sᵀAs ≤ δ (0.655·δ on notebook 06's CartPole batch with ξ = 0.1, section 5), i.e.
+damping also makes every step more cautious. This is what the reference implementations do
 (Schulman's modular_rl, Spinning Up, SB3-contrib: the step size uses the damped product). Sizing it
 with the undamped sᵀFs instead puts the quadratic KL exactly on δ, but the full step then overshoots
-the exact KL often: measured on CartPole-v1 seeds 100-104 with the defaults, 0.53 backtracks per
-update against 0.02 with the damped size, and no faster solve (median 32.3k against 30.9k env steps;
-``python bench/bench_trpo_step_size.py``).
+the exact KL often: measured on CartPole-v1 seeds 100-104 with the defaults, 0.54 backtracks per
+update (99 of 184 updates backtracked) against 0.02 with the damped size (3 of 158), and no faster solve
+(median 32.3k against 30.9k env steps; ``python bench/bench_trpo_step_size.py``, stored in
+``bench/results/trpo_step_size_seeds100-104.json``).
 
 F is never formed: conjugate gradient needs only products Av = Fv + ξv, with Fv computed by
 differentiating (∇KL̄)ᵀv once more ("double backprop"). A backtracking line search then shrinks the

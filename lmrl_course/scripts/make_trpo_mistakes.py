@@ -20,18 +20,26 @@ from __future__ import annotations
 
 import argparse
 import json
-import platform
+import os
 import time
 from pathlib import Path
 
 import torch
 
-from lmrl_course.device import set_determinism
+from lmrl_course.device import cpu_name, set_determinism
 from lmrl_course.paths import ASSETS_DIR
 from lmrl_course.rl import TRPOConfig, train_trpo
 
 OUT = Path(ASSETS_DIR) / "trpo_mistakes.json"
 VARIANTS = ("backtracking", "none", "no_restore")
+
+
+def machine() -> str:
+    """The CPU model (:func:`lmrl_course.device.cpu_name`), its logical CPUs, the torch threads of the runs,
+    the torch version: e.g. "AMD EPYC (2 logical CPUs), 1 torch thread, torch 2.13.0"."""
+    n = torch.get_num_threads()
+    return (f"{cpu_name()} ({os.cpu_count()} logical CPUs), {n} torch thread{'s' if n != 1 else ''}, "
+            f"torch {torch.__version__.split('+')[0]}")
 
 
 def run(seeds, max_kls, total_timesteps: int, damping: float, variants=VARIANTS) -> dict:
@@ -63,7 +71,8 @@ def run(seeds, max_kls, total_timesteps: int, damping: float, variants=VARIANTS)
                        "python -m lmrl_course.scripts.make_trpo_mistakes.",
         "env_id": "CartPole-v1", "seeds": list(seeds), "variants": list(variants), "max_kls": list(max_kls), "damping": damping,
         "total_timesteps": total_timesteps,
-        "machine": f"{platform.machine()} CPU, 1 torch thread, torch {torch.__version__.split('+')[0]}",
+        "machine": machine(),
+        "torch_threads": torch.get_num_threads(),
         "runs": runs,
     }
 

@@ -39,7 +39,7 @@ plt.rcParams["figure.dpi"] = 80          # keeps the stored notebook small
 # velocity); the `action` pushes the cart left (0) or right (1); the `reward` is $+1$ for every step the
 # pole stays up. The episode **terminates** when the pole falls past 12° or the cart leaves the track,
 # and is **truncated** by a time limit after 500 steps. The task counts as solved when the average
-# return over recent episodes reaches **475**. A random policy lasts about 20 steps:
+# return over recent episodes reaches **475**. A random policy lasts about 22 steps:
 
 # %%
 env = gym.make("CartPole-v1")
@@ -386,7 +386,7 @@ for kind in labels:
 # ends above the highest seed of either broken version (54.6), although none of the 15 runs is near
 # 475 yet at this budget (the numbers above). The max-probability version stays at about a random
 # policy's return (18.7-25.3 against 22.1 in section 1). The supervised version ends above random on
-# two seeds (45.7, 54.6) and at or below it on others (17.0); a plausible source of what it gains is
+# four of the five seeds (29.6-54.6) and below it on one (17.0); a plausible source of what it gains is
 # batching: a longer episode contributes more samples, so it is imitated a little more — a faint,
 # unintended reward signal. Without advantages it cannot tell the good actions of an episode from the
 # bad ones. The max-probability version's gradient ignores *which* action earned the advantage: it

@@ -425,9 +425,10 @@ report("line search (restores)")
 # five seeds per version, at the package defaults except a small damping $\xi = 0.001$ (so that CG's
 # answer is less reliable) and a larger $\delta = 0.05$; these settings were picked on seed 200 to
 # expose the mistake, the runs shown are seeds 0-4. At the defaults ($\xi = 0.1$, $\delta = 0.02$) the full
-# step almost always passes (in section 7's run, 1 of 26 updates backtracked), so the harm shows
-# mainly when CG is poorly conditioned. Left: the 20-episode mean return; right: the exact KL of every update's
-# step.
+# step almost always passes: in section 7's run (seed 0, printed there) 1 of 26 updates backtracked,
+# and in the benchmark `bench/bench_trpo_step_size.py` (seeds 100-104, not run here; stored in
+# `bench/results/trpo_step_size_seeds100-104.json`) 3 of 158 did. So the harm shows mainly when CG is
+# poorly conditioned. Left: the 20-episode mean return; right: the exact KL of every update's step.
 
 # %%
 import json
