@@ -98,32 +98,39 @@ def scaled_dot_product_attention(q: torch.Tensor, k: torch.Tensor, v: torch.Tens
 
 
 def rotary_tables(T: int, hs: int, base: float = 10000.0, device=None) -> tuple[torch.Tensor, torch.Tensor]:
-    """cos and sin of the rotary angles, each (T, hs/2): angle[t, i] = t · θ_i with θ_i = base^(−2i/hs).
+    """The rotary tables of positions 0 .. T-1 for a head of size hs: ``cos`` and ``sin``, each (T, hs).
 
     Channel pair i of a head is (i, i + hs/2) (the first and second half of the head: the pairing of
     GPT-NeoX and Llama; the RoFormer paper pairs neighbours 2i, 2i+1, which is the same up to a fixed
-    permutation of the channels, one the learned W_Q and W_K absorb)."""
+    permutation of the channels, one the learned W_Q and W_K absorb). Position t turns pair i by the angle
+    t·θ_i, θ_i = base^(−2i/hs). The tables hold, for i < hs/2,
+
+        cos[t, i] = cos[t, i + hs/2] = cos(t·θ_i),     sin[t, i] = −sin(t·θ_i),  sin[t, i + hs/2] = +sin(t·θ_i)
+
+    so that :func:`apply_rotary` is two products and a sum (the sign of the sine is stored, not recomputed)."""
     if isinstance(T, bool) or not isinstance(T, int) or T < 1:
         raise ValueError(f"T must be a positive int, got {T!r}")
     if isinstance(hs, bool) or not isinstance(hs, int) or hs < 2 or hs % 2:
         raise ValueError(f"rotary positions need an even head size hs >= 2, got {hs!r}")
     theta = base ** (-torch.arange(0, hs, 2, dtype=torch.float64, device=device) / hs)  # (hs/2,)
     angle = torch.arange(T, dtype=torch.float64, device=device)[:, None] * theta[None, :]  # (T, hs/2)
-    return angle.cos().float(), angle.sin().float()
+    cos = torch.cat((angle.cos(), angle.cos()), dim=-1)  # (T, hs)
+    sin = torch.cat((-angle.sin(), angle.sin()), dim=-1)  # (T, hs)
+    return cos.float(), sin.float()
 
 
 def apply_rotary(x: torch.Tensor, cos: torch.Tensor, sin: torch.Tensor) -> torch.Tensor:
-    """Rotate channel pair i = (x_i, x_{i+hs/2}) of every position t by the angle t·θ_i.
+    """Rotate channel pair i = (x_i, x_{i+hs/2}) of every position t by the angle t·θ_i (RoPE, Su et al. 2021):
 
-        (x_i, x_{i+hs/2}) → (x_i cos − x_{i+hs/2} sin,  x_i sin + x_{i+hs/2} cos)
+        (x_i, x_{i+hs/2}) → (x_i cos − x_{i+hs/2} sin,  x_{i+hs/2} cos + x_i sin)
+        i.e.  x · cos_table + swap_halves(x) · sin_table
 
-    x: (..., T, hs); cos, sin: (T, hs/2) from :func:`rotary_tables`, the rows of the positions of x.
-    The score of a rotated query at t and a rotated key at s then depends on the positions only through
-    t − s: RoPE (Su et al., 2021). Returns a tensor of the shape and dtype of x."""
+    x: (..., T, hs); cos, sin: (T, hs) from :func:`rotary_tables`, the rows of the positions of x. The
+    score of a rotated query at t and a rotated key at s depends on the positions only through t − s.
+    Returns a tensor of the shape and dtype of x."""
     half = x.shape[-1] // 2
-    x1, x2 = x[..., :half], x[..., half:]  # (..., T, hs/2) each
-    cos, sin = cos.to(x.dtype), sin.to(x.dtype)
-    return torch.cat((x1 * cos - x2 * sin, x1 * sin + x2 * cos), dim=-1)  # (..., T, hs)
+    swapped = torch.cat((x[..., half:], x[..., :half]), dim=-1)  # (..., T, hs): (x_{i+hs/2}, x_i)
+    return x * cos.to(x.dtype) + swapped * sin.to(x.dtype)  # (..., T, hs)
 
 
 def split_heads(x: torch.Tensor, n_head: int) -> torch.Tensor:
@@ -167,15 +174,15 @@ class CausalSelfAttention(nn.Module):
         self.rotary = getattr(config, "pos_encoding", "learned") == "rope"
         if self.rotary:  # tables for positions 0 .. block_size-1; buffers (they follow .to()), not saved
             cos, sin = rotary_tables(config.block_size, config.n_embd // config.n_head)
-            self.register_buffer("rope_cos", cos, persistent=False)  # (T_max, hs/2)
-            self.register_buffer("rope_sin", sin, persistent=False)  # (T_max, hs/2)
+            self.register_buffer("rope_cos", cos, persistent=False)  # (T_max, hs)
+            self.register_buffer("rope_sin", sin, persistent=False)  # (T_max, hs)
 
     def rotate(self, q: torch.Tensor, k: torch.Tensor, start: int = 0) -> tuple[torch.Tensor, torch.Tensor]:
         """Queries and keys (B, H, T, hs) of positions start .. start+T-1, rotated when ``rotary``."""
         if not self.rotary:
             return q, k
         T = q.shape[-2]
-        cos, sin = self.rope_cos[start:start + T], self.rope_sin[start:start + T]  # (T, hs/2)
+        cos, sin = self.rope_cos[start:start + T], self.rope_sin[start:start + T]  # (T, hs)
         return apply_rotary(q, cos, sin), apply_rotary(k, cos, sin)
 
     def forward(self, x: torch.Tensor, return_weights: bool = False):
