@@ -97,7 +97,7 @@ def run(args, device: torch.device, amp: bool) -> dict:
     tok = CharTokenizer.from_text(text)
     train_data, val_data = train_val_split(torch.tensor(tok.encode(text), dtype=torch.long))
     model = GPT(GPTConfig(vocab_size=tok.vocab_size, block_size=64, n_layer=4, n_head=4, n_embd=128, dropout=0.0,
-                          bias=args.bias, init_std=args.init_std)).to(device)
+                          bias=args.bias, init_std=args.init_std, pos_encoding=args.pos_encoding)).to(device)
     with torch.no_grad():  # the recipe's init, where it differs from GPT's (None: GPT's own)
         if args.emb_std is not None:  # the token embedding E, which is also the output matrix (tied)
             model.transformer.wte.weight.normal_(0.0, args.emb_std)
@@ -152,6 +152,8 @@ def main(argv=None) -> None:
     p.add_argument("--bias", action="store_true", help="use biases in Linear/LayerNorm (default: none)")
     p.add_argument("--init-std", type=float, default=None, help="std of the Linear weights at init "
                    "(default: 1/sqrt(fan_in); 0.02 = GPT-2 / the reference)")
+    p.add_argument("--pos-encoding", choices=("rope", "learned"), default="rope",
+                   help="rotary positions (default, the recipe) or learned absolute ones (the reference's)")
     p.add_argument("--progress", action="store_true")
     r = p.add_argument_group("training recipe (defaults: the recipe of this benchmark, see above)")
     for flag, default in RECIPE.items():
@@ -163,6 +165,7 @@ def main(argv=None) -> None:
     if args.baseline_recipe:
         for k, v in BASELINE_RECIPE.items():
             setattr(args, k, v)
+        args.pos_encoding = "learned"
     args.warmup = int(args.warmup)
 
     device = get_device(args.device)
@@ -170,6 +173,7 @@ def main(argv=None) -> None:
     kept = False if args.no_keep_memory else keep_freed_memory()
     print(f"torch {torch.__version__} | device {device} | threads {torch.get_num_threads()} | "
           f"keep_freed_memory {kept} | compile {args.compile} | bias {args.bias} | init_std {args.init_std} | "
+          f"positions {args.pos_encoding} | "
           f"iters {args.iters} | seed {args.seed}")
     print("recipe: " + ", ".join(f"{k}={getattr(args, k)}" for k in RECIPE))
     for amp in ([False, True] if device.type == "cuda" else [False]):

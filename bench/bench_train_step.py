@@ -64,7 +64,8 @@ RECIPES = ("reference", "nanogpt", "course")
 NANOGPT_REFERENCE = {"ms_per_step": 47.0, "commit": "3adf61e", "threads": 2}
 
 
-def worker(recipe: str, threads: int, nanogpt: str = None, same_allocator: bool = False) -> None:
+def worker(recipe: str, threads: int, nanogpt: str = None, same_allocator: bool = False,
+           pos_encoding: str = "rope") -> None:
     """Build the model, print ``ready``; then for each line ``n`` on stdin train n steps and print
     the seconds they took, wall clock and CPU time; on ``quit`` print the mean training loss."""
     import numpy as np
@@ -90,7 +91,7 @@ def worker(recipe: str, threads: int, nanogpt: str = None, same_allocator: bool 
     device = torch.device("cpu")
 
     if recipe == "course":
-        model = GPT(GPTConfig(**shape, init_std=None))
+        model = GPT(GPTConfig(**shape, init_std=None, pos_encoding=pos_encoding))  # the bench's recipe: rotary
         optimizer = configure_optimizer(model, cfg, device)
 
         def step(it: int) -> torch.Tensor:
@@ -113,7 +114,7 @@ def worker(recipe: str, threads: int, nanogpt: str = None, same_allocator: bool 
                 y = torch.stack([torch.from_numpy(data[i + 1: i + 1 + T].astype(np.int64)) for i in ix])  # (B, T)
                 return x, y
         else:
-            model = GPT(GPTConfig(**shape, init_std=None))
+            model = GPT(GPTConfig(**shape, init_std=None))  # nanoGPT's learned positions
             decay = [p for p in model.parameters() if p.dim() >= 2]
             no_decay = [p for p in model.parameters() if p.dim() < 2]
             optimizer = torch.optim.AdamW([{"params": decay, "weight_decay": cfg.weight_decay},
@@ -164,10 +165,12 @@ def main(argv=None) -> None:
     p.add_argument("--steps", type=int, default=10, help="training steps per turn")
     p.add_argument("--warmup", type=int, default=2, help="turns per recipe left out of the figures")
     p.add_argument("--threads", type=int, default=os.cpu_count() or 1)
+    p.add_argument("--pos-encoding", choices=("rope", "learned"), default="rope",
+                   help="the course's positions: rotary (bench_gpt_train's recipe, default) or learned (nanoGPT's)")
     p.add_argument("--worker", choices=RECIPES, help=argparse.SUPPRESS)
     args = p.parse_args(argv)
     if args.worker:
-        worker(args.worker, args.threads, args.nanogpt, args.same_allocator)
+        worker(args.worker, args.threads, args.nanogpt, args.same_allocator, args.pos_encoding)
         return
     if args.nanogpt is not None and not (Path(args.nanogpt) / "model.py").is_file():
         p.error(f"--nanogpt {args.nanogpt}: no model.py there (give the root of a nanoGPT checkout)")
@@ -176,6 +179,7 @@ def main(argv=None) -> None:
     recipes = (other, "course")
     extra = ["--nanogpt", args.nanogpt] if args.nanogpt else []
     extra += ["--same-allocator"] if args.same_allocator else []
+    extra += ["--pos-encoding", args.pos_encoding]
     procs = {r: subprocess.Popen([sys.executable, __file__, "--worker", r, "--threads", str(args.threads), *extra],
                                  stdin=subprocess.PIPE, stdout=subprocess.PIPE, text=True) for r in recipes}
     for proc in procs.values():
@@ -188,7 +192,7 @@ def main(argv=None) -> None:
         return 1000.0 * float(wall) / n, 1000.0 * float(cpu) / n  # ms/step
 
     print(f"{args.blocks} turns x {args.steps} steps per recipe, {args.threads} threads, same allocator "
-          f"{args.same_allocator}; before: {load_average()}", flush=True)
+          f"{args.same_allocator}, the course's positions {args.pos_encoding}; before: {load_average()}", flush=True)
     ms = {r: [] for r in recipes}  # wall-clock ms/step of each turn
     cpu_ms = {r: [] for r in recipes}  # CPU ms/step (all threads of the worker)
     for i in range(args.warmup + args.blocks):
