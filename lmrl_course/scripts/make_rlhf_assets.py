@@ -69,7 +69,7 @@ BON_NS = (1, 2, 4, 8, 16, 32)
 N_EVAL = 128             # held-out prompts of every final evaluation
 N_EVAL_DPO = 64          # held-out prompts of DPO's evaluations along training
 DPO_EVAL_EVERY = 5       # DPO steps between two evaluations
-HISTORY = ("update", "score", "gold", "kl", "length", "truncated", "entropy", "kl_coef", "time_s")
+HISTORY = ("update", "score", "gold", "kl", "length", "truncated_fraction", "entropy", "kl_coef", "time_s")
 
 
 def _sha(path: Path) -> str:
@@ -97,7 +97,7 @@ class Judge:
         gold = self.gold_fn(ro.prompt, ro.response, ro.mask).float()
         return {"score": round(float(score.mean()), 4), "gold": round(float(gold.mean()), 4), "kl": round(kl, 4),
                 "length": round(float(ro.mask.sum(1).float().mean()), 2),
-                "truncated": round(float(ro.truncated.float().mean()), 4),
+                "truncated_fraction": round(float(ro.truncated.float().mean()), 4),
                 "rm_agreement": round(rm_agreement(score, gold, self.margin), 4),
                 "samples": decode_responses(self.tok, ro.response[:6], ro.mask[:6], strip_eos=self.eos)}
 
@@ -240,7 +240,7 @@ def main(argv=None) -> None:
                 clock["t"] += time.perf_counter() - clock["t0"]  # training time only
                 ev = judge.policy(policy, test_prompts[:N_EVAL_DPO], seed=100 + step)
                 evals.append({"step": step, "time_s": round(clock["t"], 2),
-                              **{k: ev[k] for k in ("score", "gold", "kl", "length", "truncated")}})
+                              **{k: ev[k] for k in ("score", "gold", "kl", "length", "truncated_fraction")}})
                 clock["t0"] = time.perf_counter()
 
             r = {**DPO_RECIPE, "seed": seed}

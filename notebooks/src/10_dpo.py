@@ -128,7 +128,7 @@ for name, pol in (("base", ref_policy), ("DPO, 10 steps", dpo_policy)):
     ev = evaluate_policy(pol, ref_policy, held_out, gold_fn, MAX_NEW_TOKENS, TEMPERATURE, EOS, seed=2)
     lines = decode_responses(tokenizer, ev["rollout"].response[:2], ev["rollout"].mask[:2], strip_eos=EOS)
     print(f"{name:14}: gold {ev['score']:.3f} | KL {ev['kl']:.2f} nats | length {ev['length']:.1f} | "
-          f"cut at N {ev['truncated']:.0%} | {lines}")
+          f"cut at N {ev['truncated_fraction']:.0%} | {lines}")
 
 # %% [markdown]
 # > **Common mistake: leaving π_ref out of the loss**, $-\log\sigma(\beta[\log \pi_\theta(y_c) - \log \pi_\theta(y_r)])$. Before any
@@ -214,12 +214,12 @@ for n in (4, 16):
 print(f"seeds: {seeds} | mean ± std over seeds")
 print(f"{'method':10} | {'gold':>13} | {'proxy (RM)':>13} | {'KL (nats)':>12} | {'cut at N':>11} | {'length':>10} | time")
 b = comparison["base"]
-print(f"{'base':10} | {b['gold']:13.3f} | {b['score']:+13.2f} | {0:12.2f} | {b['truncated']:11.1%} | {b['length']:10.1f} |")
+print(f"{'base':10} | {b['gold']:13.3f} | {b['score']:+13.2f} | {0:12.2f} | {b['truncated_fraction']:11.1%} | {b['length']:10.1f} |")
 for m, fs in finals.items():
-    ms = {c: mean_std([f[c] for f in fs]) for c in ("gold", "score", "kl", "truncated", "length")}
+    ms = {c: mean_std([f[c] for f in fs]) for c in ("gold", "score", "kl", "truncated_fraction", "length")}
     unit = "s per update" if m in ("ppo", "grpo", "rloo") else ("s per step" if m == "dpo" else "s for 128 prompts")
     print(f"{m:10} | {ms['gold'][0]:6.3f} ± {ms['gold'][1]:.3f} | {ms['score'][0]:+6.2f} ± {ms['score'][1]:.2f} | "
-          f"{ms['kl'][0]:5.1f} ± {ms['kl'][1]:4.1f} | {ms['truncated'][0]:4.1%} ± {ms['truncated'][1]:.1%} | "
+          f"{ms['kl'][0]:5.1f} ± {ms['kl'][1]:4.1f} | {ms['truncated_fraction'][0]:4.1%} ± {ms['truncated_fraction'][1]:.1%} | "
           f"{ms['length'][0]:4.1f} ± {ms['length'][1]:3.1f} | {cost[m]:.2f} {unit}")
 print("DPO after one epoch:", comparison["dpo_runs"][0]["final"]["samples"][:3])
 
