@@ -98,7 +98,7 @@ def test_binned_means_and_correlation_by_hand():
 
 
 def test_method_summary_by_hand():
-    final = lambda length, gold: {"score": 1.0, "gold": gold, "kl": 2.0, "length": length, "truncated": 0.0,  # noqa: E731
+    final = lambda length, gold: {"score": 1.0, "gold": gold, "kl": 2.0, "length": length, "truncated_fraction": 0.0,  # noqa: E731
                                    "rm_agreement": 0.9}
     comp = {"runs": [{"method": "ppo", "seed": s, "final": final(L, g), "update_s": t}
                      for s, (L, g, t) in enumerate([(10.0, 0.5, 8.0), (20.0, 0.7, 10.0)])],

@@ -303,7 +303,7 @@ def test_every_trainer_logs_entropy_kl_and_truncation(device, method):
     snapshot = copy.deepcopy(policy)
     gen_state = tr.generator.get_state()
     h = tr.train(prompts, 2)
-    for key in ("entropy", "kl", "kl_k3", "truncated", "kl_coef"):
+    for key in ("entropy", "kl", "kl_k3", "truncated_fraction", "kl_coef"):
         assert len(h[key]) == 2 and all(math.isfinite(v) for v in h[key]), key
     # the first update's entropy, by hand: the sampling policy's full distributions at the sampled positions
     tr.generator.set_state(gen_state)
@@ -316,7 +316,7 @@ def test_every_trainer_logs_entropy_kl_and_truncation(device, method):
         lp = torch.log_softmax(response_logits(snapshot, ro.prompt, ro.response) / 0.7, -1)
     ent = -(lp.exp() * lp).sum(-1)[ro.mask]
     assert abs(float(ent.mean()) - h["entropy"][0]) < 1e-4
-    assert abs(float(ro.truncated.float().mean()) - h["truncated"][0]) < 1e-9
+    assert abs(float(ro.truncated.float().mean()) - h["truncated_fraction"][0]) < 1e-9
 
 
 def test_adaptive_kl_controller_by_hand_and_in_a_trainer(device):

@@ -21,10 +21,13 @@ import torch.nn.functional as F
 from ..device import seed_everything
 from ..gpt import GPT
 from ..validation import require_in_range, require_same_shape, require_tensor
+from .kl import kl_k3
 from .reward_model import PreferenceData
 from .rollout import response_logprobs
 
-__all__ = ["dpo_loss", "sequence_logprobs", "train_dpo"]
+__all__ = ["dpo_loss", "sequence_logprobs", "train_dpo", "DPO_HISTORY_KEYS"]
+
+DPO_HISTORY_KEYS = ("step", "loss", "reward_acc", "margin", "entropy", "kl", "kl_k3")
 
 
 def dpo_loss(policy_chosen_logp: torch.Tensor, policy_rejected_logp: torch.Tensor, ref_chosen_logp: torch.Tensor,
@@ -46,15 +49,35 @@ def sequence_logprobs(model: GPT, prompt: torch.Tensor, response: torch.Tensor, 
     return response_logprobs(model, prompt, response, temperature, mask).sum(dim=1)
 
 
+def _ref_token_logprobs(ref_policy: GPT, prompts: torch.Tensor, response: torch.Tensor, mask: torch.Tensor,
+                        temperature: float, chunk: int = 256) -> torch.Tensor:
+    """log π_ref(y_t | x, y_<t) of every pair's response, (M, N), in chunks of ``chunk`` pairs (no gradient)."""
+    with torch.no_grad():
+        return torch.cat([response_logprobs(ref_policy, prompts[i:i + chunk], response[i:i + chunk],
+                                            temperature, mask[i:i + chunk]) for i in range(0, len(prompts), chunk)])
+
+
 def train_dpo(policy: GPT, ref_policy: GPT, data: PreferenceData, beta: float = 0.1, lr: float = 1e-4,
               epochs: int = 1, batch_size: int = 32, temperature: float = 1.0, seed: int = 0,
               max_grad_norm: float = 1.0, progress: bool = False,
               callback: Optional[Callable[[int], None]] = None, callback_every: int = 10) -> dict:
     """Minimise :func:`dpo_loss` over shuffled minibatches of ``data`` (which needs ``prompts``) with Adam.
 
-    ``callback(step)`` (optional) runs before the first step and every ``callback_every`` steps, e.g. to
-    measure the policy's KL and score. Returns a history: ``step``, ``loss``, ``reward_acc`` (fraction of
-    pairs whose implicit-reward margin is > 0), ``margin`` (mean implicit-reward margin).
+    π_ref's log-probs are computed once, before the first step (π_ref never changes). ``callback(step)``
+    (optional) runs before the first step and every ``callback_every`` steps, e.g. to measure the policy's KL
+    and score on its own samples. Returns a history, one row per step, every figure taken with the policy
+    *before* that step's update (from the log-probs the loss used, like the other trainers' rows):
+
+    - ``step``, ``loss``; ``reward_acc``: fraction of pairs whose implicit-reward margin
+      h = β[(log π_θ(y_c) − log π_ref(y_c)) − (log π_θ(y_r) − log π_ref(y_r))] is > 0; ``margin``: mean h.
+    - ``entropy``: H(softmax(z_t / τ)) of π_θ, mean over the real tokens (EOS included) of the minibatch's
+      chosen and rejected responses together, from the logits of the loss's own forward pass.
+    - ``kl``: mean over the minibatch's 2·b responses (chosen and rejected) of Σ_t k1_t = log π_θ(y) − log π_ref(y);
+      ``kl_k3``: the same mean of Σ_t k3_t (:func:`~lmrl_course.rlhf.kl.kl_k3`), over the real tokens. The names
+      and estimators of :data:`~lmrl_course.rlhf.trainer.HISTORY_KEYS`, but **on DPO's own training lines**,
+      which π_θ did not sample: neither is an unbiased estimate of KL(π_θ ‖ π_ref) (k1 can be well below 0,
+      as DPO pushes the rejected lines down). They say how far the training lines' log-probs have moved from
+      π_ref; the policy's KL on its own samples needs sampling (``callback``, :func:`evaluate_policy`).
     """
     if not isinstance(data, PreferenceData) or data.prompts is None:
         raise ValueError("data must be a PreferenceData with prompts (DPO compares two responses to one prompt)")
@@ -63,13 +86,11 @@ def train_dpo(policy: GPT, ref_policy: GPT, data: PreferenceData, beta: float = 
     dev = next(policy.parameters()).device
     data = data.to(dev)
     gen = seed_everything(seed)
-    with torch.no_grad():  # π_ref never changes: its log-probs once, for every pair
-        ref_c = torch.cat([sequence_logprobs(ref_policy, data.prompts[i:i + 256], data.chosen[i:i + 256],
-                                             data.chosen_mask[i:i + 256], temperature) for i in range(0, len(data), 256)])
-        ref_r = torch.cat([sequence_logprobs(ref_policy, data.prompts[i:i + 256], data.rejected[i:i + 256],
-                                             data.rejected_mask[i:i + 256], temperature) for i in range(0, len(data), 256)])
+    ref_tok_c = _ref_token_logprobs(ref_policy, data.prompts, data.chosen, data.chosen_mask, temperature)  # (M, N)
+    ref_tok_r = _ref_token_logprobs(ref_policy, data.prompts, data.rejected, data.rejected_mask, temperature)
+    ref_c, ref_r = ref_tok_c.sum(1), ref_tok_r.sum(1)  # (M,) sequence log-probs
     opt = torch.optim.Adam(policy.parameters(), lr=lr)
-    hist = {"step": [], "loss": [], "reward_acc": [], "margin": []}
+    hist = {k: [] for k in DPO_HISTORY_KEYS}
     M = len(data)
     bar = None
     if progress:
@@ -85,8 +106,11 @@ def train_dpo(policy: GPT, ref_policy: GPT, data: PreferenceData, beta: float = 
                 callback(step)
                 policy.train()
             ix = perm[i:i + batch_size]
-            pc = sequence_logprobs(policy, data.prompts[ix], data.chosen[ix], data.chosen_mask[ix], temperature)
-            pr = sequence_logprobs(policy, data.prompts[ix], data.rejected[ix], data.rejected_mask[ix], temperature)
+            mc, mr = data.chosen_mask[ix], data.rejected_mask[ix]  # (b, N)
+            tok_c, ent_c = response_logprobs(policy, data.prompts[ix], data.chosen[ix], temperature, mc, with_entropy=True)
+            tok_r, ent_r = response_logprobs(policy, data.prompts[ix], data.rejected[ix], temperature, mr,
+                                             with_entropy=True)
+            pc, pr = tok_c.sum(1), tok_r.sum(1)  # (b,) sequence log-probs
             loss = dpo_loss(pc, pr, ref_c[ix], ref_r[ix], beta)
             opt.zero_grad(set_to_none=True)
             loss.backward()
@@ -94,11 +118,16 @@ def train_dpo(policy: GPT, ref_policy: GPT, data: PreferenceData, beta: float = 
             opt.step()
             step += 1
             with torch.no_grad():
-                margin = beta * ((pc - ref_c[ix]) - (pr - ref_r[ix]))
-            hist["step"].append(step)
-            hist["loss"].append(float(loss.detach()))
-            hist["reward_acc"].append(float((margin > 0).float().mean()))
-            hist["margin"].append(float(margin.mean()))
+                margin = beta * ((pc - ref_c[ix]) - (pr - ref_r[ix]))  # (b,)
+                k1 = torch.cat([pc - ref_c[ix], pr - ref_r[ix]])  # (2b,) Σ_t k1 per response
+                k3 = torch.cat([kl_k3(tok_c, ref_tok_c[ix], mc).sum(1), kl_k3(tok_r, ref_tok_r[ix], mr).sum(1)])
+                n_tok = mc.sum() + mr.sum()
+                entropy = (ent_c.sum() + ent_r.sum()) / n_tok  # padding holds 0
+            row = {"step": step, "loss": float(loss.detach()), "reward_acc": float((margin > 0).float().mean()),
+                   "margin": float(margin.mean()), "entropy": float(entropy), "kl": float(k1.mean()),
+                   "kl_k3": float(k3.mean())}
+            for k in hist:
+                hist[k].append(row[k])
             if bar is not None:
                 bar.update(1)
     if callback is not None:

@@ -163,7 +163,7 @@ def lm_ppo_loss(model: ActorCritic, batch: dict, cfg: LMPPOConfig) -> tuple:
     v_loss = value_loss(values, ret, v_old if cfg.vf_clip else None, cfg.vf_clip, mask)
     loss = pg_loss + cfg.vf_coef * v_loss
     info = {"policy_loss": pg_loss.detach(), "value_loss": v_loss.detach(), "approx_kl": info["approx_kl"],
-            "clip_frac": info["clip_frac"], "ratio": info["ratio"], "values": values.detach()}
+            "clip_frac": info["clip_frac"], "ratio": info["ratio"]}
     return loss, info
 
 
@@ -179,7 +179,7 @@ def evaluate_policy(policy: GPT, ref_policy: GPT, prompts: torch.Tensor, reward_
     score = reward_fn(ro.prompt, ro.response, ro.mask).float()
     return {"score": float(score.mean()), "kl": float(kl_k1(logp, ref_logp, ro.mask).sum(1).mean()),
             "kl_k3": float(kl_k3(logp, ref_logp, ro.mask).sum(1).mean()),
-            "length": float(ro.mask.sum(1).float().mean()), "truncated": float(ro.truncated.float().mean()),
+            "length": float(ro.mask.sum(1).float().mean()), "truncated_fraction": float(ro.truncated.float().mean()),
             "rollout": ro}
 
 

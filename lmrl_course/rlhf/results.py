@@ -80,12 +80,12 @@ def correlation(xs: Sequence[float], ys: Sequence[float]) -> float:
     return sxy / math.sqrt(sxx * syy) if sxx > 0 and syy > 0 else float("nan")
 
 
-FINAL_KEYS = ("score", "gold", "kl", "length", "truncated", "rm_agreement")
+FINAL_KEYS = ("score", "gold", "kl", "length", "truncated_fraction", "rm_agreement")
 
 
 def method_summary(comparison: dict) -> dict:
     """Per method of ``assets/rlhf_method_comparison.json``, the held-out final values as [mean, std] over seeds
-    (``FINAL_KEYS``, ``truncated`` being the fraction of responses cut at N without EOS) and the wall time of one
+    (``FINAL_KEYS``, ``truncated_fraction`` being the fraction of responses cut at N without EOS) and the wall time of one
     update (one DPO step; for best-of-n, of sampling n per prompt for the 128 prompts); best-of-n per n."""
     out = {}
     for method in ("ppo", "grpo", "rloo"):

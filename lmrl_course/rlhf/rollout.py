@@ -190,16 +190,27 @@ def response_logits(model: GPT, prompt: torch.Tensor, response: torch.Tensor) ->
 
 
 def response_logprobs(model: GPT, prompt: torch.Tensor, response: torch.Tensor, temperature: float = 1.0,
-                      mask: Optional[torch.Tensor] = None) -> torch.Tensor:
-    """log π(a_t | x_<t) = log_softmax(z_t / τ)[a_t] for every response token, (B, N); 0 where ``mask`` is False."""
+                      mask: Optional[torch.Tensor] = None, with_entropy: bool = False):
+    """log π(a_t | x_<t) = log_softmax(z_t / τ)[a_t] for every response token, (B, N); 0 where ``mask`` is False.
+
+    ``with_entropy=True`` returns ``(logp, entropy)``, entropy[b, t] = H(softmax(z_t / τ)) = −Σ_v p_v log p_v
+    from the same forward pass (no gradient; 0 where ``mask`` is False), as :class:`LMRollout` stores it.
+    """
     require_in_range(temperature, "temperature", 0.0, None, low_inclusive=False)
     logits = response_logits(model, prompt, response)  # (B, N, V)
-    logp = torch.log_softmax(logits.float() / temperature, dim=-1).gather(2, response.long()[..., None])[..., 0]  # (B, N)
+    lp_all = torch.log_softmax(logits.float() / temperature, dim=-1)  # (B, N, V)
+    logp = lp_all.gather(2, response.long()[..., None])[..., 0]  # (B, N)
+    entropy = None
+    if with_entropy:
+        with torch.no_grad():
+            entropy = -(lp_all.exp() * lp_all).sum(-1)  # (B, N)
     if mask is not None:
         require_tensor(mask, "mask", ndim=2, dims="(B, N)")
         require_mask(mask, "mask")
         logp = logp.masked_fill(~mask.bool(), 0.0)
-    return logp
+        if with_entropy:
+            entropy = entropy.masked_fill(~mask.bool(), 0.0)
+    return (logp, entropy) if with_entropy else logp
 
 
 def last_token_index(mask: torch.Tensor) -> torch.Tensor:

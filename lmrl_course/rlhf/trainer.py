@@ -29,7 +29,7 @@ from .rollout import sample_responses
 
 __all__ = ["RLHFConfig", "RLHFTrainer", "sample_prompts", "HISTORY_KEYS"]
 
-HISTORY_KEYS = ("update", "score", "kl", "kl_k3", "objective", "gold", "length", "truncated", "entropy", "kl_coef",
+HISTORY_KEYS = ("update", "score", "kl", "kl_k3", "objective", "gold", "length", "truncated_fraction", "entropy", "kl_coef",
                 "policy_loss", "value_loss", "kl_loss", "approx_kl", "clip_frac", "ratio_dev_first", "explained_var", "time_s",
                 "tokens_per_s")
 
@@ -181,7 +181,7 @@ class RLHFTrainer:
         row = {"update": self.updates, "score": float(batch["score"].mean()), "kl": float(kl_seq.mean()),
                "kl_k3": float(k3.mean()), "objective": float((batch["score"] - beta * kl_seq).mean()),
                "gold": float(batch["gold"].mean()) if "gold" in batch else float("nan"),
-               "length": n_tok / m.shape[0], "truncated": float(batch["truncated"].float().mean()),
+               "length": n_tok / m.shape[0], "truncated_fraction": float(batch["truncated"].float().mean()),
                "entropy": float(batch["entropy"][m].mean()), "kl_coef": beta, "time_s": self._clock,
                "tokens_per_s": n_tok / max(batch["t_gen"], 1e-9), "value_loss": float("nan"), "kl_loss": float("nan"),
                "explained_var": float("nan"), **stats, **self.extra_stats(batch)}

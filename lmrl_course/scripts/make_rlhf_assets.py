@@ -1,8 +1,17 @@
 """Precompute the RLHF runs that are too slow to repeat live in notebooks 08, 09 and 10.
 
-    python -m lmrl_course.scripts.make_rlhf_assets [--only sweep|compare|length|summary] [--seeds 0 1 2] [--updates N]
-    python -m lmrl_course.scripts.make_rlhf_assets --only sweep --append --betas 0.0 0.05 --sweep-seeds 1
-    python -m lmrl_course.scripts.make_rlhf_assets --only pilot --betas 0.05 0.0 --sweep-seeds 0
+    python -m lmrl_course.scripts.make_rlhf_assets                  # everything: the three files below
+    python -m lmrl_course.scripts.make_rlhf_assets --only sweep     # one file: rlhf_beta_sweep.json
+    python -m lmrl_course.scripts.make_rlhf_assets --only compare   # rlhf_method_comparison.json
+    python -m lmrl_course.scripts.make_rlhf_assets --only length    # rlhf_length.json, its pilot runs included
+    python -m lmrl_course.scripts.make_rlhf_assets --only summary   # the comparison's summary, from its stored runs
+    python -m lmrl_course.scripts.make_rlhf_assets --dry-run [...]  # print what would be run and written
+
+With no options each command reproduces the stored file whole: the same β values and seeds (sweep: ``BETAS`` x
+``SWEEP_SEEDS``; pilot: ``PILOT_BETAS`` x ``PILOT_SEEDS``; comparison: ``--seeds`` 0 1 2). Partial work: ``--betas``
+and ``--sweep-seeds`` choose the sweep's (or, with ``--only pilot``, the pilot's) runs, and ``--append`` keeps the
+stored sweep's other runs (add or replace runs without redoing the rest); ``--only pilot`` always merges its runs
+into the stored length file. ``--updates`` overrides the number of updates (quick trials; not for the assets).
 
 Writes (small JSON files; each is rewritten after every finished run, so a long job can be watched):
 
@@ -16,8 +25,8 @@ Writes (small JSON files; each is rewritten after every finished run, so a long 
   the final values (length and truncated fraction included) as mean ± std over seeds (``--only summary``
   recomputes it from the stored runs).
 - ``assets/rlhf_length.json`` (notebook 08): the annotator's and the reward model's scores against the length
-  of a line, and the same for the prototype length-neutral score (``LengthNeutralVowelAnnotator``); ``--only
-  pilot`` adds PPO runs against that score's reward model (``length_neutral.pilot_runs``; not part of a full run).
+  of a line, and the same for the prototype length-neutral score (``LengthNeutralVowelAnnotator``), then the
+  pilot: PPO runs against that score's reward model (``length_neutral.pilot_runs``).
 
 Every run uses the recipe of the notebooks (``lmrl_course.rlhf.tasks``), one thread, and the seeds given.
 """
@@ -48,7 +57,11 @@ from ..rlhf.tasks import (DPO_RECIPE, GROUP_RECIPE, MAX_NEW_TOKENS, MISSING_EOS_
                           VAL_FRACTION, build_course_reward_model, length_neutral_annotator, reference_lines,
                           shakespeare_prompts)
 
-BETAS = (0.0, 0.01, 0.02, 0.05, 0.1)
+BETAS = (0.0, 0.01, 0.02, 0.05, 0.1)   # the sweep's KL coefficients
+SWEEP_SEEDS = (0, 1, 2)
+PILOT_BETAS = (0.05, 0.0)               # the length-neutral pilot's
+PILOT_SEEDS = (0,)
+COMPARE_SEEDS = (0, 1, 2)
 SWEEP_UPDATES = 40
 SWEEP_LR = 2e-4          # twice the live run's, so that 40 updates show where each β leads
 COMPARE_UPDATES = 30
@@ -56,7 +69,7 @@ BON_NS = (1, 2, 4, 8, 16, 32)
 N_EVAL = 128             # held-out prompts of every final evaluation
 N_EVAL_DPO = 64          # held-out prompts of DPO's evaluations along training
 DPO_EVAL_EVERY = 5       # DPO steps between two evaluations
-HISTORY = ("update", "score", "gold", "kl", "length", "truncated", "entropy", "kl_coef", "time_s")
+HISTORY = ("update", "score", "gold", "kl", "length", "truncated_fraction", "entropy", "kl_coef", "time_s")
 
 
 def _sha(path: Path) -> str:
@@ -84,7 +97,7 @@ class Judge:
         gold = self.gold_fn(ro.prompt, ro.response, ro.mask).float()
         return {"score": round(float(score.mean()), 4), "gold": round(float(gold.mean()), 4), "kl": round(kl, 4),
                 "length": round(float(ro.mask.sum(1).float().mean()), 2),
-                "truncated": round(float(ro.truncated.float().mean()), 4),
+                "truncated_fraction": round(float(ro.truncated.float().mean()), 4),
                 "rm_agreement": round(rm_agreement(score, gold, self.margin), 4),
                 "samples": decode_responses(self.tok, ro.response[:6], ro.mask[:6], strip_eos=self.eos)}
 
@@ -93,20 +106,62 @@ class Judge:
         return self.rollout(policy, ev["rollout"], ev["kl"])
 
 
-def main(argv=None) -> None:
+def parse_args(argv=None) -> argparse.Namespace:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--checkpoint", type=Path, default=GPT_CHECKPOINT_PATH)
     parser.add_argument("--out-dir", type=Path, default=ASSETS_DIR)
     parser.add_argument("--only", choices=["sweep", "compare", "length", "pilot", "summary"], default=None)
-    parser.add_argument("--seeds", type=int, nargs="+", default=[0, 1, 2])
-    parser.add_argument("--sweep-seeds", type=int, nargs="+", default=[0])
-    parser.add_argument("--betas", type=float, nargs="+", default=list(BETAS), help="the sweep's KL coefficients")
+    parser.add_argument("--seeds", type=int, nargs="+", default=list(COMPARE_SEEDS), help="the comparison's seeds")
+    parser.add_argument("--sweep-seeds", type=int, nargs="+", default=None,
+                        help=f"the sweep's seeds (default {list(SWEEP_SEEDS)}; with --only pilot, the pilot's: "
+                             f"{list(PILOT_SEEDS)})")
+    parser.add_argument("--betas", type=float, nargs="+", default=None,
+                        help=f"the sweep's KL coefficients (default {list(BETAS)}; with --only pilot, the pilot's: "
+                             f"{list(PILOT_BETAS)})")
     parser.add_argument("--append", action="store_true",
                         help="keep the sweep's stored runs and add (or replace) the (β, seed) runs asked for")
     parser.add_argument("--updates", type=int, default=None, help="override the number of updates (quick tests)")
-    args = parser.parse_args(argv)
+    parser.add_argument("--dry-run", action="store_true", help="print the plan (tasks, runs, files) and stop")
+    return parser.parse_args(argv)
+
+
+def plan(args: argparse.Namespace) -> list:
+    """The tasks a command line runs, in order, each ``{"task", "path", ...}`` with the (β, seed) runs it makes.
+
+    ``--betas`` / ``--sweep-seeds`` apply to the sweep, or to the pilot when it runs alone (``--only pilot``);
+    otherwise each task uses its own defaults, so that a plain ``--only X`` (or no ``--only``) rewrites its file
+    with every run it holds today."""
+    out, d = [], args.out_dir
+    if args.only in (None, "length", "pilot"):
+        if args.only != "pilot":
+            out.append({"task": "length", "path": d / "rlhf_length.json"})
+        alone = args.only == "pilot"
+        betas = args.betas if alone and args.betas else list(PILOT_BETAS)
+        seeds = args.sweep_seeds if alone and args.sweep_seeds else list(PILOT_SEEDS)
+        out.append({"task": "pilot", "path": d / "rlhf_length.json", "runs": [(b, s) for b in betas for s in seeds],
+                    "updates": args.updates or COMPARE_UPDATES, "merge": True})
+    if args.only in (None, "sweep"):
+        betas, seeds = args.betas or list(BETAS), args.sweep_seeds or list(SWEEP_SEEDS)
+        out.append({"task": "sweep", "path": d / "rlhf_beta_sweep.json", "runs": [(b, s) for b in betas for s in seeds],
+                    "updates": args.updates or SWEEP_UPDATES, "append": args.append})
+    if args.only in (None, "compare"):
+        out.append({"task": "compare", "path": d / "rlhf_method_comparison.json", "seeds": list(args.seeds),
+                    "updates": args.updates or COMPARE_UPDATES})
+    if args.only in (None, "compare", "summary"):
+        out.append({"task": "summary", "path": d / "rlhf_method_comparison.json"})
+    return out
+
+
+def main(argv=None) -> None:
+    args = parse_args(argv)
+    steps = plan(args)
+    if args.dry_run:
+        for st in steps:
+            print(" ".join(f"{k}={v}" for k, v in st.items()))
+        return
+    tasks = {st["task"]: st for st in steps}
     if args.only == "summary":
-        write_summary(args.out_dir / "rlhf_method_comparison.json")
+        write_summary(tasks["summary"]["path"])
         return
     set_determinism(threads=1)
     seed_everything(0)
@@ -130,43 +185,40 @@ def main(argv=None) -> None:
         tr = LMPPOTrainer(policy, ref, rm_fn, cfg, eos_id=eos, seed=seed, gold_fn=gold_fn)
         return policy, tr.train(train_prompts, n_up, progress=True)
 
-    if args.only in (None, "length"):
-        length_study(gpt, tok, text, rm, rm_info, rm_train, test_prompts, meta, args.out_dir / "rlhf_length.json")
+    if "length" in tasks:
+        length_study(gpt, tok, text, rm, rm_info, rm_train, test_prompts, meta, tasks["length"]["path"])
 
-    if args.only == "pilot":   # not part of a full run: a trial of the length-neutral score (rlhf_length.json)
-        neutral_pilot(gpt, tok, text, train_prompts, eval_prompts, args)
+    if "pilot" in tasks:   # a trial of the length-neutral score, stored in rlhf_length.json
+        neutral_pilot(gpt, tok, text, train_prompts, eval_prompts, tasks["pilot"])
 
-    if args.only in (None, "sweep"):
+    if "sweep" in tasks:
         t0 = time.perf_counter()
-        n_up = args.updates or SWEEP_UPDATES
-        path = args.out_dir / "rlhf_beta_sweep.json"
+        n_up, path = tasks["sweep"]["updates"], tasks["sweep"]["path"]
         out = {"what": "RLHF-PPO against the reward model for several KL coefficients (notebook 08)", **meta,
                "reward_model": rm_info, "ppo": {**PPO_RECIPE, "lr": SWEEP_LR, "updates": n_up}, "base": base, "runs": []}
-        if args.append and path.exists():
+        if tasks["sweep"]["append"] and path.exists():
             old = json.loads(path.read_text())
             if old["reward_model"] != rm_info or old["ppo"]["updates"] != n_up:
                 raise SystemExit("--append: the stored sweep has another reward model or number of updates")
             out["runs"], t0 = old["runs"], t0 - old.get("wall_s", 0.0)  # wall_s: all invocations together
-        for beta in args.betas:
-            for seed in args.sweep_seeds:
-                t_run = time.perf_counter()
-                policy, h = ppo(beta, SWEEP_LR, seed, n_up)
-                run = {"kl_coef": beta, "seed": seed, "history": {k: _round(h[k]) for k in HISTORY},
-                       "final": judge.policy(policy, eval_prompts), "wall_s": round(time.perf_counter() - t_run, 1)}
-                out["runs"] = [r for r in out["runs"] if (r["kl_coef"], r["seed"]) != (beta, seed)] + [run]
-                out["runs"].sort(key=lambda r: (r["seed"], r["kl_coef"]))  # seed 0 first: its β in order
-                print(f"beta={beta} seed={seed}: {run['final']}", flush=True)
-                out["wall_s"] = round(time.perf_counter() - t0, 1)
-                path.write_text(json.dumps(out, indent=1, ensure_ascii=False))
+        for beta, seed in tasks["sweep"]["runs"]:
+            t_run = time.perf_counter()
+            policy, h = ppo(beta, SWEEP_LR, seed, n_up)
+            run = {"kl_coef": beta, "seed": seed, "history": {k: _round(h[k]) for k in HISTORY},
+                   "final": judge.policy(policy, eval_prompts), "wall_s": round(time.perf_counter() - t_run, 1)}
+            out["runs"] = [r for r in out["runs"] if (r["kl_coef"], r["seed"]) != (beta, seed)] + [run]
+            out["runs"].sort(key=lambda r: (r["seed"], r["kl_coef"]))  # seed 0 first: its β in order
+            print(f"beta={beta} seed={seed}: {run['final']}", flush=True)
+            out["wall_s"] = round(time.perf_counter() - t0, 1)
+            path.write_text(json.dumps(out, indent=1, ensure_ascii=False))
 
-    if args.only in (None, "compare"):
-        n_up = args.updates or COMPARE_UPDATES
+    if "compare" in tasks:
+        n_up, seeds, path = tasks["compare"]["updates"], tasks["compare"]["seeds"], tasks["compare"]["path"]
         out = {"what": "PPO, GRPO, RLOO, DPO and best-of-n against the same reward model (notebooks 09, 10)", **meta,
                "reward_model": rm_info, "missing_eos_penalty": MISSING_EOS_PENALTY, "base": base, "ppo": PPO_RECIPE,
-               "group": GROUP_RECIPE, "dpo": DPO_RECIPE, "updates": n_up, "seeds": args.seeds, "runs": [],
+               "group": GROUP_RECIPE, "dpo": DPO_RECIPE, "updates": n_up, "seeds": seeds, "runs": [],
                "best_of_n": [], "dpo_runs": []}
-        path = args.out_dir / "rlhf_method_comparison.json"
-        for seed in args.seeds:
+        for seed in seeds:
             for method in ("ppo", "grpo", "rloo"):
                 if method == "ppo":
                     policy, h = ppo(PPO_RECIPE["kl_coef"], PPO_RECIPE["lr"], seed, n_up)
@@ -188,7 +240,7 @@ def main(argv=None) -> None:
                 clock["t"] += time.perf_counter() - clock["t0"]  # training time only
                 ev = judge.policy(policy, test_prompts[:N_EVAL_DPO], seed=100 + step)
                 evals.append({"step": step, "time_s": round(clock["t"], 2),
-                              **{k: ev[k] for k in ("score", "gold", "kl", "length", "truncated")}})
+                              **{k: ev[k] for k in ("score", "gold", "kl", "length", "truncated_fraction")}})
                 clock["t0"] = time.perf_counter()
 
             r = {**DPO_RECIPE, "seed": seed}
@@ -210,7 +262,8 @@ def main(argv=None) -> None:
                 out["best_of_n"].append({"n": n, "seed": seed, "wall_s": round(time.perf_counter() - t0, 2), **ev})
             print(f"best-of-n seed={seed}: {[(b['n'], b['gold']) for b in out['best_of_n'][-len(BON_NS):]]}", flush=True)
             path.write_text(json.dumps(out, indent=1, ensure_ascii=False))
-        write_summary(path)
+    if "summary" in tasks:
+        write_summary(tasks["summary"]["path"])
 
 
 def write_summary(path: Path) -> None:
@@ -289,11 +342,11 @@ def length_study(gpt, tok, text, rm, rm_info, rm_train, test_prompts, meta, path
     print(f"length study: {out['wall_s']} s; length-neutral reward model {info2}", flush=True)
 
 
-def neutral_pilot(gpt, tok, text, train_prompts, eval_prompts, args) -> None:
+def neutral_pilot(gpt, tok, text, train_prompts, eval_prompts, task: dict) -> None:
     """PPO with the course recipe (``PPO_RECIPE``, ``COMPARE_UPDATES`` updates) against the reward model of the
-    length-neutral score, for the KL coefficients ``--betas`` and seeds ``--sweep-seeds``; judged by that score
-    (gold) and its reward model. Stored as ``length_neutral.pilot_runs`` in ``assets/rlhf_length.json``."""
-    path = args.out_dir / "rlhf_length.json"
+    length-neutral score, for the (β, seed) runs of ``task`` (:func:`plan`); judged by that score (gold) and its
+    reward model. Merged into ``length_neutral.pilot_runs`` of ``assets/rlhf_length.json``."""
+    path = task["path"]
     out = json.loads(path.read_text())
     eos = tok.stoi["\n"]
     neutral = length_neutral_annotator(text)
@@ -301,23 +354,22 @@ def neutral_pilot(gpt, tok, text, train_prompts, eval_prompts, args) -> None:
     if info2 != out["length_neutral"]["reward_model"]:
         raise SystemExit("pilot: the length-neutral reward model differs from the stored length study's")
     judge = Judge(gpt, rm2, tok, eos, neutral.margin, annotator=neutral)
-    n_up = args.updates or COMPARE_UPDATES
+    n_up = task["updates"]
     runs = out["length_neutral"].get("pilot_runs", [])
-    for beta in args.betas:
-        for seed in args.sweep_seeds:
-            t_run = time.perf_counter()
-            policy, ref = copy.deepcopy(gpt), copy.deepcopy(gpt)
-            cfg = LMPPOConfig(**{**PPO_RECIPE, "kl_coef": beta})
-            h = LMPPOTrainer(policy, ref, judge.rm_fn, cfg, eos_id=eos, seed=seed, gold_fn=judge.gold_fn).train(
-                train_prompts, n_up, progress=True)
-            run = {"kl_coef": beta, "seed": seed, "updates": n_up, "lr": PPO_RECIPE["lr"],
-                   "history": {k: _round(h[k]) for k in HISTORY}, "final": judge.policy(policy, eval_prompts),
-                   "wall_s": round(time.perf_counter() - t_run, 1)}
-            runs = [r for r in runs if (r["kl_coef"], r["seed"]) != (beta, seed)] + [run]
-            out["length_neutral"]["pilot_runs"] = sorted(runs, key=lambda r: (r["kl_coef"], r["seed"]))
-            out["length_neutral"]["pilot_base"] = judge.policy(gpt, eval_prompts)
-            path.write_text(json.dumps(out, indent=1, ensure_ascii=False))
-            print(f"pilot beta={beta} seed={seed}: {run['final']}", flush=True)
+    for beta, seed in task["runs"]:
+        t_run = time.perf_counter()
+        policy, ref = copy.deepcopy(gpt), copy.deepcopy(gpt)
+        cfg = LMPPOConfig(**{**PPO_RECIPE, "kl_coef": beta})
+        h = LMPPOTrainer(policy, ref, judge.rm_fn, cfg, eos_id=eos, seed=seed, gold_fn=judge.gold_fn).train(
+            train_prompts, n_up, progress=True)
+        run = {"kl_coef": beta, "seed": seed, "updates": n_up, "lr": PPO_RECIPE["lr"],
+               "history": {k: _round(h[k]) for k in HISTORY}, "final": judge.policy(policy, eval_prompts),
+               "wall_s": round(time.perf_counter() - t_run, 1)}
+        runs = [r for r in runs if (r["kl_coef"], r["seed"]) != (beta, seed)] + [run]
+        out["length_neutral"]["pilot_runs"] = sorted(runs, key=lambda r: (r["kl_coef"], r["seed"]))
+        out["length_neutral"]["pilot_base"] = judge.policy(gpt, eval_prompts)
+        path.write_text(json.dumps(out, indent=1, ensure_ascii=False))
+        print(f"pilot beta={beta} seed={seed}: {run['final']}", flush=True)
 
 
 def _bins(rows):

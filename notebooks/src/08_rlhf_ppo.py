@@ -301,7 +301,7 @@ hist = trainer.train(train_prompts, 10, progress=True)
 print(f"took {time.perf_counter() - t0:.2f} s")
 print(f"first update: ratio deviates from 1 by at most {hist['ratio_dev_first'][0]:.1e}, KL = {hist['kl'][0]:.3f}")
 print("entropy per token:", [round(v, 2) for v in hist["entropy"]])
-print("lines cut at N   :", [round(v, 2) for v in hist["truncated"]])
+print("lines cut at N   :", [round(v, 2) for v in hist["truncated_fraction"]])
 
 # %% tags=["solutions-skip"]
 fig, axes = plt.subplots(1, 3, figsize=(12, 3))
@@ -329,7 +329,7 @@ for name, ev in (("before", before), ("after", after)):
     gold = gold_fn(r_.prompt, r_.response, r_.mask).cpu()
     agree = rm_agreement(rm_fn(r_.prompt, r_.response, r_.mask).cpu(), gold, annotator.margin)
     print(f"{name:6}: reward model {ev['score']:+.3f} | annotator {gold.mean():.3f} | KL {ev['kl']:.2f} nats | "
-          f"length {ev['length']:.1f} | cut at N {ev['truncated']:.1%} | RM agrees with the annotator {agree:.1%}")
+          f"length {ev['length']:.1f} | cut at N {ev['truncated_fraction']:.1%} | RM agrees with the annotator {agree:.1%}")
 for name, ev in (("before", before), ("after", after)):
     print(f"--- {name}")
     for line in decode_responses(tokenizer, ev["rollout"].response[:4], ev["rollout"].mask[:4], strip_eos=EOS):
@@ -343,8 +343,8 @@ for name, ev in (("before", before), ("after", after)):
 # is the leash. The sweep below reruns the PPO of section 5 for several β, β = 0 included, and for longer:
 # 40 updates at twice the learning rate (2e-4), to see where each β leads. It takes tens of minutes, so it
 # was **precomputed** by `python -m lmrl_course.scripts.make_rlhf_assets --only sweep` (the same recipe and
-# reward model as this notebook) and is loaded from `assets/rlhf_beta_sweep.json`: **three seeds** (0, 1, 2) for
-# every β (seeds were added with `--append --betas ... --sweep-seeds 1` and `2`). The held-out evaluation: 128
+# reward model as this notebook; that one command reruns all 15 runs) and is loaded from
+# `assets/rlhf_beta_sweep.json`: **three seeds** (0, 1, 2) for every β. The held-out evaluation: 128
 # prompts; "RM agrees" is the agreement defined above, measured on the *trained* policy's own lines.
 
 # %%
@@ -356,11 +356,11 @@ print(f"{'β':>5} | seed | {'proxy (RM)':>10} | {'gold':>6} | {'KL':>6} | {'leng
       "a line written after training")
 base = sweep["base"]
 print(f"{'base':>5} |      | {base['score']:+10.3f} | {base['gold']:6.3f} | {base['kl']:6.2f} | {base['length']:6.1f} | "
-      f"{base['truncated']:8.1%} | {base['rm_agreement']:9.1%} | {base['samples'][0]!r}")
+      f"{base['truncated_fraction']:8.1%} | {base['rm_agreement']:9.1%} | {base['samples'][0]!r}")
 for run in sorted(sweep["runs"], key=lambda r: (r["kl_coef"], r["seed"])):
     f = run["final"]
     print(f"{run['kl_coef']:5.2f} | {run['seed']:4} | {f['score']:+10.3f} | {f['gold']:6.3f} | {f['kl']:6.2f} | "
-          f"{f['length']:6.1f} | {f['truncated']:8.1%} | {f['rm_agreement']:9.1%} | {f['samples'][0]!r}")
+          f"{f['length']:6.1f} | {f['truncated_fraction']:8.1%} | {f['rm_agreement']:9.1%} | {f['samples'][0]!r}")
 
 # %% [markdown]
 # Gao et al. (2022) plot the **gold** score (the annotator's, which training never sees) and the **proxy**
@@ -458,14 +458,14 @@ from lmrl_course.rlhf.results import method_summary
 
 comparison = json.loads((ASSETS_DIR / "rlhf_method_comparison.json").read_text())
 summary = method_summary(comparison)
-print(f"base model: {comparison['base']['length']:.1f} characters, cut at N {comparison['base']['truncated']:.1%}")
+print(f"base model: {comparison['base']['length']:.1f} characters, cut at N {comparison['base']['truncated_fraction']:.1%}")
 for m in ("ppo", "grpo", "rloo"):
     lengths = [r["final"]["length"] for r in runs_of(comparison["runs"], method=m)]
     s = summary[m]
-    cuts = [f"{r['final']['truncated']:.1%}" for r in runs_of(comparison["runs"], method=m)]
-    batch_cut = max(max(r["history"]["truncated"][-10:]) for r in runs_of(comparison["runs"], method=m))
+    cuts = [f"{r['final']['truncated_fraction']:.1%}" for r in runs_of(comparison["runs"], method=m)]
+    batch_cut = max(max(r["history"]["truncated_fraction"][-10:]) for r in runs_of(comparison["runs"], method=m))
     print(f"{m.upper():9} β = 0.05, 30 updates, seeds 0-2: {lengths} -> {s['length'][0]:.1f} ± {s['length'][1]:.1f} | "
-          f"cut at N {s['truncated'][0]:.1%} ± {s['truncated'][1]:.1%} ({', '.join(cuts)}; "
+          f"cut at N {s['truncated_fraction'][0]:.1%} ± {s['truncated_fraction'][1]:.1%} ({', '.join(cuts)}; "
           f"training batches of the last 10 updates: at most {batch_cut:.1%})")
 print(f"{'DPO':9} one epoch, seeds 0-2       : {[r['final']['length'] for r in comparison['dpo_runs']]} -> "
       f"{summary['dpo']['length'][0]:.1f} ± {summary['dpo']['length'][1]:.1f}")
@@ -622,8 +622,8 @@ plt.show()
 # its own length*: `LengthNeutralVowelAnnotator` standardises the vowel share within buckets of 5 letters, with the
 # mean and std of the play's training-part lines of that bucket, so that on those lines every bucket has mean 0 and
 # std 1 (on the held-out lines below, the bin means by characters lie at +0.05 to +0.21).
-# `make_rlhf_assets --only length` also trained a reward model on it (same recipe) and `--only pilot` ran the course's PPO against that
-# reward model, one seed, for β = 0.05 and β = 0:
+# `make_rlhf_assets --only length` also trained a reward model on it (same recipe) and then ran the course's PPO against that
+# reward model (the pilot; `--only pilot` reruns it alone), one seed, for β = 0.05 and β = 0:
 
 # %%
 neutral = study["length_neutral"]

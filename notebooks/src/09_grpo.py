@@ -250,7 +250,7 @@ print(f"took {time.perf_counter() - t0:.2f} s")
 print("annotator score per update:", [round(v, 3) for v in grpo_hist["gold"]])
 print("KL per line (Σ k1)        :", [round(v, 2) for v in grpo_hist["kl"]])
 print("entropy per token         :", [round(v, 2) for v in grpo_hist["entropy"]])
-print("lines cut at N (no EOS)   :", [round(v, 2) for v in grpo_hist["truncated"]])
+print("lines cut at N (no EOS)   :", [round(v, 2) for v in grpo_hist["truncated_fraction"]])
 
 # %% tags=["solutions-skip"]
 fig, axes = plt.subplots(1, 2, figsize=(9, 3))
@@ -312,18 +312,18 @@ comparison = json.loads((ASSETS_DIR / "rlhf_method_comparison.json").read_text()
 methods = ("ppo", "grpo", "rloo")
 seeds = sorted({r["seed"] for r in comparison["runs"]})
 print(f"reward model: {comparison['reward_model']['test_accuracy']:.1%} held-out accuracy | seeds {seeds}")
-cols = ("gold", "score", "kl", "truncated", "length", "rm_agreement")
+cols = ("gold", "score", "kl", "truncated_fraction", "length", "rm_agreement")
 print(f"{'method':6} | {'gold':>13} | {'proxy (RM)':>13} | {'KL (nats)':>12} | {'cut at N':>11} | {'length':>10} | "
       f"{'RM agrees':>11} | {'1 update':>9}")
 b = comparison["base"]
-print(f"{'base':6} | {b['gold']:13.3f} | {b['score']:+13.2f} | {b['kl']:12.2f} | {b['truncated']:11.1%} | "
+print(f"{'base':6} | {b['gold']:13.3f} | {b['score']:+13.2f} | {b['kl']:12.2f} | {b['truncated_fraction']:11.1%} | "
       f"{b['length']:10.1f} | {b['rm_agreement']:11.1%} |")
 for meth in methods:
     rs = runs_of(comparison["runs"], method=meth)
     ms = {c: mean_std([r["final"][c] for r in rs]) for c in cols}
     t = mean_std([r["update_s"] for r in rs])
     print(f"{meth:6} | {ms['gold'][0]:6.3f} ± {ms['gold'][1]:.3f} | {ms['score'][0]:+6.2f} ± {ms['score'][1]:.2f} | "
-          f"{ms['kl'][0]:5.1f} ± {ms['kl'][1]:4.1f} | {ms['truncated'][0]:4.1%} ± {ms['truncated'][1]:.1%} | "
+          f"{ms['kl'][0]:5.1f} ± {ms['kl'][1]:4.1f} | {ms['truncated_fraction'][0]:4.1%} ± {ms['truncated_fraction'][1]:.1%} | "
           f"{ms['length'][0]:4.1f} ± {ms['length'][1]:3.1f} | {ms['rm_agreement'][0]:4.1%} ± {ms['rm_agreement'][1]:.1%} | "
           f"{t[0]:7.2f} s")
 for meth in methods:
@@ -351,7 +351,8 @@ plt.show()
 
 # %% [markdown]
 # **Matched KL and matched wall time.** Read off each run's (5-update averaged) gold score where its KL first
-# reaches a given number of nats, and where its clock first reaches the time the slowest run needed:
+# reaches a given number of nats, and where its clock reaches the total training time of the fastest of the nine
+# runs (every run has got that far, so all are compared at the same time):
 
 # %%
 t_common = min(r["history"]["time_s"][-1] for r in comparison["runs"])
