@@ -27,6 +27,20 @@ are in both. What is left is matmuls (about 60 % of the step), GELU, attention a
 in both; ``torch.compile`` (7.5 min to compile here, 76 vs 80 ms CPU per forward+backward) and bf16
 autocast (75 vs 80 ms) did not buy the missing 15 % either.
 
+Measured again (quieter machine: the other processes paused for the run, ``--nanogpt /tmp/nanoGPT
+--blocks 12 --steps 10``, 2 threads): with the bench's recipe, rotary positions, the course is **x0.947**
+nanoGPT's tokens/s (quartiles x0.922-x0.991: the rotation of q and k costs ~13 CPU-ms per step, four
+layers, forward and backward); with learned positions (``--pos-encoding learned``, nanoGPT's model)
+**x1.026** (x1.014-x1.040). A profile of the course's step (20 steps, 2 threads): ``aten::mm`` 62 % of
+the time at about 155 GFLOP/s (a lone matmul of these shapes reaches 165-195 GFLOP/s here: the matmuls
+run near this CPU's float32 peak), the fused CPU attention 17 % (a written-out ``baddbmm`` + softmax +
+``bmm`` is ~30 % faster at T = 64, ~4 % of the step), GELU 7 %, LayerNorm 2 %, AdamW 1 %. What is
+left to take is therefore not overhead but arithmetic: bf16 matmuls are 2.1x faster on this CPU
+(AVX512-BF16), but under ``torch.autocast("cpu")`` the casts and the bf16 elementwise ops and attention
+backward eat the gain (course step 36-39 vs 42 ms), and ``torch.compile`` of the rotary model (13-22 s to
+compile here) gives 44-46 vs 55-60 ms per step, the same as compiling the learned-position model (46-48 vs
+50-56 ms), which nanoGPT can do as well. The goal of x1.2 in float32 without compiling is not reached.
+
 - **nanogpt** (with ``--nanogpt``): nanoGPT's own ``GPT`` from its ``model.py`` (``bias=False``,
   dropout 0, its init), its ``configure_optimizers`` (AdamW, for-each on a CPU), and the step of its
   ``train.py``: forward, backward, ``clip_grad_norm_``, ``step``, ``zero_grad(set_to_none=True)``, with

@@ -112,11 +112,12 @@ def rotary_tables(T: int, hs: int, base: float = 10000.0, device=None) -> tuple[
         raise ValueError(f"T must be a positive int, got {T!r}")
     if isinstance(hs, bool) or not isinstance(hs, int) or hs < 2 or hs % 2:
         raise ValueError(f"rotary positions need an even head size hs >= 2, got {hs!r}")
-    theta = base ** (-torch.arange(0, hs, 2, dtype=torch.float64, device=device) / hs)  # (hs/2,)
-    angle = torch.arange(T, dtype=torch.float64, device=device)[:, None] * theta[None, :]  # (T, hs/2)
+    # computed in float64 on the CPU (MPS has no float64), then float32 on ``device``
+    theta = base ** (-torch.arange(0, hs, 2, dtype=torch.float64, device="cpu") / hs)  # (hs/2,)
+    angle = torch.arange(T, dtype=torch.float64, device="cpu")[:, None] * theta[None, :]  # (T, hs/2)
     cos = torch.cat((angle.cos(), angle.cos()), dim=-1)  # (T, hs)
     sin = torch.cat((-angle.sin(), angle.sin()), dim=-1)  # (T, hs)
-    return cos.float(), sin.float()
+    return cos.float().to(device), sin.float().to(device)
 
 
 def apply_rotary(x: torch.Tensor, cos: torch.Tensor, sin: torch.Tensor) -> torch.Tensor:
@@ -173,7 +174,7 @@ class CausalSelfAttention(nn.Module):
         self.resid_dropout = nn.Dropout(config.dropout)
         self.rotary = getattr(config, "pos_encoding", "learned") == "rope"
         if self.rotary:  # tables for positions 0 .. block_size-1; buffers (they follow .to()), not saved
-            cos, sin = rotary_tables(config.block_size, config.n_embd // config.n_head)
+            cos, sin = rotary_tables(config.block_size, config.n_embd // config.n_head, device=self.c_attn.weight.device)
             self.register_buffer("rope_cos", cos, persistent=False)  # (T_max, hs)
             self.register_buffer("rope_sin", sin, persistent=False)  # (T_max, hs)
 

@@ -147,3 +147,13 @@ def test_kv_cache_sampling_of_a_rope_model_matches_the_full_model():
     with torch.no_grad():
         torch.testing.assert_close(response_logprobs(m, ro.prompt, ro.response, 1.0, ro.mask), ro.logp,
                                    rtol=1e-5, atol=1e-5)
+
+
+def test_rope_model_on_every_device_matches_the_cpu(device):
+    m = _rope_model(seed=7).eval()
+    idx = torch.randint(0, 11, (2, 16), generator=torch.Generator().manual_seed(8))
+    with torch.no_grad():
+        ref = m(idx)[0]
+        got = m.to(device)(idx.to(device))[0].cpu()
+    assert m.transformer.h[0].attn.rope_cos.device.type == torch.device(device).type  # the tables moved along
+    torch.testing.assert_close(got, ref, rtol=1e-4, atol=1e-4)

@@ -949,6 +949,12 @@ plt.show()
 # can at least be *run* on longer texts than it was trained on (rotary models extend well with some
 # tricks; nothing extrapolates for free).
 #
+# The package has rotary positions as an option: `GPTConfig(..., pos_encoding="rope")` builds the same GPT
+# without the table $P$, and every attention layer rotates its queries and keys by their position
+# (`lmrl_course.attention.apply_rotary`, checked in `tests/test_rope.py` against the complex-number
+# rotation $z_i e^{i t \theta_i}$). `python bench/bench_gpt_train.py --pos-encoding learned` and
+# `--pos-encoding rope` train the two side by side on the same budget; the bench prints what each reaches.
+#
 # %% [markdown]
 # ## 10. Causality, tested — and what happens without the mask
 #
