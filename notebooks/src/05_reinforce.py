@@ -316,10 +316,10 @@ from lmrl_course.paths import ASSETS_DIR
 table = json.loads((ASSETS_DIR / "rl_defaults_table.json").read_text())
 print("made on:", table["machine"])
 for row in table["summary"]:
-    if row["algo"] == "reinforce":
-        print(f"{row['env_id']:<12} rule: mean of the last {row['window']:>3} episodes ≥ {row['threshold']:>7.1f} | "
-              f"reached on {row['solved']}/{row['runs']} held-out seeds, env steps: median {row['median_steps']:.0f}, "
-              f"range {row['min_steps']}-{row['max_steps']}; median CPU {row['median_cpu_s']:.1f} s")
+    if row["algo"] == "reinforce" or (row["algo"] == "ppo" and row["env_id"] == "Pendulum-v1"):  # PPO: for scale
+        print(f"{row['algo'].upper():9} {row['env_id']:<12} rule: mean of the last {row['window']:>3} episodes ≥ "
+              f"{row['threshold']:>6.1f} | reached on {row['solved']}/{row['runs']} held-out seeds, env steps: median "
+              f"{row['median_steps']:.0f}, range {row['min_steps']}-{row['max_steps']}; median CPU {row['median_cpu_s']:.1f} s")
 
 # %% [markdown]
 # Read the rule column: on CartPole and Acrobot the rule is the environment's usual "solved" bar. On
