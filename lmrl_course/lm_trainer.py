@@ -186,10 +186,14 @@ def evaluate_split(model: GPT, data: torch.Tensor, block_size: Optional[int] = N
     return total / (n_windows * T)
 
 
-def configure_optimizer(model: nn.Module, cfg: TrainConfig, device: torch.device) -> torch.optim.AdamW:
+def configure_optimizer(model: nn.Module, cfg: TrainConfig, device=None) -> torch.optim.AdamW:
     """AdamW with weight decay on the 2-D weights (matmuls, embeddings) only; biases and LayerNorm
-    gains are not decayed."""
+    gains are not decayed. The fused kernel is used on CPU and CUDA; ``device`` (a ``torch.device`` or a
+    name like ``"cpu"``) defaults to the device of the model's parameters."""
     params = [p for p in model.parameters() if p.requires_grad]  # parameters() de-duplicates tied weights
+    if not params:
+        raise ValueError("configure_optimizer: the model has no trainable parameters")
+    device = params[0].device if device is None else torch.device(device)
     decay = [p for p in params if p.dim() >= 2]
     no_decay = [p for p in params if p.dim() < 2]
     groups = [{"params": decay, "weight_decay": cfg.weight_decay}, {"params": no_decay, "weight_decay": 0.0}]

@@ -49,6 +49,11 @@ def test_optimizer_decays_only_matrices():
     assert all(p.dim() == 2 for p in decay["params"]) and all(p.dim() == 1 for p in no_decay["params"])
     assert sum(p.numel() for g in opt.param_groups for p in g["params"]) == m.num_parameters()
     assert opt.defaults["betas"] == (0.9, 0.99)
+    # the device may be a name, or left out (then the parameters' device); a model without parameters is refused
+    for dev in ("cpu", None):
+        assert configure_optimizer(m, TrainConfig(), dev).defaults["fused"] is True
+    with pytest.raises(ValueError, match="no trainable parameters"):
+        configure_optimizer(torch.nn.Identity(), TrainConfig())
 
 
 @pytest.mark.parametrize("grad_clip", [0.0, 0.05])

@@ -324,10 +324,11 @@ for row in table["summary"]:
 # %% [markdown]
 # Read the rule and the steps together: on all three environments the rule is the usual "solved" bar
 # (CartPole 475, Acrobot −100, Pendulum −200 over the last 20 episodes) and every held-out seed reaches it.
-# But on Pendulum REINFORCE needs a budget of a million env steps and a median of about 246k to get there
-# (165k–436k), against about 33k for PPO's default on the same seeds (the PPO line): it takes one gradient
-# step per batch of whole episodes (here one 200-step episode), while PPO reuses each batch for many
-# minibatch steps (notebook 07) — the correction that makes reusing it allowed is PPO's ratio.
+# But on Pendulum REINFORCE, run with a budget of a million env steps, needs a median of about 246k to get
+# there (165k–436k), against about 33k for PPO's default on the same seeds (the PPO line). One likely
+# reason, not isolated (γ, lr, batch size and the advantage estimator differ too): REINFORCE takes one
+# gradient step per batch of whole episodes (here one 200-step episode), while PPO reuses each batch for
+# many minibatch steps (notebook 07); the correction that allows the reuse is PPO's ratio.
 # `ReinforceConfig`'s `ENV_DEFAULTS` comment records what was tried.
 #
 # In the right panel, the entropy starts at $\log 2 \approx 0.69$ (a coin flip, the most a two-action

@@ -308,7 +308,7 @@ envs.close()
 # - optional **early stop**: skip the remaining epochs once `approx_kl > target_kl`.
 #
 # Section 8 switches several of these off one at a time, on 5 seeds, and measures what each costs on
-# CartPole.
+# CartPole and on Acrobot.
 #
 # `mistake="recompute_old_logp"` switches on the first bug of section 7; leave it `None`.
 
@@ -874,8 +874,8 @@ for n in ["default", "ε = 100 (no clip)"]:
 # and ends at 500 (`anneal_lr` off: 480 on one seed). ε = 100 (mean clip fraction ≤ 0.0001 and mean
 # k3 KL 0.13 to 0.43 per seed, 31 to 123 times the default's on the same seed; printed) is the largest
 # change of the ε knob: it leaves 2 of 5 seeds unsolved and ends below 500 on 3
-# of them (307 to 410), but it beats the default on seed 200, so it too is "worse on most seeds",
-# not on all. The lesson is about evidence as much as about PPO: on an easy task with 5 seeds only
+# of them (307 to 410), but it reaches 475 sooner than the default on seed 200 (20.3k against 28.4k,
+# though it ends there at 410), so it too is "worse on most seeds", not on all. The lesson is about evidence as much as about PPO: on an easy task with 5 seeds only
 # large effects show, and most of the details were introduced for harder tasks than CartPole.
 
 # %% [markdown]
@@ -906,11 +906,14 @@ print(f"{m2}: the same curve as the default run of the same seed:",
 # - `norm_adv` off, `anneal_lr` off, `clip_vloss` on and `ortho_init` off are each slower than the
 #   default on 4 seeds and faster on 1: a tendency, not a difference on every seed. (On CartPole
 #   `norm_adv` off and `clip_vloss` on were slower on all 5.)
-# - **Mistakes 2 and 3 again cost nothing measurable.** Mistake 2's runs on seeds 200 and 201 are the
-#   default's runs exactly (printed): the bug only acts where an episode is cut by the 500-step limit.
+# - **Mistakes 2 and 3 again cost nothing measurable.** Mistake 2's return curves on seeds 200 and 201 are
+#   the default's exactly (printed). The bug only acts where an episode is cut by the 500-step limit, so
+#   presumably no episode of those two runs reached it (not printed).
 #
-# Which details matter depends on the task: ε = 0.1, invisible on CartPole, is the one detail whose
-# cost holds on every Acrobot seed, and on both tasks five seeds show only large effects.
+# ε = 0.1, with no consistent effect on CartPole, is the one detail (mistakes aside) whose cost holds on
+# every Acrobot seed; `norm_adv` off and `clip_vloss` on, slower on every CartPole seed, are slower on 4 of
+# 5 here, which five seeds cannot tell apart from the same effect. On both tasks five seeds show only
+# large effects.
 
 # %% [markdown]
 # ## 9 · REINFORCE vs TRPO vs PPO on CartPole-v1
@@ -958,13 +961,15 @@ for a_, b_ in [("PPO", "REINFORCE"), ("PPO", "TRPO"), ("TRPO", "REINFORCE")]:
 # **Reading the figure.** We state a ranking only where it holds on every seed (the counts just
 # printed). Per env step the order is PPO, then TRPO, then REINFORCE, on all 5 seeds (PPO solves at
 # 16.1k–22.3k env steps, TRPO at 30.4k–36.3k, REINFORCE at 38.5k–52.6k). Batch reuse (10 epochs) is the
-# likely reason for PPO's lead, but the three configurations also differ in batch size and GAE settings
-# (REINFORCE 4 × 256 steps per batch, lr 5e-3; TRPO 8 × 128, λ = 0.97; PPO 8 × 64, λ = 0.95), and none
-# of these was isolated. Per CPU second no order holds on every seed: TRPO needs less CPU than
+# likely reason for PPO's lead, but the three configurations also differ in batch size, return estimator
+# and step size (REINFORCE: whole episodes totalling ≥ 4 × 256 steps per batch, Monte-Carlo returns, lr
+# 5e-3; TRPO 8 × 128, GAE λ = 0.97, KL step 0.02; PPO 8 × 64, GAE λ = 0.95, lr 2.5e-3), and none of
+# these was isolated. Per CPU second no order holds on every seed: TRPO needs less CPU than
 # REINFORCE on 4 of the 5, and PPO, with 40 Adam steps per batch, needs more CPU than either on 4 of
 # the 5 (the counts above). These CPU figures are rough: the machine (printed above) was shared with
 # other jobs, and each run's clock was rescaled to its process's CPU time. On
-# CartPole an env step is cheap next to PPO's 40 Adam steps per batch, so compute dominates; when
+# CartPole an env step is cheap, so PPO's 40 Adam steps per batch probably dominate its CPU time (not
+# profiled here); when
 # the "environment step" is a
 # language model generating text and a reward model scoring it (notebooks 08-09), samples are the
 # expensive part, and PPO's sample efficiency — plus its simplicity: no second derivatives, works
