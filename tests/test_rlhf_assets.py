@@ -40,6 +40,18 @@ def test_length_defaults_reproduce_the_stored_length_file_with_its_pilot(argv):
     assert {r["updates"] for r in pilot_runs} == {plan["pilot"]["updates"]}
 
 
+@pytest.mark.parametrize("argv", [(), ("--only", "length"), ("--only", "klnorm")])
+def test_klnorm_defaults_reproduce_the_stored_runs(argv):
+    stored_kl = stored("rlhf_length.json")["kl_length_ref"]
+    st = steps(*argv)["klnorm"]
+    assert st["path"] == ASSETS_DIR / "rlhf_length.json" and st["merge"]
+    assert sorted(st["runs"]) == sorted((r["kl_coef"], r["seed"]) for r in stored_kl["runs"])
+    assert st["length_ref"] == stored_kl["length_ref"] == mra.KL_LENGTH_REF
+    assert {r["updates"] for r in stored_kl["runs"]} == {st["updates"]}
+    comp_ppo = sorted(r["seed"] for r in stored("rlhf_method_comparison.json")["runs"] if r["method"] == "ppo")
+    assert sorted(s for _, s in st["runs"]) == comp_ppo  # the same seeds as the PPO runs it is set against
+
+
 def test_compare_defaults_reproduce_the_stored_comparison():
     comp = stored("rlhf_method_comparison.json")
     plan = steps("--only", "compare")
@@ -49,7 +61,9 @@ def test_compare_defaults_reproduce_the_stored_comparison():
 
 
 def test_full_run_plans_every_file_once_in_order():
-    assert [s["task"] for s in mra.plan(mra.parse_args([]))] == ["length", "pilot", "sweep", "compare", "summary"]
+    assert [s["task"] for s in mra.plan(mra.parse_args([]))] == ["length", "pilot", "klnorm", "sweep", "compare",
+                                                                 "summary"]
+    assert set(steps("--only", "klnorm")) == {"klnorm"}
     assert set(steps("--only", "summary")) == {"summary"}
     assert set(steps("--only", "pilot")) == {"pilot"}
 
@@ -67,4 +81,4 @@ def test_partial_work_options():
 def test_dry_run_prints_the_plan_without_training(capsys):
     mra.main(["--dry-run", "--only", "length"])
     out = capsys.readouterr().out.splitlines()
-    assert [line.split()[0] for line in out] == ["task=length", "task=pilot"]
+    assert [line.split()[0] for line in out] == ["task=length", "task=pilot", "task=klnorm"]

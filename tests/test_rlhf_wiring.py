@@ -222,12 +222,14 @@ def _two_models(device):
     return policy, ref
 
 
-def test_ppo_batch_wiring_by_hand(device):
-    """β = cfg.kl_coef in the per-token reward, the missing-EOS penalty, GAE(γ, λ), whitening over real tokens.
-    guards: whitening over padding, a wrong β, the penalty not applied."""
+@pytest.mark.parametrize("length_ref", [None, 4.0])
+def test_ppo_batch_wiring_by_hand(device, length_ref):
+    """β = cfg.kl_coef in the per-token reward (× L/|y| with ``kl_length_ref = L``), the missing-EOS penalty,
+    GAE(γ, λ), whitening over real tokens. guards: whitening over padding, a wrong β, the penalty not applied,
+    kl_length_ref not reaching the rewards (or dividing by the padded length N instead of |y|)."""
     policy, ref = _two_models(device)
     cfg = LMPPOConfig(batch_size=12, max_new_tokens=6, temperature=0.7, kl_coef=0.37, gae_lambda=0.9,
-                      missing_eos_penalty=2.5)
+                      missing_eos_penalty=2.5, kl_length_ref=length_ref)
     tr = LMPPOTrainer(policy, ref, reward_sum_of_ids, cfg, eos_id=EOS, device=device, seed=0)
     prompts = torch.randint(0, 5, (12, 3), generator=torch.Generator().manual_seed(0))
     batch = tr.make_batch(prompts)
@@ -245,7 +247,9 @@ def test_ppo_batch_wiring_by_hand(device):
         ended = bool((batch["response"][b, :L] == EOS).any())
         s = float(raw[b]) - (0.0 if ended else 2.5)
         assert abs(float(batch["score"][b]) - s) < 1e-6
-        rew = [-0.37 * (float(logp[b, t]) - float(ref_logp[b, t])) + (s if t == L - 1 else 0.0) for t in range(L)]
+        scale = 1.0 if length_ref is None else length_ref / L  # a line pays β·L_ref·mean_t kl_t
+        rew = [-0.37 * scale * (float(logp[b, t]) - float(ref_logp[b, t])) + (s if t == L - 1 else 0.0)
+               for t in range(L)]
         running = 0.0
         for t in reversed(range(L)):
             v_next = float(values[b, t + 1]) if t + 1 < L else 0.0
@@ -257,6 +261,12 @@ def test_ppo_batch_wiring_by_hand(device):
     for (b, t), a in adv_hand.items():
         assert abs(float(batch["advantages"][b, t]) - (a - mean) / (std + 1e-8)) < 1e-4
     assert (batch["advantages"][~batch["mask"]] == 0).all()
+
+
+def test_kl_length_ref_is_checked():
+    with pytest.raises(ValueError, match="kl_length_ref"):
+        LMPPOConfig(kl_length_ref=0.0)
+    assert LMPPOConfig().kl_length_ref is None  # the standard Σ_t β·kl_t by default
 
 
 @pytest.mark.parametrize("method", ["grpo", "rloo"])

@@ -65,13 +65,16 @@ class ActorCritic(nn.Module):
 
 
 def compute_rewards(score: torch.Tensor, logp: torch.Tensor, ref_logp: torch.Tensor, mask: torch.Tensor,
-                    kl_coef: float) -> tuple:
+                    kl_coef: float, length_ref: Optional[float] = None) -> tuple:
     """Per-token rewards of RLHF-PPO.
 
         kl_t = log π_θold(y_t) − log π_ref(y_t)                 (k1, 0 at padding)
         r_t  = −β · kl_t  +  [t = last real token] · s
 
-    so Σ_t r_t = s − β Σ_t kl_t. Returns ``(rewards, kl)``, both (B, N).
+    so Σ_t r_t = s − β Σ_t kl_t (the standard: every token of a line pays, so a shorter line pays less).
+    ``length_ref = L`` charges β · kl_t · L / |y| instead (|y| = the line's real tokens): a line then pays
+    β · L · mean_t kl_t whatever its length, the same as the standard at |y| = L (notebook 08, section 7).
+    Returns ``(rewards, kl)``, both (B, N); ``kl`` is the plain k1 either way.
     """
     require_tensor(score, "score", ndim=1, kind="float", dims="(B,)")
     require_same_shape(logp, mask, "logp", "mask")
@@ -80,6 +83,10 @@ def compute_rewards(score: torch.Tensor, logp: torch.Tensor, ref_logp: torch.Ten
     require_in_range(kl_coef, "kl_coef", 0.0, None)
     kl = kl_k1(logp, ref_logp, mask)  # (B, N)
     rewards = -kl_coef * kl  # (B, N)
+    if length_ref is not None:
+        require_in_range(length_ref, "length_ref", 0.0, None, low_inclusive=False)
+        n_real = mask.sum(dim=1, keepdim=True).clamp(min=1).to(kl.dtype)  # (B, 1) |y|
+        rewards = rewards * (length_ref / n_real)  # (B, N)
     last = last_token_index(mask)  # (B,)
     rewards = rewards.clone()
     rewards[torch.arange(rewards.shape[0], device=rewards.device), last] += score.to(rewards.dtype)
@@ -132,6 +139,7 @@ class LMPPOConfig(RLHFConfig):
     gamma: float = 1.0            # γ: no discount within a response
     gae_lambda: float = 0.95      # λ
     whiten_advantages: bool = True
+    kl_length_ref: Optional[float] = None  # None: Σ_t β·kl_t; L: β·kl_t·L/|y| (see compute_rewards)
 
     _POSITIVE_INTS = RLHFConfig._POSITIVE_INTS + ("batch_size",)
 
@@ -140,6 +148,8 @@ class LMPPOConfig(RLHFConfig):
         require_in_range(self.vf_coef, "vf_coef", 0.0, None)
         require_in_range(self.gamma, "gamma", 0.0, 1.0)
         require_in_range(self.gae_lambda, "gae_lambda", 0.0, 1.0)
+        if self.kl_length_ref is not None:
+            require_in_range(self.kl_length_ref, "kl_length_ref", 0.0, None, low_inclusive=False)
         if self.num_minibatches > self.batch_size:
             raise ValueError(f"num_minibatches={self.num_minibatches} > batch_size={self.batch_size}")
 
@@ -214,7 +224,8 @@ class LMPPOTrainer(RLHFTrainer):
         logp_old, values = self.model(batch["prompt"], batch["response"], cfg.temperature)  # π_θold, V_φ
         logp_old, values = logp_old.masked_fill(~mask, 0.0), values.masked_fill(~mask, 0.0)
         ref_logp = response_logprobs(self.ref_policy, batch["prompt"], batch["response"], cfg.temperature, mask)
-        rewards, kl = compute_rewards(batch["score"], logp_old, ref_logp, mask, self.kl_coef)  # 3
+        rewards, kl = compute_rewards(batch["score"], logp_old, ref_logp, mask, self.kl_coef,
+                                      cfg.kl_length_ref)  # 3
         adv, ret = lm_gae(rewards, values, mask, cfg.gamma, cfg.gae_lambda)  # 4
         if cfg.whiten_advantages:
             adv = masked_whiten(adv, mask)

@@ -3,7 +3,8 @@
     python -m lmrl_course.scripts.make_rlhf_assets                  # everything: the three files below
     python -m lmrl_course.scripts.make_rlhf_assets --only sweep     # one file: rlhf_beta_sweep.json
     python -m lmrl_course.scripts.make_rlhf_assets --only compare   # rlhf_method_comparison.json
-    python -m lmrl_course.scripts.make_rlhf_assets --only length    # rlhf_length.json, its pilot runs included
+    python -m lmrl_course.scripts.make_rlhf_assets --only length    # rlhf_length.json, its pilot and klnorm runs included
+    python -m lmrl_course.scripts.make_rlhf_assets --only klnorm    # only its length-normalised-KL runs (merged)
     python -m lmrl_course.scripts.make_rlhf_assets --only summary   # the comparison's summary, from its stored runs
     python -m lmrl_course.scripts.make_rlhf_assets --dry-run [...]  # print what would be run and written
 
@@ -26,7 +27,9 @@ Writes (small JSON files; each is rewritten after every finished run, so a long 
   recomputes it from the stored runs).
 - ``assets/rlhf_length.json`` (notebook 08): the annotator's and the reward model's scores against the length
   of a line, and the same for the prototype length-neutral score (``LengthNeutralVowelAnnotator``), then the
-  pilot: PPO runs against that score's reward model (``length_neutral.pilot_runs``).
+  pilot: PPO runs against that score's reward model (``length_neutral.pilot_runs``); and ``kl_length_ref``: the
+  comparison's PPO recipe (β = 0.05, 30 updates, seeds ``KLNORM_SEEDS``) with the KL charged per token on average,
+  ``LMPPOConfig(kl_length_ref=KL_LENGTH_REF)``, against the course's reward model (an intervention on the summed KL).
 
 Every run uses the recipe of the notebooks (``lmrl_course.rlhf.tasks``), one thread, and the seeds given.
 """
@@ -61,6 +64,8 @@ BETAS = (0.0, 0.01, 0.02, 0.05, 0.1)   # the sweep's KL coefficients
 SWEEP_SEEDS = (0, 1, 2)
 PILOT_BETAS = (0.05, 0.0)               # the length-neutral pilot's
 PILOT_SEEDS = (0,)
+KLNORM_SEEDS = (0, 1, 2)                # the length-normalised-KL runs (the comparison's PPO seeds)
+KL_LENGTH_REF = 38.0                    # L: ≈ the base model's mean line length (characters = tokens)
 COMPARE_SEEDS = (0, 1, 2)
 SWEEP_UPDATES = 40
 SWEEP_LR = 2e-4          # twice the live run's, so that 40 updates show where each β leads
@@ -110,7 +115,7 @@ def parse_args(argv=None) -> argparse.Namespace:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--checkpoint", type=Path, default=GPT_CHECKPOINT_PATH)
     parser.add_argument("--out-dir", type=Path, default=ASSETS_DIR)
-    parser.add_argument("--only", choices=["sweep", "compare", "length", "pilot", "summary"], default=None)
+    parser.add_argument("--only", choices=["sweep", "compare", "length", "pilot", "klnorm", "summary"], default=None)
     parser.add_argument("--seeds", type=int, nargs="+", default=list(COMPARE_SEEDS), help="the comparison's seeds")
     parser.add_argument("--sweep-seeds", type=int, nargs="+", default=None,
                         help=f"the sweep's seeds (default {list(SWEEP_SEEDS)}; with --only pilot, the pilot's: "
@@ -139,6 +144,10 @@ def plan(args: argparse.Namespace) -> list:
         betas = args.betas if alone and args.betas else list(PILOT_BETAS)
         seeds = args.sweep_seeds if alone and args.sweep_seeds else list(PILOT_SEEDS)
         out.append({"task": "pilot", "path": d / "rlhf_length.json", "runs": [(b, s) for b in betas for s in seeds],
+                    "updates": args.updates or COMPARE_UPDATES, "merge": True})
+    if args.only in (None, "length", "klnorm"):
+        out.append({"task": "klnorm", "path": d / "rlhf_length.json", "length_ref": KL_LENGTH_REF,
+                    "runs": [(PPO_RECIPE["kl_coef"], s) for s in KLNORM_SEEDS],
                     "updates": args.updates or COMPARE_UPDATES, "merge": True})
     if args.only in (None, "sweep"):
         betas, seeds = args.betas or list(BETAS), args.sweep_seeds or list(SWEEP_SEEDS)
@@ -190,6 +199,24 @@ def main(argv=None) -> None:
 
     if "pilot" in tasks:   # a trial of the length-neutral score, stored in rlhf_length.json
         neutral_pilot(gpt, tok, text, train_prompts, eval_prompts, tasks["pilot"])
+
+    if "klnorm" in tasks:  # the comparison's PPO with the KL charged per token on average, in rlhf_length.json
+        task = tasks["klnorm"]
+        out = json.loads(task["path"].read_text())
+        runs = out.get("kl_length_ref", {}).get("runs", [])
+        for beta, seed in task["runs"]:
+            t_run = time.perf_counter()
+            policy, ref = copy.deepcopy(gpt), copy.deepcopy(gpt)
+            cfg = LMPPOConfig(**{**PPO_RECIPE, "kl_coef": beta, "kl_length_ref": task["length_ref"]})
+            h = LMPPOTrainer(policy, ref, rm_fn, cfg, eos_id=eos, seed=seed, gold_fn=gold_fn).train(
+                train_prompts, task["updates"], progress=True)
+            run = {"kl_coef": beta, "seed": seed, "updates": task["updates"], "lr": PPO_RECIPE["lr"],
+                   "history": {k: _round(h[k]) for k in HISTORY}, "final": judge.policy(policy, eval_prompts),
+                   "wall_s": round(time.perf_counter() - t_run, 1)}
+            runs = sorted([r for r in runs if (r["kl_coef"], r["seed"]) != (beta, seed)] + [run], key=lambda r: r["seed"])
+            out["kl_length_ref"] = {"length_ref": task["length_ref"], "reward_model": rm_info, "runs": runs}
+            task["path"].write_text(json.dumps(out, indent=1, ensure_ascii=False))
+            print(f"klnorm beta={beta} seed={seed}: {run['final']}", flush=True)
 
     if "sweep" in tasks:
         t0 = time.perf_counter()
@@ -333,10 +360,13 @@ def length_study(gpt, tok, text, rm, rm_info, rm_train, test_prompts, meta, path
     out["length_neutral"] = {"annotator": repr(neutral), "bucket_edges_letters": neutral.edges,
                              "bucket_means": _round(neutral.means), "bucket_stds": _round(neutral.stds),
                              "reward_model": info2, **study(neutral, rm2, train2)}
-    if path.exists():  # keep the pilot runs made against the same length-neutral reward model
-        old = json.loads(path.read_text()).get("length_neutral", {})
+    if path.exists():  # keep the pilot runs made against the same reward models
+        stored = json.loads(path.read_text())
+        old = stored.get("length_neutral", {})
         if old.get("reward_model") == info2:
             out["length_neutral"].update({k: old[k] for k in ("pilot_runs", "pilot_base") if k in old})
+        if stored.get("kl_length_ref", {}).get("reward_model") == rm_info:
+            out["kl_length_ref"] = stored["kl_length_ref"]
     out["wall_s"] = round(time.perf_counter() - t0, 1)
     path.write_text(json.dumps(out, indent=1, ensure_ascii=False))
     print(f"length study: {out['wall_s']} s; length-neutral reward model {info2}", flush=True)

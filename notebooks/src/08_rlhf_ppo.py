@@ -670,14 +670,39 @@ for run in neutral.get("pilot_runs", []):
 # raising it: with the printed stds, one vowel more moves a line of 7 letters by 1/(7 · 0.098) = 1.5 standard units
 # and a line of 32 letters by 1/(32 · 0.046) = 0.68, so the same word choice still pays more in a short line.
 #
+# **An intervention on suspect 2.** Correlations cannot say whether the summed KL drives the shortening; changing
+# the charge can. `LMPPOConfig(kl_length_ref=L)` charges each token β · kl_t · L / |y| instead of β · kl_t, so that
+# a line pays β · L · mean_t kl_t whatever its length (the same as the standard charge for a line of L tokens; here
+# L = 38, about the base model's mean length). `make_rlhf_assets --only klnorm` ran the comparison's PPO recipe with
+# it (β = 0.05, 30 updates, the course's taste and reward model, seeds 0-2), set against the comparison's PPO runs
+# on the same seeds:
+
+# %%
+klnorm = study["kl_length_ref"]
+print(f"base model: length {comparison['base']['length']:.1f} | gold {comparison['base']['gold']:.3f}")
+for r in klnorm["runs"]:
+    f, g = r["final"], runs_of(comparison["runs"], method="ppo", seed=r["seed"])[0]["final"]
+    print(f"seed {r['seed']}: summed KL (the course) length {g['length']:5.1f}, gold {g['gold']:.3f}, KL {g['kl']:5.1f} | "
+          f"per-token mean × {klnorm['length_ref']:g}: length {f['length']:5.1f}, gold {f['gold']:.3f}, KL {f['kl']:5.1f} "
+          f"| {f['samples'][:2]}")
+
+# %% [markdown]
+# Per seed (printed): with the KL charged per token on average the lines end longer on all three seeds (26.1, 22.1
+# and 25.5 characters against 14.9, 17.1 and 24.3), but far below the base model's 38.1 on every one. They also end
+# with less KL (7.5 to 12.0 nats against 13.9 to 16.0) and a lower gold score (0.461 to 0.474 against 0.496 to
+# 0.501): a line shorter than 38 characters now pays more per token than before, so the policy moves less. The
+# summed KL is therefore part of what shortens PPO's lines, not all of it: with a charge that no longer depends on
+# the length the lines still shrink, as they do mid-run at β = 0 in the sweep. (Three seeds, one β, 30 updates.)
+#
 # So a length-neutral taste does not stop the drift in this one-seed pilot, and the course keeps the vowel
 # annotator (every precomputed run is built on it). Section 5's policy pays more KL on longer lines only through
-# its 6 empty lines (correlation +0.30, +0.01 without them). Whether the summed KL drives the shortening is not
-# settled: the sweep's runs with a KL penalty end shorter than those without, but in the pilot the β = 0 run is the
-# shorter one. What the data supports is the lesson: **the length of what a policy writes can drift far from the
+# its 6 empty lines (correlation +0.30, +0.01 without them), yet charging the KL independently of length keeps the
+# lines longer on every seed tried: the summed KL is one cause of the shortening, and something else (the taste, its
+# reward model, or how PPO assigns credit within a line; none isolated here) drives the rest, since lines shorten
+# at β = 0 too. What the data supports is the lesson: **the length of what a policy writes can drift far from the
 # base model's while the score it is trained on climbs, for reasons a handful of runs do not pin down; read the
 # length of the samples beside the score.** In practice the length is controlled directly: a length term in the
-# reward or a reward model trained to ignore length, a length-normalised KL, or the length reported and capped
+# reward or a reward model trained to ignore length, a length-normalised KL (above: it helps but does not stop the drift), or the length reported and capped
 # beside every score.
 
 # %% [markdown]
