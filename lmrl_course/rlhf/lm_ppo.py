@@ -73,7 +73,8 @@ def compute_rewards(score: torch.Tensor, logp: torch.Tensor, ref_logp: torch.Ten
 
     so Σ_t r_t = s − β Σ_t kl_t (the standard: every token of a line pays, so a shorter line pays less).
     ``length_ref = L`` charges β · kl_t · L / |y| instead (|y| = the line's real tokens): a line then pays
-    β · L · mean_t kl_t whatever its length, the same as the standard at |y| = L (notebook 08, section 7).
+    β · L · mean_t kl_t whatever its length, the same as the standard at |y| = L (notebook 08, section 7); the
+    factor L/|y| scales negative kl_t terms too (by L for a line that is only its EOS).
     Returns ``(rewards, kl)``, both (B, N); ``kl`` is the plain k1 either way.
     """
     require_tensor(score, "score", ndim=1, kind="float", dims="(B,)")
