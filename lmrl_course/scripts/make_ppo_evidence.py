@@ -1,6 +1,7 @@
 """Multi-seed evidence for notebook 07: ``assets/ppo_pendulum.json`` and ``assets/ppo_ablation.json``.
 
     python -m lmrl_course.scripts.make_ppo_evidence                 # both files, seeds 200-204, 2 processes
+                                                                    # (the ablation on CartPole-v1 and Acrobot-v1)
     python -m lmrl_course.scripts.make_ppo_evidence --only ablation --seeds 200 201 --workers 1
 
 Seeds 200-204 are used nowhere else: the PPO defaults were tuned on seeds 0-13 and the held-out
@@ -209,7 +210,8 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--only", choices=["pendulum", "ablation"], default=None)
     parser.add_argument("--seeds", type=int, nargs="+", default=SEEDS)
-    parser.add_argument("--envs", nargs="+", default=["CartPole-v1"], help="environments of the ablation")
+    parser.add_argument("--envs", nargs="+", default=["CartPole-v1", "Acrobot-v1"],
+                        help="environments of the ablation (default: both that notebook 07 shows)")
     parser.add_argument("--budget", type=int, default=40_000, help="env steps per ablation run")
     parser.add_argument("--variants", nargs="+", default=list(VARIANTS), help="ablation variants (names above)")
     parser.add_argument("--workers", type=int, default=2, help="parallel processes (at most 2 on a shared machine)")
