@@ -111,6 +111,22 @@ class Judge:
         return self.rollout(policy, ev["rollout"], ev["kl"])
 
 
+def ppo_run(gpt, judge, train_prompts, eval_prompts, eos: int, seed: int, updates: int, **overrides) -> tuple:
+    """One RLHF-PPO run from the base model ``gpt``: ``PPO_RECIPE`` with ``overrides`` (e.g. ``kl_coef``, ``lr``,
+    ``kl_length_ref``), trained for ``updates`` updates against ``judge``'s reward model (its annotator as the gold
+    score). Returns ``(policy, history, record)``; ``record`` is what the assets keep of a run: kl_coef, seed,
+    updates, lr, the history's ``HISTORY`` columns, the held-out evaluation ``final`` and ``wall_s``."""
+    t0 = time.perf_counter()
+    policy, ref = copy.deepcopy(gpt), copy.deepcopy(gpt)
+    cfg = LMPPOConfig(**{**PPO_RECIPE, **overrides})
+    h = LMPPOTrainer(policy, ref, judge.rm_fn, cfg, eos_id=eos, seed=seed, gold_fn=judge.gold_fn).train(
+        train_prompts, updates, progress=True)
+    record = {"kl_coef": cfg.kl_coef, "seed": seed, "updates": updates, "lr": cfg.lr,
+              "history": {k: _round(h[k]) for k in HISTORY}, "final": judge.policy(policy, eval_prompts),
+              "wall_s": round(time.perf_counter() - t0, 1)}
+    return policy, h, record
+
+
 def parse_args(argv=None) -> argparse.Namespace:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--checkpoint", type=Path, default=GPT_CHECKPOINT_PATH)
@@ -188,11 +204,8 @@ def main(argv=None) -> None:
     gold_fn, rm_fn = judge.gold_fn, judge.rm_fn
     base = judge.policy(gpt, eval_prompts)
 
-    def ppo(kl_coef, lr, seed, n_up):
-        policy, ref = copy.deepcopy(gpt), copy.deepcopy(gpt)
-        cfg = LMPPOConfig(**{**PPO_RECIPE, "kl_coef": kl_coef, "lr": lr})
-        tr = LMPPOTrainer(policy, ref, rm_fn, cfg, eos_id=eos, seed=seed, gold_fn=gold_fn)
-        return policy, tr.train(train_prompts, n_up, progress=True)
+    def ppo(seed, n_up, **overrides):  # against the course's reward model and annotator
+        return ppo_run(gpt, judge, train_prompts, eval_prompts, eos, seed, n_up, **overrides)
 
     if "length" in tasks:
         length_study(gpt, tok, text, rm, rm_info, rm_train, test_prompts, meta, tasks["length"]["path"])
@@ -205,14 +218,7 @@ def main(argv=None) -> None:
         out = json.loads(task["path"].read_text())
         runs = out.get("kl_length_ref", {}).get("runs", [])
         for beta, seed in task["runs"]:
-            t_run = time.perf_counter()
-            policy, ref = copy.deepcopy(gpt), copy.deepcopy(gpt)
-            cfg = LMPPOConfig(**{**PPO_RECIPE, "kl_coef": beta, "kl_length_ref": task["length_ref"]})
-            h = LMPPOTrainer(policy, ref, rm_fn, cfg, eos_id=eos, seed=seed, gold_fn=gold_fn).train(
-                train_prompts, task["updates"], progress=True)
-            run = {"kl_coef": beta, "seed": seed, "updates": task["updates"], "lr": PPO_RECIPE["lr"],
-                   "history": {k: _round(h[k]) for k in HISTORY}, "final": judge.policy(policy, eval_prompts),
-                   "wall_s": round(time.perf_counter() - t_run, 1)}
+            _, _, run = ppo(seed, task["updates"], kl_coef=beta, kl_length_ref=task["length_ref"])
             runs = sorted([r for r in runs if (r["kl_coef"], r["seed"]) != (beta, seed)] + [run], key=lambda r: r["seed"])
             out["kl_length_ref"] = {"length_ref": task["length_ref"], "reward_model": rm_info, "runs": runs}
             task["path"].write_text(json.dumps(out, indent=1, ensure_ascii=False))
@@ -229,10 +235,7 @@ def main(argv=None) -> None:
                 raise SystemExit("--append: the stored sweep has another reward model or number of updates")
             out["runs"], t0 = old["runs"], t0 - old.get("wall_s", 0.0)  # wall_s: all invocations together
         for beta, seed in tasks["sweep"]["runs"]:
-            t_run = time.perf_counter()
-            policy, h = ppo(beta, SWEEP_LR, seed, n_up)
-            run = {"kl_coef": beta, "seed": seed, "history": {k: _round(h[k]) for k in HISTORY},
-                   "final": judge.policy(policy, eval_prompts), "wall_s": round(time.perf_counter() - t_run, 1)}
+            _, _, run = ppo(seed, n_up, kl_coef=beta, lr=SWEEP_LR)
             out["runs"] = [r for r in out["runs"] if (r["kl_coef"], r["seed"]) != (beta, seed)] + [run]
             out["runs"].sort(key=lambda r: (r["seed"], r["kl_coef"]))  # seed 0 first: its β in order
             print(f"beta={beta} seed={seed}: {run['final']}", flush=True)
@@ -247,8 +250,10 @@ def main(argv=None) -> None:
                "best_of_n": [], "dpo_runs": []}
         for seed in seeds:
             for method in ("ppo", "grpo", "rloo"):
+                final = None
                 if method == "ppo":
-                    policy, h = ppo(PPO_RECIPE["kl_coef"], PPO_RECIPE["lr"], seed, n_up)
+                    policy, h, rec = ppo(seed, n_up)
+                    final = rec["final"]  # ppo_run's held-out evaluation (not done twice)
                 else:
                     policy, ref = copy.deepcopy(gpt), copy.deepcopy(gpt)
                     tr = GroupTrainer(policy, ref, rm_fn, GroupConfig(method=method, **GROUP_RECIPE), eos_id=eos,
@@ -256,7 +261,7 @@ def main(argv=None) -> None:
                     h = tr.train(train_prompts, n_up, progress=True)
                 out["runs"].append({"method": method, "seed": seed, "history": {k: _round(h[k]) for k in HISTORY},
                                     "update_s": round(h["time_s"][-1] / len(h["time_s"]), 3),
-                                    "final": judge.policy(policy, eval_prompts)})
+                                    "final": final or judge.policy(policy, eval_prompts)})
                 print(f"{method} seed={seed}: {out['runs'][-1]['final']} in {h['time_s'][-1]:.1f} s", flush=True)
                 path.write_text(json.dumps(out, indent=1, ensure_ascii=False))
             # DPO on the reward model's own training pairs, evaluated along the way
@@ -387,14 +392,7 @@ def neutral_pilot(gpt, tok, text, train_prompts, eval_prompts, task: dict) -> No
     n_up = task["updates"]
     runs = out["length_neutral"].get("pilot_runs", [])
     for beta, seed in task["runs"]:
-        t_run = time.perf_counter()
-        policy, ref = copy.deepcopy(gpt), copy.deepcopy(gpt)
-        cfg = LMPPOConfig(**{**PPO_RECIPE, "kl_coef": beta})
-        h = LMPPOTrainer(policy, ref, judge.rm_fn, cfg, eos_id=eos, seed=seed, gold_fn=judge.gold_fn).train(
-            train_prompts, n_up, progress=True)
-        run = {"kl_coef": beta, "seed": seed, "updates": n_up, "lr": PPO_RECIPE["lr"],
-               "history": {k: _round(h[k]) for k in HISTORY}, "final": judge.policy(policy, eval_prompts),
-               "wall_s": round(time.perf_counter() - t_run, 1)}
+        _, _, run = ppo_run(gpt, judge, train_prompts, eval_prompts, eos, seed, n_up, kl_coef=beta)
         runs = [r for r in runs if (r["kl_coef"], r["seed"]) != (beta, seed)] + [run]
         out["length_neutral"]["pilot_runs"] = sorted(runs, key=lambda r: (r["kl_coef"], r["seed"]))
         out["length_neutral"]["pilot_base"] = judge.policy(gpt, eval_prompts)
