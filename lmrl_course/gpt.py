@@ -248,9 +248,10 @@ class GPT(nn.Module):
 def count_parameters_by_formula(config: GPTConfig) -> int:
     """Parameters of ``GPT(config)`` counted by hand.
 
-    embeddings V·C + T_max·C (the T_max·C only with learned positions: rotary ones have no parameters); per block 12C² weights (QKV 3C², output C², MLP 4C² + 4C²) plus 2C
-    LayerNorm gains and, with biases, 2C LayerNorm biases + 3C + C + 4C + C Linear biases; the final
-    LayerNorm C (+C); the LM head is tied to E and adds nothing.
+    embeddings V·C + T_max·C (T_max·C only with learned positions: rotary ones have no parameters); per
+    block 12C² weights (QKV 3C², output C², MLP 4C² + 4C²) plus 2C LayerNorm gains and, with biases, 2C
+    LayerNorm biases + 3C + C + 4C + C Linear biases; the final LayerNorm C (+C); the LM head is tied to E
+    and adds nothing.
     """
     C, V, Tm, L = config.n_embd, config.vocab_size, config.block_size, config.n_layer
     per_block = 12 * C * C + 2 * C + (2 * C + 3 * C + C + 4 * C + C if config.bias else 0)

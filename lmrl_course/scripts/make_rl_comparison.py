@@ -1,7 +1,7 @@
 """Regenerate ``assets/rl_comparison.json``: REINFORCE vs TRPO vs PPO on CartPole-v1, several seeds.
 
     python -m lmrl_course.scripts.make_rl_comparison                 # 5 seeds (200-204, never tuned on), 60k env steps each
-    python -m lmrl_course.scripts.make_rl_comparison --acrobot --seeds 0 1 2 3 4 11 12 13   # assets/rl_acrobot.json
+    python -m lmrl_course.scripts.make_rl_comparison --acrobot       # assets/rl_acrobot.json (seeds 0-4, 11-13)
 
 Notebook 07 plots this file (training all nine runs live would take several minutes). Each run is
 one call of the package's ``train_reinforce`` (Monte-Carlo REINFORCE) / ``train_trpo`` / ``train_ppo``
@@ -30,6 +30,9 @@ from lmrl_course.rl import (PPOConfig, ReinforceConfig, TRPOConfig, moving_avera
 
 OUT = Path(ASSETS_DIR) / "rl_comparison.json"
 WINDOW = 20
+COMPARISON_SEEDS = [200, 201, 202, 203, 204]
+ACROBOT_SEEDS = [0, 1, 2, 3, 4, 11, 12, 13]
+PENDULUM_SEEDS = [0, 1, 2, 3, 4]
 
 
 def configs(total_timesteps: int):
@@ -138,8 +141,10 @@ def run_acrobot(seeds, total_timesteps: int, points: int, scales=(1.0, 0.1)) -> 
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    parser.add_argument("--seeds", type=int, nargs="+", default=[200, 201, 202, 203, 204],
-                        help="default: 200-204, seeds no default was tuned on (the Acrobot figure names its own)")
+    parser.add_argument("--seeds", type=int, nargs="+", default=None,
+                        help=f"default: {COMPARISON_SEEDS} (seeds no default was tuned on); with --acrobot "
+                             f"{ACROBOT_SEEDS} (the stored figure's: tuning seeds, 11-13 picked for failing once); "
+                             f"with --pendulum {PENDULUM_SEEDS}")
     parser.add_argument("--total-timesteps", type=int, default=60_000)
     parser.add_argument("--points", type=int, default=120, help="max points kept per curve")
     parser.add_argument("--out", type=Path, default=OUT)
@@ -152,6 +157,8 @@ def main() -> None:
     parser.add_argument("--merge", type=Path, nargs="+", default=None,
                         help="instead: merge the runs of these files (e.g. one per --algos, made in parallel) into --out")
     args = parser.parse_args()
+    if args.seeds is None:  # each mode's own, so that a plain command rewrites its stored file whole
+        args.seeds = ACROBOT_SEEDS if args.acrobot else PENDULUM_SEEDS if args.pendulum else COMPARISON_SEEDS
     if args.merge:
         parts = [json.loads(f.read_text()) for f in args.merge]
         data = dict(parts[0], runs=[r for part in parts for r in part["runs"]])
