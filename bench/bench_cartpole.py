@@ -22,8 +22,11 @@ solved count, median and range of env steps and CPU seconds; ``--out FILE.json``
 summaries, ratios, the command, machine and thread count (``bench/results/`` holds the runs quoted in
 issue 11). ``--course-from`` / ``--sb3-from`` reuse stored rows instead of rerunning them.
 
-Seeds 100-109 are held out: no default was tuned on them. The machine's load average is printed beside
-the figures: wall times on a shared CPU are inflated by other processes (CPU time much less so).
+Seeds 100-109 are held out: no default was tuned on them (nor on 110-129, run later). The machine's load
+average is printed beside the figures: wall times on a shared CPU are inflated by other processes (CPU time much
+less so). A ratio of medians over 10 seeds is noisy (CartPole PPO: 0.69x, 0.56x, 0.66x on seeds 100-109,
+110-119, 120-129): pool several ``--out`` files with ``bench/pool_cartpole_ratio.py``, which prints the pooled
+ratio with a bootstrap interval (bench/results/README.md).
 """
 from __future__ import annotations
 
