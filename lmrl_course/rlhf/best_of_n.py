@@ -7,7 +7,7 @@ The KL from the base policy π to the best-of-n policy π_n, for a continuous re
     KL(π_n ‖ π) = log n − (n − 1) / n
 
 (π_n(y) = n π(y) F(y)^{n−1} with F the reward's CDF; KL = E[log n + (n−1) log F] and log F(y) ~ −Exp(1)
-under π_n scaled by 1/n.) It grows only logarithmically: n = 16 costs 2.2 nats.
+under π_n scaled by 1/n.) It grows only logarithmically: n = 16 costs log 16 − 15/16 ≈ 1.84 nats.
 """
 from __future__ import annotations
 

@@ -18,7 +18,8 @@ REINFORCE with the leave-one-out baseline (the paper's algorithm); with more min
 steps are off-policy and the clip matters.
 
 Both reuse :func:`lmrl_course.rl.ppo.clipped_surrogate_loss` with a token mask: the loss is a mean over all
-real tokens of the minibatch (as TRL's GRPO and Dr. GRPO), not DeepSeekMath's per-response average
+real tokens of the minibatch (as TRL's GRPO does by default; Dr. GRPO divides by a fixed constant instead), not
+DeepSeekMath's per-response average
 1/G Σ_i 1/|o_i| Σ_t, which gives every response the same total weight however long it is (and so weighs
 each token of a short response more). The update loop is :class:`~lmrl_course.rlhf.trainer.RLHFTrainer`'s,
 shared with PPO.

@@ -467,15 +467,16 @@ print(f"same samples, rewards r+10: loss = {-((r16 + 10) * lp).mean().item():.3f
 # about 0.55 to 0.09 (only because a confident policy has $\log\pi \to 0$, not because it is "fitting"
 # anything), with the baseline it stays near zero (from about −0.03 to −0.07). Its value also changes
 # with a reward shift: on the same 16 samples, adding 10 to every reward moves the loss from 0.41 to
-# 11.40 and the expected gradient not at all. So the value says nothing about $J$. Track returns,
-# not the surrogate. (PPO's diagnostics in notebook 07 — KL, clip fraction, explained variance — exist for
-# exactly this reason.)
+# 11.40 and the expected gradient not at all. So its value is no measure of $J$: it depends on the baseline
+# and on a shift of the rewards. Track returns, not the surrogate. (This is one reason notebook 07 watches the
+# KL and the clip fraction rather than the loss.)
 
 # %% [markdown]
 # > **Common mistake: dropping the log.** It is tempting to write the loss as $-r\cdot\pi_\theta(a)$ —
 # > "push up the probability of rewarded actions" — instead of $-r\cdot\log\pi_\theta(a)$. Its gradient is
 # > $\nabla\pi = \pi\,\nabla\log\pi$: every sample is weighted by an extra factor $\pi_\theta(a)$, so
-# > actions the policy already likes get pushed harder and rare good actions are ignored. Its
+# > actions the policy already likes get pushed harder and rare good actions get little or no push (below,
+# > the best arm's component even has the wrong sign). Its
 # > expectation is $\sum_a \pi_a\mu_a\nabla\pi_a = \nabla\,\tfrac12\sum_a\mu_a\pi_a^2$: it is an *unbiased* estimate
 # > of the gradient of a **different objective**, and so a **biased** estimate of $\nabla J$. Both run
 # > below on the same samples, at a policy that prefers the worst arm, next to the exact gradients of
@@ -525,8 +526,9 @@ print(f"at the uniform policy: cosine(∇ ½Σμπ², ∇J) = {cos(g_other_u, g_
 #
 # Set the arm means, the learning rate and whether a baseline is used (RLOO, leave-one-out), and
 # watch the policy's probabilities move over 150 steps of plain score-function ascent (16 pulls per
-# step, same random seed every time). Things to try: make two arms nearly equal; raise the learning
-# rate until the policy commits to the wrong arm; compare the wobble with and without the baseline
+# step, same random seed every time). Things to try: make two arms nearly equal (e.g. 0.3, 0.3, 0.35) and
+# raise the learning rate: from about lr ≈ 6 the policy can commit to a worse arm (with the default means it
+# finds the best arm at every learning rate of the slider); compare the wobble with and without the baseline
 # when all means are high (e.g. 0.8, 0.85, 0.9).
 
 # %%

@@ -40,7 +40,7 @@ plt.rcParams["figure.dpi"] = 80          # keeps the stored notebook small
 #
 # Take a policy that already balances the pole — trained by the package's `train_reinforce` (notebook
 # 05's Monte-Carlo REINFORCE with a value baseline), here with smaller batches than its default
-# (`num_steps=128`) and an entropy bonus of 0.01, stopped once solved or after 60,000 steps — one
+# (`num_steps=128` instead of 256) and an entropy bonus of 0.01, stopped once solved or after 60,000 steps — one
 # batch of its experience, and the policy gradient $g$ on that batch (GAE advantages, normalised). Now
 # step along $g$ with growing step lengths $\alpha$ — plain gradient ascent, $\theta + \alpha\,g/\lVert g\rVert$ —
 # and measure two things: the return of the new policy, and the mean KL divergence between old and new
@@ -422,13 +422,14 @@ report("line search (restores)")
 #
 # **Does it matter over a whole run?** One batch is one draw. The file `assets/trpo_mistakes.json`
 # (made by `python -m lmrl_course.scripts.make_trpo_mistakes`) holds full TRPO runs on CartPole-v1,
-# five seeds per version, at the package defaults except a small damping $\xi = 0.001$ (so that CG's
-# answer is less reliable) and a larger $\delta = 0.05$; these settings were picked on seed 200 to
+# five seeds per version, at the package defaults except a small damping $\xi = 0.001$, a larger
+# $\delta = 0.05$ and a 40,000-step budget; these settings were picked on seed 200 to
 # expose the mistake, the runs shown are seeds 0-4. At the defaults ($\xi = 0.1$, $\delta = 0.02$) the full
 # step almost always passes: in section 7's run (seed 0, printed there) 1 of 26 updates backtracked,
 # and in the benchmark `bench/bench_trpo_step_size.py` (seeds 100-104, not run here; stored in
-# `bench/results/trpo_step_size_seeds100-104.json`) 3 of 158 did. So the harm shows mainly when CG is
-# poorly conditioned. Left: the 20-episode mean return; right: the exact KL of every update's step.
+# `bench/results/trpo_step_size_seeds100-104.json`) 3 of 158 did, so at the defaults removing the line search
+# would change only a few updates (not run here). The harm below comes with weaker damping *and* a larger δ;
+# these runs do not separate the two. Left: the 20-episode mean return; right: the exact KL of every update's step.
 
 # %%
 import json
@@ -481,9 +482,11 @@ print(f"seed 0, no line search: the step of update {worst + 1} of {len(run0['kl'
 # Without the line search, 48 of the 200 updates (five seeds × 40) move the policy by more than
 # $2\delta$ — up to 27 $\delta$ — while TRPO's steps never exceed $\delta$. The returns: the mean final return
 # is 214 against 379, and 4 of the 5 seeds end lower (seed 1 is the exception: 346 against 140; the
-# bands overlap). Seed 0 without the line search shows a collapse like section 1's in a real run, at
-# a KL inside section 1's collapse interval (0.06-0.17): one step of about 2.7 δ
-# ($\overline{\mathrm{KL}} \approx 0.13$ on its batch's states) took its return from 454 to 9, and it stayed near 10 on the remaining three batches.
+# bands overlap). Seed 0 without the line search shows a collapse like section 1's in a real run: one step
+# of about 2.7 δ ($\overline{\mathrm{KL}} \approx 0.13$ on its batch's states) took its return from 454 to 9, and
+# it stayed near 10 on the remaining three batches. The KL at which a step hurts is not fixed, though: the runs
+# without the line search took steps of up to 27 δ, yet the other four seeds end at 120–376, not near 10. The
+# line search removes the steps far outside the trust region; it does not make every accepted step harmless.
 # The same runs say something about the second mistake: TRPO rejected none of the 200 updates (last
 # column), so a line search without the restore would have given bit-for-bit the same runs (the file
 # therefore holds no `no_restore` runs). Such a bug stays invisible until the line search first
