@@ -13,11 +13,12 @@ The script runs itself under ``device.reproducible_cpu_env()`` (it re-executes w
 when they are not set), with one thread, like the notebook kernels: seed 0 is then the same run,
 to the last bit, as notebook 02b's live one.
 
-``lm``: notebook 03's budget — ``TrainConfig(max_iters=400, batch_size=32, block_size=32,
-learning_rate=1e-2, min_lr=1e-3, warmup_iters=30, eval_interval=50, eval_iters=10, seed=s)`` — for the
-small GPT (2 layers, 4 heads, C = 64), ``CharGRU`` (hidden 144) and ``CharLSTM`` (hidden 122, about the
-GRU's parameter count), seeds 0, 1, 2 (the model's init and the batches both from the seed); per run
-the validation-loss curve and ``evaluate_split`` on the whole validation split (windows of 32).
+``lm``: a budget of its own (not notebook 03's 300 steps at 3e-3) — ``TrainConfig(max_iters=400,
+batch_size=32, block_size=32, learning_rate=1e-2, min_lr=1e-3, warmup_iters=30, eval_interval=50,
+eval_iters=10, seed=s)`` — for the small GPT (2 layers, 4 heads, C = 64), ``CharGRU`` (hidden 144)
+and ``CharLSTM`` (hidden 122, about the GRU's parameter count), seeds 0, 1, 2 (the model's init and
+the batches both from the seed); per run the validation-loss curve and ``evaluate_split`` on the
+whole validation split (windows of 32).
 """
 from __future__ import annotations
 
@@ -51,7 +52,7 @@ RECALL_TASK = dict(n_symbols=8, delay=5, hidden=32, steps=300, batch_size=64, lr
 
 
 def lm_train_config(seed: int) -> TrainConfig:
-    """Notebook 03's training budget."""
+    """The 400-step, lr 1e-2 budget of notebook 02b section 4 (notebook 03 uses 300 steps at 3e-3)."""
     return TrainConfig(max_iters=400, batch_size=32, block_size=32, learning_rate=1e-2, min_lr=1e-3,
                        warmup_iters=30, eval_interval=50, eval_iters=10, seed=seed)
 

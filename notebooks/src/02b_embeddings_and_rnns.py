@@ -4,8 +4,8 @@
 # **What you will build:** a look inside the shipped Shakespeare GPT's character embeddings (nearest
 # neighbours by cosine similarity, a 2-D projection); word vectors from co-occurrence counts, the idea
 # behind Word2Vec; an LSTM cell written from its equations and checked against `nn.LSTMCell`; the
-# garbled LSTM that some write-ups print, run next to the right one; and an LSTM on the budget of
-# notebook 03, next to the GRU and the GPT.
+# garbled LSTM that some write-ups print, run next to the right one; and an LSTM next to the GRU and
+# the GPT of notebook 03, on a 400-step budget of its own.
 #
 # **Learning goals**
 # - Compute cosine similarities between all pairs of embeddings with one matrix product, and read
@@ -43,7 +43,8 @@ plt.rcParams["figure.dpi"] = 80          # small stored figures
 # $z_t = h_t E^\top$), so $E[a]$ is also the direction in which the last hidden state must point to predict
 # $a$. Nothing tells the model that `a` and `A` are related, or that `.` and `!` both end sentences:
 # whatever structure $E$ has, training on next-character prediction put it there. The shipped model
-# (notebook 03 trains one like it) has V = 65 characters and C = 192:
+# (trained by `lmrl_course.scripts.train_shakespeare`; notebook 03 trains a much smaller GPT of the
+# same architecture and loads this one) has V = 65 characters and C = 192:
 
 # %%
 from lmrl_course.data import load_text
@@ -161,15 +162,17 @@ plt.show()
 # - **Vowels** are somewhat alike (0.14 among a, e, i, o, u, against −0.05 to the other lower-case
 #   letters); in the figure they sit next to each other at the upper right.
 # - **The rarest characters** cluster: `3 & $` (27, 3 and 1 occurrences) have a mean cosine of 0.56 with
-#   each other, and their neighbours are other rare characters such as `X`, `Q`, `Z`, `z`; in the figure
+#   each other, and their other neighbours are mostly rare characters (`X`, `Q`, `Z`, `z`), though `3`'s
+#   also include `Y` and `!`; in the figure
 #   they sit at the left edge with the rare capitals `X`, `Z`, `Q`, `J`, below the other capitals (the
 #   rare lower-case `j`, `x`, `q` sit apart at the bottom centre, under `z`). Not for lack of gradient:
 #   because $E$ is also the output layer, every row gets a gradient at every position through the
 #   softmax. But a rare character is almost never the *target*, so its row is shaped almost only by the
 #   push that every non-target character gets — away from the current hidden state, in proportion to
 #   its probability: "not this character here". The rare characters get that push and hardly anything
-#   else, so what they share is mostly rarity, not a role. The lengths of the rows depend on frequency
-#   too (rarer characters have longer rows: correlation −0.63 with the log count), which is why we
+#   else, so what they share is plausibly mostly rarity, not a role (an explanation, not tested here).
+#   The lengths of the rows are correlated with frequency too (rarer characters have longer rows:
+#   correlation −0.63 with the log count), which is why we
 #   compare directions with the cosine.
 # - The punctuation marks, tight in cosine, do **not** stand apart in the figure: they sit among the
 #   lower-case letters. The first two directions hold only 16 % of the variance (the first ten, 47 %), so
@@ -189,8 +192,9 @@ plt.show()
 # Levy and Goldberg (2014) showed that skip-gram with $K$ negative samples is implicitly factorising the
 # matrix of pointwise mutual information $\mathrm{PMI}(w, c) = \log \frac{p(w, c)}{p(w)\,p(c)}$ (shifted by
 # $\log K$). That gives a fast way to get vectors of the same kind with no training at all: count which
-# words appear within 2 positions of which, turn the counts into positive PMI, and keep the top 48
-# singular directions. On Shakespeare's 2,000 most frequent words:
+# words appear within 2 positions of which, turn the counts into positive PMI (with the context
+# probabilities smoothed as Word2Vec does, $p_\alpha(c) \propto \#c^{0.75}$; Levy, Goldberg and Dagan,
+# 2015), and keep the top 48 singular directions. On Shakespeare's 2,000 most frequent words:
 
 # %%
 words = re.findall(r"[a-z']+", load_text().lower())
@@ -350,7 +354,7 @@ for dot, blind in ((True, True), (False, True), (True, False)):
           f"{max((u - v).abs().max().item() for u, v in zip(ours, package)):.1e}")
 
 # %% [markdown]
-# **Evidence 1: the gates cannot react to the input.** One step, loss $\mathcal L = \sum_j w_j h_{t,j}$ with random
+# **Evidence 1: the input and forget gates cannot react to the input.** One step, loss $\mathcal L = \sum_j w_j h_{t,j}$ with random
 # $w$: the gradient with respect to each gate's block of rows of $W_{ih}$ (the weights that read $x_t$). In
 # the garbled cell the i and f blocks get exactly zero, whatever the data, so training can never teach
 # those gates to look at $x_t$; with dot products every unit of $c_t$ holds the same number:
@@ -360,12 +364,12 @@ seed_everything(3)
 x1 = torch.randn(8, D)
 h0, c0 = torch.randn(8, d_h), torch.randn(8, d_h)
 w = torch.randn(8, d_h)
-print(f"{'cell':<28}" + "".join(f"{'|dL/dW_ih[' + gate + ']|':>16}" for gate in "ifgo"))
-for name, cell in [("LSTM", lstm_cell), ("garbled (dot products)", garbled_lstm_cell)]:
+print(f"{'cell':<48}" + "".join(f"{'|dL/dW_ih[' + gate + ']|':>16}" for gate in "ifgo"))
+for name, cell in [("LSTM", lstm_cell), ("garbled as printed (blind i, f; dot products)", garbled_lstm_cell)]:
     W_ih = torch_cell.weight_ih.detach().clone().requires_grad_(True)
     h1, c1 = cell(x1, h0, c0, W_ih, *weights[1:])
     (grad,) = torch.autograd.grad((h1 * w).sum(), W_ih)
-    print(f"{name:<28}" + "".join(f"{block.norm().item():>16.4f}" for block in grad.chunk(4, dim=0)))
+    print(f"{name:<48}" + "".join(f"{block.norm().item():>16.4f}" for block in grad.chunk(4, dim=0)))
 _, c1 = garbled_lstm_cell(x1, h0, c0, *weights)
 print("garbled c_t of the first sequence:", [round(v, 4) for v in c1[0].tolist()])
 
@@ -395,7 +399,8 @@ for name, run in live.items():
 # %% [markdown]
 # The same four cells on five seeds, precomputed by `python -m lmrl_course.scripts.make_rnn_assets recall`:
 # the same `train_recall` call, in a process with the notebook's reproducible CPU settings and one
-# thread, so its seed 0 is the run above to the last digit (checked below). The mean training-loss
+# thread, so its seed 0 reproduces the run above: the evaluation loss and accuracy of all four cells are
+# identical to the last bit (checked below). The mean training-loss
 # curve with the band from the lowest to the highest seed; each seed's accuracy and loss on 512 new
 # sequences; and the first training step whose loss is below 0.1 (a measure of how fast each seed
 # learned; "never" if it did not within 300 steps).
@@ -439,7 +444,8 @@ for name, runs in recall["runs"].items():
 #   and earlier on two (table above). "The input gate never sees $x_t$" is true (zero gradient above),
 #   but the cell still reads its input through the candidate $g_t$ and the output gate, and through
 #   $h_{t-1}$ its gates see $x_{t-1}$ one step late. So the honest statement is narrower than "it cannot
-#   read its input": its gates cannot react to the *current* input, which is the whole point of gating,
+#   read its input": its input and forget gates cannot react to the *current* input (the output gate and
+#   the candidate still can), and reacting to the current input is the whole point of gating,
 #   even if this small task can be solved without it.
 # - **The dot products break it**, with or without the blind gates. The cell as printed reaches an
 #   accuracy of 0.215 to 0.260 on the five seeds, and the cell with only the dot products (every gate
@@ -455,7 +461,7 @@ for name, runs in recall["runs"].items():
 # The fix is the equations of section 3: every gate reads $[x_t, h_{t-1}]$, one forget gate, and
 # element-wise products.
 #
-# ## 4. An LSTM on notebook 03's budget
+# ## 4. An LSTM, a GRU and a GPT on a budget of their own (400 steps, lr 1e-2)
 #
 # Notebook 03 trains a small GPT (2 layers, C = 64), a GRU and an LSTM of about the same size, one
 # `train_lm` call each (300 steps at learning rate 3e-3, one seed). Here the same three models get a
@@ -467,8 +473,8 @@ for name, runs in recall["runs"].items():
 # width 122 instead of 144, because an LSTM layer has four gate blocks where a GRU has three, so it has
 # about the same number of parameters. All three, on three seeds each (the seed sets the initial weights
 # and the batches), scored on the whole validation split in windows of 32 characters — precomputed by
-# `python -m lmrl_course.scripts.make_rnn_assets lm` (about 5 minutes on one core; each run is a
-# single `train_lm` call as in notebook 03):
+# `python -m lmrl_course.scripts.make_rnn_assets lm` (each run is a single `train_lm` call as in
+# notebook 03; the training times the asset stores are printed below the table):
 
 # %%
 comparison = json.loads((ASSETS_DIR / "rnn_lm_comparison.json").read_text())
@@ -477,6 +483,9 @@ for name, runs in comparison["runs"].items():
     nll = torch.tensor([r["val_nll"] for r in runs])
     print(f"{name:<24}{runs[0]['parameters']:>11,}{nll.mean():>12.3f} ± {nll.std():.3f}   "
           f"{[round(v, 3) for v in nll.tolist()]}")
+train_minutes = sum(r["train_seconds"] for runs in comparison["runs"].values() for r in runs) / 60
+print(f"training time of the {sum(len(runs) for runs in comparison['runs'].values())} runs, as stored: "
+      f"{train_minutes:.1f} minutes in all (train_lm's wall time on one thread; whole-split evaluation not included)")
 
 fig, ax = plt.subplots(figsize=(6, 3.2))
 for name, runs in comparison["runs"].items():
@@ -486,7 +495,7 @@ for name, runs in comparison["runs"].items():
     ax.fill_between(steps, curves.min(dim=0).values, curves.max(dim=0).values, color=line.get_color(), alpha=0.25)
 ax.set_xlabel("step")
 ax.set_ylabel("validation cross-entropy (nats/char)")
-ax.set_title("notebook 03's budget, 3 seeds (min-max band)")
+ax.set_title("400 steps at lr 1e-2, 3 seeds (min-max band)")
 ax.legend()
 plt.show()
 

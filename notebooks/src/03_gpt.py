@@ -58,8 +58,8 @@ print(f"V = {V}, train {len(train_ids):,} ids, val {len(val_ids):,} ids")
 # $$z_t = \mathrm{LN}_f(h^L_t)\, E^\top, \qquad p_\theta(x_{t+1} \mid x_{\le t}) = \mathrm{softmax}(z_t).$$
 #
 # - The **residual stream** $h$ (shape (B, T, C)) runs from the embedding to the output; every block
-#   *adds* to it and never overwrites it. Gradients flow straight down the additions, which is what
-#   makes deep stacks trainable.
+#   *adds* to it and never overwrites it. Gradients flow straight down the additions, which is a main
+#   reason deep stacks are trainable (He et al., 2016; not tested here).
 # - **Pre-LayerNorm**: each sub-layer reads a normalised copy $\mathrm{LN}(h)$ (zero mean, unit variance
 #   over the C channels, then a learned gain and bias); the stream itself is normalised once, at the end.
 # - **Causal self-attention** (notebook 02) is the only place where positions exchange information;
@@ -204,7 +204,8 @@ print(f"std of the logits at initialisation: {logits_ours.std():.3f}")
 # %% [markdown]
 # **The first number to look at when training starts: the loss at initialisation.** The embeddings
 # start at $\mathcal N(0, 0.02^2)$, so every logit is close to 0 (std printed above) and the softmax is nearly
-# uniform: the loss should be $\ln V = \ln 65 \approx 4.17$, and it is. A loss far above $\ln V$ at step 0
+# uniform: the loss should be close to $\ln V = \ln 65 \approx 4.17$, and it is: 4.185, about 0.01 above.
+# A loss far above $\ln V$ at step 0
 # means the initial logits are too large: the model is confidently wrong before it has seen anything. In
 # practitioners' experience the first steps of such a run are then spent undoing that (general experience,
 # not shown here). (Andrej Karpathy's "recipe for training neural networks" lists this check among the
@@ -476,7 +477,8 @@ print(f"first evaluation below the bigram model: step {first_below}")
 # The GPT passes the bigram model by the step printed above and keeps improving. Every row of the table
 # below is scored on the **whole** validation split (`evaluate_split` cuts it into windows and averages
 # the NLL of every character; the shipped model's figure is the one stored with the checkpoint, computed
-# the same way — recomputing it here would take a minute):
+# the same way — recomputing it here would take about a minute of evaluation on an idle core, by the
+# note stored in `assets/gpt_shakespeare.json`; not timed here):
 
 # %%
 from lmrl_course.gpt import load_pretrained
@@ -498,7 +500,9 @@ print(f"shipped: {sc['n_layer']} layers, C = {sc['n_embd']}, context {sc['block_
 #
 # A forward pass costs about $2|\theta|$ floating-point operations per token for a model with $|\theta|$
 # parameters (each weight is used in one multiply and one add), the backward pass twice that:
-# **$6|\theta|$ FLOPs per token** for training (Kaplan et al., 2020, write it $6N$; they derive an extra
+# **$6|\theta|$ FLOPs per token** for training (Kaplan et al., 2020, write it $6N$ with $N$ the
+# non-embedding parameters; we count every parameter, which here includes the tied output matrix $E$
+# and, slightly over-counting, the position table $P$, which is only added; they derive an extra
 # $6\,L\,T\,C$ for the attention scores, which have no parameters, and then neglect it; we add it below). Multiplied by the measured tokens per second it gives the arithmetic speed the
 # training actually reached:
 
@@ -559,7 +563,8 @@ for C in (64, 128):
 # GPT-2 (and nanoGPT), and the shipped checkpoint was trained with 0.02 (the only init the code had then;
 # recorded in `assets/gpt_shakespeare.json`). The effect on learning, precomputed
 # by the same script on the benchmark model of `bench/bench_gpt_train.py` (4 layers, $C = 128$, context
-# 64, batch 12, lr $10^{-3}$), two seeds each:
+# 64, batch 12), with that bench's earlier recipe (its `BASELINE_RECIPE`: lr $10^{-3}$) and learned
+# positions, two seeds each:
 
 # %%
 init = craft["init_scale"]
@@ -656,7 +661,8 @@ print(f"precomputed on {drop['machine']} ({drop['cpus']} CPUs), {drop['torch_thr
 # **Dropout 0.1 trades training loss for validation loss.** On both seeds it ends with a higher loss on
 # the training text (1.63 to 1.64) and a lower validation loss (1.91 to 1.92) than no dropout, its gap
 # is 0.28, and its validation curve is still falling at step 2,000. **Dropout 0.2 narrows the gap further
-# (0.16 to 0.18) but does not lower the validation loss** (2.02 to 2.07, where no dropout ends): it
+# (0.16 to 0.18) but does not reliably lower the validation loss**: its two seeds end at 2.022 and 2.066,
+# one below and one above the 2.036 to 2.041 of no dropout (mean 2.044 against 2.038). It
 # slows learning so much that its training loss is still 1.85 to 1.91 at the end and both its curves are
 # still falling. So a small gap is not the goal; a low validation loss is, and here $p = 0.1$ was the best
 # of the three. This is two seeds, one subset and one budget: a longer run could move the best $p$.
@@ -832,8 +838,9 @@ print("same tokens:", torch.equal(no_cache[:, kv_prompt.shape[1]:], with_cache.r
 #
 # The widget samples from the course's shipped checkpoint (trained longer than the model above; if the
 # checkpoint is missing it falls back to the model you just trained). The same seed gives the same
-# text. Try temperature 0.1 (repetitive, "safe"), 1.5 (inventive spelling), top-k = 1 (greedy), and
-# top-p = 0.5 against top-p = 1.
+# text. Try temperature 0.1 and 1.5 (you should see repetitive, "safe" text and inventive spelling,
+# respectively; only the sample at 0.8 is stored below), top-k = 1 (greedy), and top-p = 0.5 against
+# top-p = 1.
 
 # %%
 import ipywidgets as widgets
