@@ -2,9 +2,9 @@
 # # 00 · Start here: how this course works
 #
 # **What you will build in the course:** a character-level GPT trained on Shakespeare, and then the
-# reinforcement-learning machinery (policy gradients, REINFORCE, TRPO, PPO) that fine-tunes that same
-# GPT towards a reward — the recipe behind RLHF — plus GRPO, a modern variant without a value network,
-# and DPO and best-of-n, which need no RL at all.
+# reinforcement-learning machinery (policy gradients, REINFORCE, TRPO, PPO, learned on a bandit and on
+# CartPole-style control tasks), then PPO fine-tuning that same GPT towards a reward — the recipe behind
+# RLHF — plus GRPO and RLOO, variants without a value network, and DPO and best-of-n, which need no RL at all.
 #
 # **In this notebook** you learn how the notebooks, the `lmrl_course` package and the exercises fit
 # together, check which device you are on, and solve a warm-up exercise: a numerically stable softmax.
@@ -19,17 +19,17 @@
 # %% [markdown]
 # ## The course map
 #
-# | notebook | what you build | time on a laptop CPU |
+# | notebook | what you build | working time (a rough guide, not measured) |
 # |---|---|---|
 # | 00 start here | the exercise system, a stable softmax | 5 min |
 # | 01 cross-entropy | counting and neural bigram models, cross-entropy, perplexity, log-sum-exp | 45 min |
 # | 02 attention | scaled dot-product attention, causal masks, multi-head attention | 45 min |
-# | 02b embeddings and RNNs | what character embeddings and word vectors (Word2Vec's idea) learn; an LSTM cell against `nn.LSTMCell`; the garbled LSTM, measured; RNNs on 03's budget | 45 min |
+# | 02b embeddings and RNNs | what character embeddings and word vectors (Word2Vec's idea) learn; an LSTM cell against `nn.LSTMCell`; the garbled LSTM, measured; an LSTM, a GRU and a small GPT on a 400-step budget of their own (3 seeds) | 45 min |
 # | 03 GPT | you build LayerNorm, the transformer block, the forward pass, the AdamW training step and sampling, and train the GPT on Tiny Shakespeare; an LSTM and a GRU beside it; training craft (loss at init, overfitting one batch, lr sweep, init scale, dropout); KV cache; position encodings | 75 min |
 # | 04 policy gradients | the RL loop, the log-derivative trick, baselines on a bandit | 45 min |
 # | 05 REINFORCE | REINFORCE with a value baseline on CartPole | 45 min |
 # | 06 TRPO | natural gradients, Fisher-vector products, conjugate gradient, line search | 60 min |
-# | 07 PPO | the clipped surrogate, GAE, and all the details that make PPO work | 60 min |
+# | 07 PPO | the clipped surrogate, GAE, PPO's implementation details and an ablation of them over seeds (which ones matter measurably, which do not); the common mistakes, measured; a Gaussian policy on Pendulum | 60 min |
 # | 08 RLHF with PPO | a reward model and PPO with a KL penalty on the course's own GPT | 60 min |
 # | 09 GRPO and RLOO | value-free policy gradients for language models | 45 min |
 # | 10 DPO and best-of-n | DPO on the preference pairs, best-of-n and its KL; five methods on one gold-score-vs-KL figure | 40 min |
@@ -178,7 +178,7 @@ PlotWidget(draw_softmax, {"temperature": widgets.FloatSlider(value=1.0, min=0.1,
 # %% [markdown]
 # ## A figure
 #
-# Figures are ordinary Matplotlib; every notebook ends a plotting cell with `plt.show()`.
+# Figures are ordinary Matplotlib; every plotting cell calls `plt.show()`.
 # Here: the largest probability as a function of temperature for the same logits.
 
 # %%

@@ -104,8 +104,9 @@ print(f"train: {len(train_ids):,} ids   val: {len(val_ids):,} ids")
 #
 # The $+\alpha$ (**add-one smoothing** with $\alpha = 1$) keeps a pair never seen in training from
 # getting probability 0 — otherwise one unseen pair in the validation text would make the loss infinite.
-# Counting all pairs at once: each pair $(a, b)$ is the single index $a \cdot V + b$, and `bincount`
-# counts indices.
+# Counting all pairs at once: `index_put_(..., accumulate=True)` adds 1 at row $a$, column $b$ for every pair
+# (the package's `bigram_counts`, which the check below compares with, does the same with `bincount` on the
+# single index $a \cdot V + b$).
 
 # %%
 def count_bigrams(ids, V):
@@ -314,8 +315,9 @@ print("on [0, -120, -5]:", [round(v, 4) for v in log_softmax(torch.tensor([0.0, 
 #   S = \{n : y_n \ne \texttt{ignore\_index}\}.$$
 #
 # `ignore_index` (PyTorch's default is $-100$) marks positions that must not count: padding when
-# sequences of different lengths share a batch, or, in the RLHF notebooks, the prompt tokens whose
-# prediction is not being trained. They are left out of both the sum *and* the count $|S|$.
+# sequences of different lengths share a batch, or positions whose prediction is not being trained. They are
+# left out of both the sum *and* the count $|S|$. (The RLHF notebooks solve the same problem with a boolean mask
+# over the response tokens instead of a token id, since there the padding id is a real character.)
 #
 # **Your turn:** write `cross_entropy(logits, targets, ignore_index=-100)` for logits of shape
 # (..., V) and integer targets of shape (...), returning the mean over the non-ignored positions, in the
@@ -413,7 +415,8 @@ plt.show()
 # %% [markdown]
 # On the training pairs the trained table (2.4543) stays just above the floor set by the unsmoothed
 # counts (2.4519); on validation the smoothed count model and the trained one are nearly equal (2.4819
-# vs 2.4866). Gradient descent found (almost exactly) the counted table. This is the pattern of the whole course:
+# vs 2.4866). Gradient descent found (almost exactly) the counted table, at least for the characters seen often
+# enough to be drawn in the figure; the rows of rare characters are learned from few pairs. This is the pattern of the whole course:
 # a neural network is a parameterised $p_\theta$, and **cross-entropy training is maximum likelihood**.
 # The bigram model stops at about 2.48 nats because one character of context is all it sees; the
 # small GPT trained in notebook 03 sees 32 (and the shipped GPT 128).
@@ -538,7 +541,7 @@ plt.show()
 # >
 # > Take the closest RL analogue, the reward $R(a) = \mathbb{1}[a = y]$ ("say the data token"). Its
 # > exact policy gradient is $\nabla \Pr(a = y) = p_y\, \nabla \log p_y$: the same direction as the
-# > supervised gradient but **scaled by $p_y$**, so it vanishes exactly when the model is bad at $y$ —
+# > supervised gradient but **scaled by $p_y$**, so it is smallest precisely when the model is bad at $y$ —
 # > and an estimate from a few samples is usually *exactly zero*, because $y$ was never sampled.
 # > And the literal mistake, plugging $R = \log p_\theta(y)$ (a negative number) in as a detached
 # > weight on $\nabla \log p_\theta(y)$, flips the sign of the supervised gradient. Below, one next-character

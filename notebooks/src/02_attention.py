@@ -246,8 +246,9 @@ for name, dk, vq, vk, w_raw, w_scaled in rows:
 # 0.72–2.8, and their undivided scores would put 0.84–0.87 of the weight on one key, against 0.32–0.45
 # with the division. With GPT-2's $\sigma = 0.02$, var(q) is 0.05 at $C = 128$ and 0.10 at
 # $C = 256$: the scaled heads are close to uniform (0.068 and 0.074, against 1/16 = 0.062), and the raw
-# ones only mildly peaked (0.098 and 0.200, against 0.84 with unit variance). So the division changes
-# little in the first forward pass of a 0.02-initialised GPT; it matters once $q$ and $k$ have variance
+# ones only mildly peaked (0.098 and 0.200, against 0.76 and 0.84 with unit variance at the same $d_k$). So the
+# division changes little in the first forward pass of a 0.02-initialised GPT at $C = 128$, and noticeably at
+# $C = 256$ (0.200 against 0.074); it matters fully once $q$ and $k$ have variance
 # of order 1 — from the start with $1/\sqrt{\text{fan\_in}}$ init, and in the trained network. (We
 # measured forward passes only; what the scaling does to training itself is not measured here.)
 
@@ -459,7 +460,7 @@ with torch.no_grad():
 # %% [markdown]
 # ## Play: what does a trained GPT attend to?
 #
-# The course ships a small GPT trained on Tiny Shakespeare (notebook 03 trains one like it). Pick a
+# The course ships a small GPT trained on Tiny Shakespeare (notebook 03 trains a 17× smaller one of the same design). Pick a
 # layer and a head; row $t$ of the heatmap is where the character at position $t$ reads from. The table
 # printed first measures every head on the sentence below, over the queries after the line break: the
 # mean weight on the character 1, 2 and 3 positions back, on the line break `⏎` that starts the line,
@@ -569,11 +570,13 @@ print("row 4 of q @ k.T   :", [round(s, 3) for s in scores[4].tolist()], " <- wh
 # What happens next depends on `keepdim`:
 #
 # - `(q * k).sum(-1)` has shape (…, T): one score $q_s \cdot k_s$ per position. Without a mask, a
-#   softmax over it gives *one* distribution over the positions, shared by every query, and
-#   `weights @ v` returns a single vector (…, hs) instead of (…, T, hs). With the (T, T) causal mask,
+#   softmax over it gives *one* distribution over the positions, shared by every query. For one sequence,
+#   `weights @ v` then returns a single vector (hs,) instead of (T, hs); with a batch axis, (B, T) @ (B, T, hs)
+#   broadcasts to (B, B, hs) and silently mixes the sequences of the batch. With the (T, T) causal mask,
 #   `masked_fill` broadcasts (…, T) against (T, T): an error unless the axis before T is absent, 1 or T;
-#   when it runs, row $t$'s weights over $s \le t$ come from the keys' own scores $q_s \cdot k_s$,
-#   never from the query $q_t$.
+#   when it runs with that axis absent or 1, row $t$'s weights over $s \le t$ come from the keys' own scores
+#   $q_s \cdot k_s$, never from the query $q_t$ (if the axis happens to equal T, row $t$ takes the scores of
+#   sequence $t$ of the batch instead: wrong either way).
 # - `(q * k).sum(-1, keepdim=True)` has shape (…, T, 1). Without a mask the softmax over an axis of
 #   length 1 is 1, and `weights @ v` fails on the shapes (1 against T). **With** the causal mask it runs
 #   silently: `masked_fill` broadcasts it to (…, T, T), and every allowed entry of row $t$ holds the same

@@ -86,8 +86,10 @@ print("first 8 logp of line 0:", [round(v, 2) for v in ro.logp[0, :8].tolist()])
 
 # %% [markdown]
 # **Check against a reference:** one ordinary forward pass over prompt + response, no cache, must give the
-# same log-probabilities as those stored while sampling. (PPO relies on it: at the start of an update
-# the ratio $\pi_\theta/\pi_{\theta_\text{old}}$ must be exactly 1.)
+# same log-probabilities as those stored while sampling, up to float precision: the cache is only a speed-up.
+# (The trainer does not use the stored values for the ratio: it recomputes $\log\pi_{\theta_\text{old}}$ with the
+# loss's own uncached pass, so that $\pi_\theta/\pi_{\theta_\text{old}}$ is exactly 1 at the start of an update,
+# as section 5 prints.)
 
 # %%
 with torch.no_grad():
@@ -99,11 +101,11 @@ print("max |stored − recomputed| =", f"{(recomputed - ro.logp).abs().max().ite
 #
 # Real RLHF asks people which of two answers they prefer. Ours is a rule you can read: the annotator
 # likes **musical lines**, scored by the share of their letters that are vowels, with $m = 6$ pseudo-letters of
-# the play's average share $p_0 = 0.37$ added, $\text{score} = (\text{vowels} + m p_0)/(\text{letters} + m)$. A long line
+# share $p_0 = 0.37$ (close to the play's average share) added, $\text{score} = (\text{vowels} + m p_0)/(\text{letters} + m)$. A long line
 # scores its own share; a short one is pulled towards the average, so there is no cliff at any length, and a
 # one-letter line ("I", "O!") scores 0.46 (printed below), not the 1.0 of its raw share. Shown two lines, it prefers the higher score and skips the pair when the scores
-# differ by less than 0.05. The char-GPT can move this score by choosing words, a taste it can satisfy in a few
-# dozen updates.
+# differ by less than 0.05. The char-GPT can move this score in a few dozen updates by choosing vowel-rich words
+# (and, pushed far enough, non-words: section 6).
 #
 # **The length game.** A response that fills all $N$ characters without `\n` is cut mid-word. Most RLHF
 # set-ups (TRL's `missing_eos_penalty`, the "N implementation details of RLHF" write-ups) take a fixed amount
@@ -139,7 +141,8 @@ print(f"the GPT's own lines: mean score {base_scores.mean():.3f}, std {base_scor
 # Only differences of rewards matter, so $r_\phi$ is defined up to a constant.
 #
 # **Your turn:** write `bradley_terry_loss(r_chosen, r_rejected)`: two (M,) tensors of scores in, the mean
-# loss over the pairs (a scalar) out. It must stay finite for differences of ±100, keep the inputs' dtype
+# loss over the pairs (a scalar) out. It must stay finite for large differences (the check uses −100 and +50 to
+# +65), keep the inputs' dtype
 # (one case is float64), and be differentiable: the check compares your gradients with the reference's too.
 
 # %% tags=["exercise"]
@@ -160,7 +163,7 @@ d = torch.tensor([-100.0, -2.0, 0.0, 2.0])
 print("loss of single pairs with r_c − r_r =", d.tolist(), "->", [round(bt_loss(x[None], torch.zeros(1)).item(), 3) for x in d])
 
 # %% [markdown]
-# **The data.** Sampling thousands of lines from the GPT takes minutes on a CPU, so the candidates shown
+# **The data.** Sampling thousands of lines from the GPT would take minutes on a CPU (not timed here), so the candidates shown
 # to the annotator are lines of the play itself (the text the GPT imitates), each cut after a random
 # number of whole words so that short lines are among them too. Pairs come from the first 90% of the text
 # for training and from the last 10% for the held-out accuracy. Pairs the annotator skips are dropped.
@@ -169,8 +172,9 @@ print("loss of single pairs with r_c − r_r =", d.tolist(), "->", [round(bt_los
 #
 # **The model.** `RewardModel` is the GPT body (a copy of its first 2 blocks, for speed) with a linear
 # head on the hidden state of the **last real token**:
-# $r_\phi(y) = w^\top h_{\text{last}}(y) + b$. The annotator judges a line on its own, so the reward model
-# reads the response only.
+# $r_\phi(y) = w^\top h_{\text{last}}(y) + b$, then standardised, $(r_\phi - \text{offset})/\text{scale}$, so that the
+# scores of its training lines have mean 0 and std 1: every reward-model score below (and the missing-EOS penalty of
+# 1) is in these standard units. The annotator judges a line on its own, so the reward model reads the response only.
 
 # %%
 from lmrl_course.rlhf import RewardModel, preference_data_from_texts, preference_accuracy, train_reward_model
@@ -341,8 +345,8 @@ for name, ev in (("before", before), ("after", after)):
 # The reward model was trained on lines of the play. Push the policy far from those lines and it scores
 # texts it has never seen, where its judgement can be wrong; the policy finds those places. The KL penalty
 # is the leash. The sweep below reruns the PPO of section 5 for several β, β = 0 included, and for longer:
-# 40 updates at twice the learning rate (2e-4), to see where each β leads. It takes tens of minutes, so it
-# was **precomputed** by `python -m lmrl_course.scripts.make_rlhf_assets --only sweep` (the same recipe and
+# 40 updates at twice the learning rate (2e-4), to see where each β leads. It takes tens of minutes (the asset's
+# own wall time is printed below), so it was **precomputed** by `python -m lmrl_course.scripts.make_rlhf_assets --only sweep` (the same recipe and
 # reward model as this notebook; that one command reruns all 15 runs) and is loaded from
 # `assets/rlhf_beta_sweep.json`: **three seeds** (0, 1, 2) for every β. The held-out evaluation: 128
 # prompts; "RM agrees" is the agreement defined above, measured on the *trained* policy's own lines.
@@ -351,7 +355,8 @@ for name, ev in (("before", before), ("after", after)):
 from lmrl_course.paths import ASSETS_DIR
 
 sweep = json.loads((ASSETS_DIR / "rlhf_beta_sweep.json").read_text())
-print(f"reward model of the sweep: held-out accuracy {sweep['reward_model']['test_accuracy']:.1%}")
+print(f"reward model of the sweep: held-out accuracy {sweep['reward_model']['test_accuracy']:.1%} | the {len(sweep['runs'])} "
+      f"runs took {sweep['wall_s'] / 60:.0f} minutes when the asset was made ({sweep['threads']} thread, {sweep['machine']})")
 print(f"{'β':>5} | seed | {'proxy (RM)':>10} | {'gold':>6} | {'KL':>6} | {'length':>6} | {'cut at N':>8} | {'RM agrees':>9} | "
       "a line written after training")
 base = sweep["base"]
@@ -398,8 +403,12 @@ for run in sorted(sweep["runs"], key=lambda r: (r["kl_coef"], r["seed"])):
     h = run["history"]
     g, k = smooth(h["gold"]), smooth(h["kl"])
     i = max(range(len(g)), key=g.__getitem__)
+    j = min(range(i, len(g)), key=g.__getitem__)                   # the lowest point after the peak
+    u30 = h["update"].index(30)
     print(f"β = {run['kl_coef']:4}, seed {run['seed']}: gold peaks at {g[i]:.3f} (update {h['update'][i]:.0f}, "
-          f"KL {k[i]:.1f}), ends at {g[-1]:.3f} (KL {k[-1]:.1f}) | proxy ends at {smooth(h['score'])[-1]:+.2f} | "
+          f"KL {k[i]:.1f}), lowest after it {g[j]:.3f} (update {h['update'][j]:.0f}), ends at {g[-1]:.3f} | "
+          f"proxy at update 30 {smooth(h['score'])[u30]:+.2f}, at the end {smooth(h['score'])[-1]:+.2f} | "
+          f"KL at update 30 {k[u30]:.1f}, last 10 updates {min(k[-10:]):.1f}–{max(k[-10:]):.1f}, end {k[-1]:.1f} | "
           f"RM agrees on its lines {run['final']['rm_agreement']:.1%}")
 
 # %% [markdown]
@@ -414,7 +423,8 @@ for run in sorted(sweep["runs"], key=lambda r: (r["kl_coef"], r["seed"])):
 # the reward model's judgement: on the β = 0 policies' own lines it agrees with the annotator on 77 %, 78 % and 80 %
 # of the pairs, against 97 % for the base model and 90–100 % for 10 of the 12 runs with β > 0.
 #
-# **The two exceptions are both at β = 0.1**, and one of them is Gao et al.'s pattern on a single seed: β = 0.1
+# **The two exceptions are both at β = 0.1**, and one of them looks like Gao et al.'s pattern, though the evidence
+# is a comparison across seeds rather than one run's curve: β = 0.1
 # seed 2 ends with the highest proxy of its β (+1.96 in the batches, against +1.62 and +1.68) and the lowest gold of
 # the whole sweep (0.425 held out); all six stored lines are "Come.", and on its lines the reward model agrees with
 # the annotator on 0.2 % of the labelled pairs — it orders them the wrong way round. Seed 1 at β = 0.1 ("O,", "Caminius?",
@@ -468,15 +478,18 @@ for m in ("ppo", "grpo", "rloo"):
           f"cut at N {s['truncated_fraction'][0]:.1%} ± {s['truncated_fraction'][1]:.1%} ({', '.join(cuts)}; "
           f"training batches of the last 10 updates: at most {batch_cut:.1%})")
 print(f"{'DPO':9} one epoch, seeds 0-2       : {[r['final']['length'] for r in comparison['dpo_runs']]} -> "
-      f"{summary['dpo']['length'][0]:.1f} ± {summary['dpo']['length'][1]:.1f}")
+      f"{summary['dpo']['length'][0]:.1f} ± {summary['dpo']['length'][1]:.1f} | cut at N "
+      f"{summary['dpo']['truncated_fraction'][0]:.1%} ± {summary['dpo']['truncated_fraction'][1]:.1%}")
 print(f"{'best-of-16':10} seeds 0-2              : {summary['best_of_16']['length'][0]:.1f} ± "
-      f"{summary['best_of_16']['length'][1]:.1f}")
+      f"{summary['best_of_16']['length'][1]:.1f} | cut at N {summary['best_of_16']['truncated_fraction'][0]:.1%} ± "
+      f"{summary['best_of_16']['truncated_fraction'][1]:.1%}")
 for beta in betas:
     print(f"PPO sweep β = {beta:4}, 40 updates: " + ", ".join(
         f"seed {r['seed']}: {r['final']['length']:.1f}" for r in runs_of(sweep["runs"], kl_coef=beta)))
 
 # %% [markdown]
-# PPO's lines shrink on every β > 0 run (6.2 to 20.1 characters held out); at β = 0 they shrink and then grow
+# PPO's lines shrink on every β > 0 run of the sweep (6.2 to 20.1 characters held out; the comparison's PPO runs at
+# β = 0.05 end at 14.9 to 24.3); at β = 0 they shrink and then grow
 # back part of the way (24.6, 35.2 and 30.7 held out, against the base 38.1). GRPO's grow; RLOO's and DPO's shrink less than PPO's. Best-of-n, which only picks among the base
 # model's lines, keeps their length. Two suspects:
 #
@@ -559,6 +572,11 @@ for run in sorted(sweep["runs"], key=lambda r: (r["kl_coef"], r["seed"])):
     print(f"sweep β = {run['kl_coef']:4}, seed {run['seed']}: final KL / final length = {f['kl'] / f['length']:.2f} nats per "
           f"character (an average, not the price of one more) | β times that: {run['kl_coef'] * f['kl'] / f['length']:.3f} "
           f"| the proxy gained {f['score'] - sweep['base']['score']:+.2f}")
+for run in runs_of(sweep["runs"], kl_coef=0.0):
+    n_s = smooth(run["history"]["length"])
+    i = min(range(len(n_s)), key=n_s.__getitem__)
+    print(f"sweep β = 0, seed {run['seed']}: 5-update-average length falls to {n_s[i]:.1f} (update "
+          f"{run['history']['update'][i]:.0f}); over the last 10 updates {min(n_s[-10:]):.1f}–{max(n_s[-10:]):.1f}")
 fig, axes = plt.subplots(1, 2, figsize=(10, 3.4))
 for run in sweep["runs"]:
     axes[0].plot(run["history"]["update"], smooth(run["history"]["length"]), SEED_LINE[run["seed"]],
@@ -601,9 +619,9 @@ plt.show()
 #   score (this is the 10-update policy; the 30-update runs further below were not measured this way). The sweep's final KL divided by the final length (1.12 to 4.29 nats per character) is an average over
 #   whole lines, not a slope, so it does not price one more character. At update 40 the runs with a KL penalty are
 #   shorter than those without, on every seed (24.6, 35.2 and 30.7 characters held out at β = 0; at most 20.1 at
-#   any β > 0). Between neighbouring β > 0 values the lengths overlap across seeds (β = 0.01: 15.9–17.2; 0.02: 13.1–20.1;
-#   0.05: 8.3–11.7; 0.1: 6.2–10.8): a larger β tends to end shorter, but three seeds at one stopping point do not
-#   make that an order, and PPO at β = 0.05 ends anywhere from 8.3 (sweep) to 24.3 characters (comparison runs,
+#   any β > 0). β = 0.01 and 0.02 overlap across seeds (15.9–17.2 and 13.1–20.1), as do β = 0.05 and 0.1 (8.3–11.7
+#   and 6.2–10.8), and every β = 0.05 or 0.1 run ends shorter than every β = 0.01 or 0.02 run: a larger β tends to
+#   end shorter, a trend on three seeds at one stopping point, and PPO at β = 0.05 ends anywhere from 8.3 (sweep) to 24.3 characters (comparison runs,
 #   30 updates).
 # - **Not the KL alone.** At β = 0 nothing charges for length, and the lines shorten anyway (left panel: the three
 #   β = 0 runs fall to 14.0–18.1 characters in their 5-update averages); then seed 1 climbs back to near the base
@@ -616,7 +634,9 @@ plt.show()
 #
 # The missing-EOS penalty guards the other end: on average at most 1.6 % of any trained policy's held-out lines are
 # cut at N (up to 3.1 % for GRPO seed 1, and up to 6.2 % of a GRPO training batch in its last 10 updates; the base
-# model's 1.6 %). The penalty plays no part in PPO's shortening, but may limit GRPO's growth.
+# model's 1.6 %). So the penalty is not what holds PPO's lines short at the end (printed above: none of its last
+# training batches is cut); whether it nudged the early updates, where some lines were still cut, these runs do not
+# test. It may limit GRPO's growth.
 #
 # **A length-neutral taste (a prototype).** One candidate fix for the ceiling is to score a line against lines *of
 # its own length*: `LengthNeutralVowelAnnotator` standardises the vowel share within buckets of 5 letters, with the
@@ -654,14 +674,15 @@ for run in neutral.get("pilot_runs", []):
           f"RM agrees {f['rm_agreement']:.0%} | {f['samples'][:3]}")
 
 # %% [markdown]
-# **What the prototype shows** (one seed per β). On the play's held-out lines the length-neutral score is nearly
-# flat in its mean (+0.05 to +0.21 standard units, correlation with length +0.026) and in its top decile (90th
-# percentiles 1.26 to 1.52, the shortest lines now the lowest). Its reward model reaches 91.4 % held-out accuracy
+# **What the prototype shows** (one seed per β). On the play's held-out lines the length-neutral score's bin means
+# rise slowly with length (+0.05 at 0–9 characters to +0.21 at 50–64 standard units, correlation with length +0.026);
+# its top decile (90th percentiles) lies between 1.26 and 1.52, the shortest lines now the lowest. Its reward model reaches 91.4 % held-out accuracy
 # on its 361 test pairs (the course's: 96.8 % on 217 other pairs, so the two figures are not directly comparable).
 # **But PPO's lines still get short** against it: 18.8 characters at β = 0.05 and 13.3 at β = 0, one seed each. The
 # course's taste with the same recipe gives 14.9 on seed 0 and 14.9 to 24.3 over its three seeds, so in length one
 # seed cannot tell the two tastes apart; and here the β = 0 run is the shorter one, unlike in the sweep, where every
-# β = 0 run ends longer than every β > 0 run. Candidate reasons, none
+# β = 0 run ends longer than every β > 0 run (but the sweep ran 40 updates at lr 2e-4 and the pilot 30 at 1e-4: no
+# course-taste β = 0 run exists at the pilot's recipe). Candidate reasons, none
 # tested here: its reward model gives the base model's shortest lines (0–9 characters) +0.50 on average where the
 # score gives them −0.11, and those are almost all empty lines, which it scores +0.59 against the score's 0.00 (no
 # empty line was among its training candidates, whose shortest are one word of the play). On the play's lines its
