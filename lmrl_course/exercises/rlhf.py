@@ -260,8 +260,8 @@ def _seq_cases(g):
         case("all full length", [6, 6], 6),
         case("a response of one token", [1, 3, 7], 7),
         case("float64", [2, 5], 5, torch.float64),
-        case("long responses, 300 and 120 tokens: the product of their probabilities underflows to 0 (even in "
-             "float64), the sum of the log-probs does not", [300, 120], 300),
+        case("long float64 responses of 400 and 150 tokens: the product of the 400 probabilities (about e^-800) "
+             "underflows to 0 even in float64, the sum of their logs does not", [400, 150], 400, torch.float64),
     ]
 
 
