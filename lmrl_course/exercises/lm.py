@@ -286,6 +286,10 @@ def _top_p_cases(g: torch.Generator):
         Case("one token with probability > 0.99 and p = 0.5: only it survives", (peaked, 0.5)),
         Case("tiny p = 0.001: the most likely token is always kept", (torch.randn(3, 9, generator=g), 0.001)),
         Case("a batch (2, 3, 7) of logits, p = 0.8", (torch.randn(2, 3, 7, generator=g) * 3, 0.8)),
+        Case("logits already cut by top-k (-inf entries), p = 0.9: what generate passes on",
+             (torch.randn(3, 10, generator=g).masked_fill(torch.rand(3, 10, generator=g) < 0.4, float("-inf")), 0.9)),
+        Case("large logits (x100, as after dividing by a low temperature), p = 0.95: exp overflows unless the "
+             "softmax subtracts the max", (torch.randn(3, 8, generator=g) * 100, 0.95)),
     ]
 
 
@@ -316,7 +320,8 @@ def top_p_filter(logits, p):
 ''',
     atol=1e-6, rtol=1e-6,
     nan_hint="you dropped a token the reference keeps: the token whose cumulative probability crosses p "
-             "stays, and the mask must be put back in vocabulary order",
+             "stays, and the mask must be put back in vocabulary order (a nan instead: look for 0 · inf, a mask "
+             "multiplied in, or inf − inf)",
 ))
 
 
