@@ -152,3 +152,22 @@ VALID['the package GPT through torch.func.functional_call (differentiable in par
     logits, loss = torch.func.functional_call(model, weights, (idx, targets))
     return logits, loss
 '''
+WRONG['the output head computed in float32 and cast back: float64 precision lost'] = '''import torch
+import torch.nn.functional as F
+
+
+def gpt_forward(idx, params, config, targets=None):
+    B, T = idx.shape
+    E, P = params["transformer.wte.weight"], params["transformer.wpe.weight"]   # (V, C), (block_size, C)
+    h = E[idx] + P[:T]                                                    # (B, T, C)
+    for l in range(config.n_layer):
+        prefix = f"transformer.h.{l}."
+        block = {k[len(prefix):]: v for k, v in params.items() if k.startswith(prefix)}
+        h = transformer_block(h, block, config.n_head)                    # (B, T, C)
+    h = layer_norm(h, params["transformer.ln_f.weight"], params.get("transformer.ln_f.bias"))
+    logits = (h.float() @ E.T.float()).to(h.dtype)                                                      # (B, T, V): tied head
+    loss = None
+    if targets is not None:
+        loss = F.cross_entropy(logits.reshape(-1, logits.shape[-1]), targets.reshape(-1), ignore_index=-100)
+    return logits, loss
+'''
