@@ -190,3 +190,22 @@ def transformer_block(x, params, n_head):
     h = F.gelu(F.linear(h, p("mlp.c_fc.weight"), p("mlp.c_fc.bias")))   # (B, T, 4C)
     return x + F.linear(h, p("mlp.c_proj.weight"), p("mlp.c_proj.bias"))  # y = a + MLP(LN2(a))
 '''
+WRONG['right values but 1.5x the gradient in every weight (w + 0.5 (w - w.detach())): guards the comparison of the weights\' gradients'] = '''import torch
+import torch.nn.functional as F
+
+
+def transformer_block(x, params, n_head):
+    B, T, C = x.shape
+    p = lambda name: None if params.get(name) is None else params.get(name) + 0.5 * (params.get(name) - params.get(name).detach())                                    # None for a missing bias
+
+    h = layer_norm(x, p("ln_1.weight"), p("ln_1.bias"))                  # (B, T, C)
+    q, k, v = F.linear(h, p("attn.c_attn.weight"), p("attn.c_attn.bias")).split(C, dim=-1)
+    q, k, v = (t.view(B, T, n_head, C // n_head).transpose(1, 2) for t in (q, k, v))   # (B, H, T, hs)
+    y = F.scaled_dot_product_attention(q, k, v, is_causal=True)         # (B, H, T, hs)
+    y = y.transpose(1, 2).reshape(B, T, C)                               # (B, T, C)
+    x = x + F.linear(y, p("attn.c_proj.weight"), p("attn.c_proj.bias"))  # a = x + Attn(LN1(x))
+
+    h = layer_norm(x, p("ln_2.weight"), p("ln_2.bias"))
+    h = F.gelu(F.linear(h, p("mlp.c_fc.weight"), p("mlp.c_fc.bias")))   # (B, T, 4C)
+    return x + F.linear(h, p("mlp.c_proj.weight"), p("mlp.c_proj.bias"))  # y = a + MLP(LN2(a))
+'''
