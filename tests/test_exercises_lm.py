@@ -294,7 +294,7 @@ WRONG = [
     ("count_parameters", cp_mlp2, "expected 809856, got 546688"),
     ("count_parameters", cp_no_ln, "expected 809856, got 807552"),
     ("count_parameters", cp_ignores_bias, "case 3/5 (bias=False: no Linear biases and no LayerNorm biases): output: expected 7776, got 8144"),
-    ("top_p_filter", tp_drops_crossing_token, "case 1/6 (logits (4, 10), p = 0.9): output contains -inf at index (0, 8) where the reference is -0.341227 (you dropped a token the reference keeps: the token whose cumulative probability crosses p stays"),
+    ("top_p_filter", tp_drops_crossing_token, "case 1/8 (logits (4, 10), p = 0.9): output contains -inf at index (0, 8) where the reference is -0.341227 (you dropped a token the reference keeps: the token whose cumulative probability crosses p stays"),
     ("top_p_filter", tp_no_unsort, "the mask must be put back in vocabulary order"),
     ("top_p_filter", tp_zero_fill, "expected -inf, got 0.0"),
     ("top_p_filter", tp_cumsum_of_logits, "output contains -inf"),

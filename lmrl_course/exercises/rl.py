@@ -384,6 +384,7 @@ def _cg_cases(g: torch.Generator):
              (_MatVec(A3), torch.zeros(3)), {"iters": 10}),
         Case("50×50 float64, 50 iterations", (_MatVec(A50), torch.randn(50, generator=g, dtype=torch.float64)),
              {"iters": 50}),
+        Case("20×20 with the default iters=10 (not converged after 10)", (_MatVec(A20), torch.randn(20, generator=g))),
     ]
 
 
@@ -444,6 +445,10 @@ def _fvp_cases(g: torch.Generator):
         P = sum(p.numel() for p in policy.parameters())
         cases.append(Case(desc, (policy, torch.randn(M, obs_dim, generator=g), torch.randn(P, generator=g)),
                           {"damping": damping}))
+    policy = _tiny_policy(g, 3, 2, (4,))
+    P = sum(p.numel() for p in policy.parameters())
+    cases.append(Case("the default damping=0.0: F v itself (notebook 06 compares it with H v)",
+                      (policy, torch.randn(16, 3, generator=g), torch.randn(P, generator=g))))
     return cases
 
 

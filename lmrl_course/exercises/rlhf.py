@@ -62,17 +62,18 @@ def rlhf_rewards(score: torch.Tensor, logp: torch.Tensor, ref_logp: torch.Tensor
 
 
 def _rewards_cases(g):
-    def case(desc, lengths, N, beta):
+    def case(desc, lengths, N, beta, dtype=torch.float32):
         B = len(lengths)
         mask = torch.arange(N)[None, :] < torch.tensor(lengths)[:, None]
-        logp = -torch.rand(B, N, generator=g) * 3  # padding holds log-probs too: they must not count
-        ref = -torch.rand(B, N, generator=g) * 3
-        return Case(desc, (torch.randn(B, generator=g), logp, ref, mask, beta))
+        logp = -torch.rand(B, N, generator=g, dtype=dtype) * 3  # padding holds log-probs too: they must not count
+        ref = -torch.rand(B, N, generator=g, dtype=dtype) * 3
+        return Case(desc, (torch.randn(B, generator=g, dtype=dtype), logp, ref, mask, beta))
     return [
         case("4 responses of lengths 5, 2, 5, 1 (N = 5), β = 0.1", [5, 2, 5, 1], 5, 0.1),
         case("all responses full length, β = 0.5", [6, 6, 6], 6, 0.5),
         case("β = 0: only the score, at the last real token", [3, 1, 4], 4, 0.0),
         case("a response of one token: the score and its KL share position 0", [1, 7], 7, 0.2),
+        case("float64 log-probs and scores: keep the dtype", [4, 2, 3], 4, 0.1, dtype=torch.float64),
     ]
 
 
@@ -190,6 +191,7 @@ register(Exercise(
     return log_r.expm1() - log_r             # (r − 1) − log r  >= 0
 ''',
     atol=1e-6, rtol=1e-5, check_grad=True,
+    grad_args=("logp",),   # ref_logp comes from the frozen reference model: detaching it is as right
 ))
 
 
@@ -237,6 +239,9 @@ def dpo_loss(policy_chosen_logp, policy_rejected_logp, ref_chosen_logp, ref_reje
     return F.softplus(-h).mean()                             # −log σ(h), stable
 ''',
     atol=1e-6, rtol=1e-5, check_grad=True,
+    # the reference model is frozen: only the policy's log-probs are trained through (detaching the
+    # reference's is as right)
+    grad_args=("policy_chosen_logp", "policy_rejected_logp"),
 ))
 
 
@@ -255,6 +260,8 @@ def _seq_cases(g):
         case("all full length", [6, 6], 6),
         case("a response of one token", [1, 3, 7], 7),
         case("float64", [2, 5], 5, torch.float64),
+        case("long float64 responses of 400 and 150 tokens: the product of the 400 probabilities (about e^-800) "
+             "underflows to 0 even in float64, the sum of their logs does not", [400, 150], 400, torch.float64),
     ]
 
 

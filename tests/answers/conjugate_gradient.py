@@ -107,3 +107,25 @@ VALID = {  # each must PASS
     return x
 ''',
 }
+
+# ---- added by the held-out review (exreview): answers that passed, or failed, when they should not have
+WRONG['default iters=20 instead of 10'] = '''import torch
+
+
+def conjugate_gradient(Avp, b, iters=20, tol=1e-10):
+    x = torch.zeros_like(b)
+    r = b.clone()                      # residual b − A x, with x = 0
+    p = b.clone()                      # first search direction
+    rr = r @ r
+    for _ in range(iters):
+        if rr < tol:
+            break
+        Ap = Avp(p)
+        alpha = rr / (p @ Ap)          # exact minimiser along p
+        x = x + alpha * p
+        r = r - alpha * Ap
+        rr_new = r @ r
+        p = r + (rr_new / rr) * p      # next direction, A-conjugate to the previous ones
+        rr = rr_new
+    return x
+'''

@@ -34,3 +34,9 @@ VALID = {
     return F.binary_cross_entropy_with_logits(h, torch.ones_like(h))
 ''',
 }
+
+# ---- added by the held-out review (exreview): answers that passed, or failed, when they should not have
+VALID['the reference log-probs detached (the reference model is frozen)'] = '''def dpo_loss(pc, pr, rc, rr, beta):
+    h = beta * ((pc - rc.detach()) - (pr - rr.detach()))
+    return F.softplus(-h).mean()
+'''

@@ -86,3 +86,19 @@ VALID = {  # each must PASS
     return torch.cat([x.reshape(-1) for x in Hv]) + damping * v
 ''',
 }
+
+# ---- added by the held-out review (exreview): answers that passed, or failed, when they should not have
+WRONG['default damping=0.1 instead of 0.0'] = '''import torch
+from torch.distributions import Categorical, kl_divergence
+
+
+def fisher_vector_product(policy, obs, v, damping=0.1):
+    params = list(policy.parameters())
+    dist = policy.distribution(obs)
+    old = Categorical(logits=dist.logits.detach())                     # π_θold, a constant
+    kl = kl_divergence(old, dist).mean()                               # KL̄: value 0, gradient 0, Hessian F
+    grads = torch.autograd.grad(kl, params, create_graph=True)
+    g_kl = torch.cat([g.reshape(-1) for g in grads])                   # ∇KL̄ as a function of θ
+    Fv = torch.autograd.grad(g_kl @ v, params)                         # ∇(∇KL̄ᵀ v) = F v
+    return torch.cat([g.reshape(-1) for g in Fv]) + damping * v
+'''

@@ -77,3 +77,97 @@ VALID = {
     return logits, loss
 ''',
 }
+
+# ---- added by the held-out review (exreview): answers that passed, or failed, when they should not have
+WRONG['the whole forward under @torch.no_grad(): right values, but train_step cannot differentiate it'] = '''import torch
+import torch.nn.functional as F
+
+
+@torch.no_grad()
+def gpt_forward(idx, params, config, targets=None):
+    B, T = idx.shape
+    E, P = params["transformer.wte.weight"], params["transformer.wpe.weight"]   # (V, C), (block_size, C)
+    h = E[idx] + P[:T]                                                    # (B, T, C)
+    for l in range(config.n_layer):
+        prefix = f"transformer.h.{l}."
+        block = {k[len(prefix):]: v for k, v in params.items() if k.startswith(prefix)}
+        h = transformer_block(h, block, config.n_head)                    # (B, T, C)
+    h = layer_norm(h, params["transformer.ln_f.weight"], params.get("transformer.ln_f.bias"))
+    logits = h @ E.T                                                      # (B, T, V): tied head
+    loss = None
+    if targets is not None:
+        loss = F.cross_entropy(logits.reshape(-1, logits.shape[-1]), targets.reshape(-1), ignore_index=-100)
+    return logits, loss
+'''
+WRONG['E and P detached: no gradient reaches the embeddings'] = '''import torch
+import torch.nn.functional as F
+
+
+def gpt_forward(idx, params, config, targets=None):
+    B, T = idx.shape
+    E, P = params["transformer.wte.weight"], params["transformer.wpe.weight"]   # (V, C), (block_size, C)
+    h = E.detach()[idx] + P.detach()[:T]                                                    # (B, T, C)
+    for l in range(config.n_layer):
+        prefix = f"transformer.h.{l}."
+        block = {k[len(prefix):]: v for k, v in params.items() if k.startswith(prefix)}
+        h = transformer_block(h, block, config.n_head)                    # (B, T, C)
+    h = layer_norm(h, params["transformer.ln_f.weight"], params.get("transformer.ln_f.bias"))
+    logits = h @ E.T                                                      # (B, T, V): tied head
+    loss = None
+    if targets is not None:
+        loss = F.cross_entropy(logits.reshape(-1, logits.shape[-1]), targets.reshape(-1), ignore_index=-100)
+    return logits, loss
+'''
+WRONG['the weights loaded into the package GPT with load_state_dict (a copy): no gradient reaches params'] = '''def gpt_forward(idx, params, config, targets=None):
+    from lmrl_course.gpt import GPT
+    model = GPT(config).to(params["transformer.wte.weight"].dtype)
+    model.load_state_dict({**params, "lm_head.weight": params["transformer.wte.weight"]})
+    return model(idx, targets) if targets is not None else (model(idx)[0], None)
+'''
+VALID['the loss by hand with logsumexp over the kept targets'] = '''import torch
+import torch.nn.functional as F
+
+
+def gpt_forward(idx, params, config, targets=None):
+    B, T = idx.shape
+    E, P = params["transformer.wte.weight"], params["transformer.wpe.weight"]   # (V, C), (block_size, C)
+    h = E[idx] + P[:T]                                                    # (B, T, C)
+    for l in range(config.n_layer):
+        prefix = f"transformer.h.{l}."
+        block = {k[len(prefix):]: v for k, v in params.items() if k.startswith(prefix)}
+        h = transformer_block(h, block, config.n_head)                    # (B, T, C)
+    h = layer_norm(h, params["transformer.ln_f.weight"], params.get("transformer.ln_f.bias"))
+    logits = h @ E.T                                                      # (B, T, V): tied head
+    loss = None
+    if targets is not None:
+        z, y = logits.reshape(-1, logits.shape[-1]), targets.reshape(-1)
+        keep = y != -100
+        loss = (torch.logsumexp(z[keep], -1) - z[keep].gather(-1, y[keep][:, None]).squeeze(-1)).mean()
+    return logits, loss
+'''
+VALID['the package GPT through torch.func.functional_call (differentiable in params)'] = '''def gpt_forward(idx, params, config, targets=None):
+    from lmrl_course.gpt import GPT
+    model = GPT(config).to(params["transformer.wte.weight"].dtype)
+    weights = {**params, "lm_head.weight": params["transformer.wte.weight"]}
+    logits, loss = torch.func.functional_call(model, weights, (idx, targets))
+    return logits, loss
+'''
+WRONG['the output head computed in float32 and cast back: float64 precision lost'] = '''import torch
+import torch.nn.functional as F
+
+
+def gpt_forward(idx, params, config, targets=None):
+    B, T = idx.shape
+    E, P = params["transformer.wte.weight"], params["transformer.wpe.weight"]   # (V, C), (block_size, C)
+    h = E[idx] + P[:T]                                                    # (B, T, C)
+    for l in range(config.n_layer):
+        prefix = f"transformer.h.{l}."
+        block = {k[len(prefix):]: v for k, v in params.items() if k.startswith(prefix)}
+        h = transformer_block(h, block, config.n_head)                    # (B, T, C)
+    h = layer_norm(h, params["transformer.ln_f.weight"], params.get("transformer.ln_f.bias"))
+    logits = (h.float() @ E.T.float()).to(h.dtype)                                                      # (B, T, V): tied head
+    loss = None
+    if targets is not None:
+        loss = F.cross_entropy(logits.reshape(-1, logits.shape[-1]), targets.reshape(-1), ignore_index=-100)
+    return logits, loss
+'''

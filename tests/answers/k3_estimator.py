@@ -24,3 +24,9 @@ VALID = {
     return torch.exp(-l) - 1 + l
 ''',
 }
+
+# ---- added by the held-out review (exreview): answers that passed, or failed, when they should not have
+VALID['ref_logp detached (the reference model is frozen)'] = '''def k3_estimator(logp, ref_logp):
+    log_r = ref_logp.detach() - logp
+    return torch.expm1(log_r) - log_r
+'''

@@ -34,3 +34,15 @@ VALID = {
     return rewards
 ''',
 }
+
+# ---- added by the held-out review (exreview): answers that passed, or failed, when they should not have
+WRONG['returns float32 for float64 inputs'] = '''import torch
+
+
+def rlhf_rewards(score, logp, ref_logp, mask, kl_coef):
+    kl = (logp - ref_logp).masked_fill(~mask, 0.0)          # k1 per token, 0 at padding
+    rewards = (-kl_coef * kl).float()                                  # (B, N)
+    last = mask.long().sum(dim=1) - 1                        # index of the last real token
+    rewards[torch.arange(rewards.shape[0]), last] += score   # the score, once, at the end
+    return rewards
+'''

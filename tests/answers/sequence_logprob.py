@@ -21,3 +21,15 @@ VALID = {
     return torch.where(mask, token_logp, torch.zeros_like(token_logp)).sum(-1)
 ''',
 }
+
+# ---- added by the held-out review (exreview): answers that passed, or failed, when they should not have
+WRONG['log of the product of the probabilities: underflows to log(0) = -inf for a long response'] = '''def sequence_logprob(token_logp, mask):
+    return torch.log(torch.where(mask, token_logp.exp(), torch.ones_like(token_logp)).prod(1))
+'''
+VALID['a Python loop over the positions'] = '''def sequence_logprob(token_logp, mask):
+    B, N = token_logp.shape
+    total = torch.zeros(B, dtype=token_logp.dtype)
+    for t in range(N):
+        total = total + torch.where(mask[:, t], token_logp[:, t], torch.zeros_like(total))
+    return total
+'''

@@ -177,3 +177,27 @@ VALID.update({  # more valid answers, written independently
     return torch.where(keep, logits, torch.full_like(logits, float("-inf")))
 ''',
 })
+
+# ---- added by the held-out review (exreview): answers that passed, or failed, when they should not have
+WRONG['softmax as exp / sum without the max: overflows at large logits (a low temperature)'] = '''import torch
+
+
+def top_p_filter(logits, p):
+    sorted_logits, order = torch.sort(logits, dim=-1, descending=True)   # (..., V)
+    probs = sorted_logits.exp() / sorted_logits.exp().sum(-1, keepdim=True)
+    mass_before = probs.cumsum(dim=-1) - probs       # probability of the tokens ranked above
+    drop_sorted = mass_before >= p                    # rank 0 has mass_before = 0 < p: always kept
+    drop = torch.zeros_like(drop_sorted).scatter(-1, order, drop_sorted)   # back to vocabulary order
+    return logits.masked_fill(drop, float("-inf"))
+'''
+WRONG['softmax after subtracting the min: -inf logits (after top-k) give inf − inf'] = '''import torch
+
+
+def top_p_filter(logits, p):
+    sorted_logits, order = torch.sort(logits, dim=-1, descending=True)   # (..., V)
+    probs = torch.softmax(sorted_logits - sorted_logits.amin(-1, keepdim=True), dim=-1)
+    mass_before = probs.cumsum(dim=-1) - probs       # probability of the tokens ranked above
+    drop_sorted = mass_before >= p                    # rank 0 has mass_before = 0 < p: always kept
+    drop = torch.zeros_like(drop_sorted).scatter(-1, order, drop_sorted)   # back to vocabulary order
+    return logits.masked_fill(drop, float("-inf"))
+'''

@@ -95,3 +95,24 @@ VALID = {
     return loss.detach(), {k: p.detach() for k, p in params.items()}, {"step": t, "m": m, "v": v}
 ''',
 }
+
+# ---- added by the held-out review (exreview): answers that passed, or failed, when they should not have
+WRONG['clipping always rescales to grad_clip / ‖g‖ (no min(1, ·)): scales small gradients up'] = '''def train_step(params, state, x, y, config, lr, train_cfg):
+    names = list(params)
+    p = {k: v.detach().clone().requires_grad_(True) for k, v in params.items()}
+    _, loss = gpt_forward(x, p, config, y)
+    grads = dict(zip(names, torch.autograd.grad(loss, [p[k] for k in names])))
+    if train_cfg.grad_clip > 0:
+        norm = torch.sqrt(sum((g ** 2).sum() for g in grads.values()))
+        grads = {k: g * (train_cfg.grad_clip / (norm + 1e-6)) for k, g in grads.items()}
+    b1, b2, t = train_cfg.beta1, train_cfg.beta2, state["step"] + 1
+    new, m, v = {}, {}, {}
+    for k in names:
+        g, theta = grads[k], params[k]
+        m[k] = b1 * state["m"][k] + (1 - b1) * g
+        v[k] = b2 * state["v"][k] + (1 - b2) * g ** 2
+        m_hat, v_hat = m[k] / (1 - b1 ** t), v[k] / (1 - b2 ** t)
+        decay = train_cfg.weight_decay if theta.dim() >= 2 else 0.0
+        new[k] = theta - lr * (m_hat / (v_hat.sqrt() + 1e-8) + decay * theta)
+    return loss.detach(), new, {"step": t, "m": m, "v": v}
+'''

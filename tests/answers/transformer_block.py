@@ -75,7 +75,53 @@ VALID = {
     g = 0.5 * linear(h, "mlp.c_fc") * (1 + torch.erf(linear(h, "mlp.c_fc") / math.sqrt(2)))
     return a + linear(g, "mlp.c_proj")
 ''',
-    "torch modules built from the params (nn.Linear, nn.GELU), one head at a time": '''def transformer_block(x, params, n_head):
+    "torch modules built from the params (nn.Linear, nn.GELU), one head at a time, with the weights applied through torch.func.functional_call (differentiable in params)": '''def transformer_block(x, params, n_head):
+    B, T, C = x.shape
+    hs = C // n_head
+
+    def lin(name, fan_in, fan_out):
+        has_bias = params.get(name + ".bias") is not None
+        layer = nn.Linear(fan_in, fan_out, bias=has_bias).to(x.dtype)
+        weights = {"weight": params[name + ".weight"]}
+        if has_bias:
+            weights["bias"] = params[name + ".bias"]
+        return lambda t: torch.func.functional_call(layer, weights, (t,))   # params' own tensors: differentiable
+
+    c_attn, c_proj = lin("attn.c_attn", C, 3 * C), lin("attn.c_proj", C, C)
+    c_fc, mlp_proj = lin("mlp.c_fc", C, 4 * C), lin("mlp.c_proj", 4 * C, C)
+    q, k, v = c_attn(layer_norm(x, params["ln_1.weight"], params.get("ln_1.bias"))).split(C, dim=-1)
+    heads = []
+    for i in range(n_head):
+        sl = slice(i * hs, (i + 1) * hs)
+        att = (q[..., sl] @ k[..., sl].transpose(1, 2)) / hs ** 0.5
+        att = att + torch.full((T, T), float("-inf")).triu(1)
+        heads.append(att.softmax(-1) @ v[..., sl])
+    x = x + c_proj(torch.cat(heads, dim=-1))
+    return x + mlp_proj(nn.GELU()(c_fc(layer_norm(x, params["ln_2.weight"], params.get("ln_2.bias")))))
+''',
+}
+
+# ---- added by the held-out review (exreview): answers that passed, or failed, when they should not have
+WRONG['the weights detached (params.get(name).detach()): right values, but train_step gets no gradient for them'] = '''import torch
+import torch.nn.functional as F
+
+
+def transformer_block(x, params, n_head):
+    B, T, C = x.shape
+    p = lambda name: None if params.get(name) is None else params.get(name).detach()                                    # None for a missing bias
+
+    h = layer_norm(x, p("ln_1.weight"), p("ln_1.bias"))                  # (B, T, C)
+    q, k, v = F.linear(h, p("attn.c_attn.weight"), p("attn.c_attn.bias")).split(C, dim=-1)
+    q, k, v = (t.view(B, T, n_head, C // n_head).transpose(1, 2) for t in (q, k, v))   # (B, H, T, hs)
+    y = F.scaled_dot_product_attention(q, k, v, is_causal=True)         # (B, H, T, hs)
+    y = y.transpose(1, 2).reshape(B, T, C)                               # (B, T, C)
+    x = x + F.linear(y, p("attn.c_proj.weight"), p("attn.c_proj.bias"))  # a = x + Attn(LN1(x))
+
+    h = layer_norm(x, p("ln_2.weight"), p("ln_2.bias"))
+    h = F.gelu(F.linear(h, p("mlp.c_fc.weight"), p("mlp.c_fc.bias")))   # (B, T, 4C)
+    return x + F.linear(h, p("mlp.c_proj.weight"), p("mlp.c_proj.bias"))  # y = a + MLP(LN2(a))
+'''
+WRONG['nn.Linear modules with the weights copied in under no_grad (weight.copy_): right values, but no gradient reaches params, so train_step cannot differentiate through it'] = '''def transformer_block(x, params, n_head):
     B, T, C = x.shape
     hs = C // n_head
 
@@ -98,5 +144,68 @@ VALID = {
         heads.append(att.softmax(-1) @ v[..., sl])
     x = x + c_proj(torch.cat(heads, dim=-1))
     return x + mlp_proj(nn.GELU()(c_fc(layer_norm(x, params["ln_2.weight"], params.get("ln_2.bias")))))
-''',
-}
+'''
+VALID['by hand: matmuls, explicit erf GELU, var(unbiased=False), -inf mask'] = '''import math
+import torch
+import torch.nn.functional as F
+
+
+def transformer_block(x, params, n_head):
+    B, T, C = x.shape
+    g = params.get
+    def lin(t, name):
+        out = t @ params[name + ".weight"].T
+        return out if g(name + ".bias") is None else out + params[name + ".bias"]
+    def ln(t, name):
+        mu = t.mean(-1, keepdim=True); var = t.var(-1, unbiased=False, keepdim=True)
+        out = (t - mu) / torch.sqrt(var + 1e-5) * params[name + ".weight"]
+        return out if g(name + ".bias") is None else out + params[name + ".bias"]
+    q, k, v = lin(ln(x, "ln_1"), "attn.c_attn").chunk(3, dim=-1)
+    hs = C // n_head
+    q, k, v = (t.reshape(B, T, n_head, hs).permute(0, 2, 1, 3) for t in (q, k, v))
+    s = q @ k.transpose(-1, -2) / math.sqrt(hs)
+    s = s.masked_fill(torch.ones(T, T, dtype=torch.bool).triu(1), float("-inf"))
+    y = (s.softmax(-1) @ v).permute(0, 2, 1, 3).reshape(B, T, C)
+    a = x + lin(y, "attn.c_proj")
+    m = lin(ln(a, "ln_2"), "mlp.c_fc")
+    m = 0.5 * m * (1 + torch.erf(m / math.sqrt(2)))
+    return a + lin(m, "mlp.c_proj")
+'''
+WRONG['attention computed in float32 and cast back (.float() ... .to(x.dtype)): float64 precision lost'] = '''import torch
+import torch.nn.functional as F
+
+
+def transformer_block(x, params, n_head):
+    B, T, C = x.shape
+    p = lambda name: params.get(name)                                    # None for a missing bias
+
+    h = layer_norm(x, p("ln_1.weight"), p("ln_1.bias"))                  # (B, T, C)
+    q, k, v = F.linear(h, p("attn.c_attn.weight"), p("attn.c_attn.bias")).split(C, dim=-1)
+    q, k, v = (t.view(B, T, n_head, C // n_head).transpose(1, 2) for t in (q, k, v))   # (B, H, T, hs)
+    y = F.scaled_dot_product_attention(q.float(), k.float(), v.float(), is_causal=True).to(x.dtype)         # (B, H, T, hs)
+    y = y.transpose(1, 2).reshape(B, T, C)                               # (B, T, C)
+    x = x + F.linear(y, p("attn.c_proj.weight"), p("attn.c_proj.bias"))  # a = x + Attn(LN1(x))
+
+    h = layer_norm(x, p("ln_2.weight"), p("ln_2.bias"))
+    h = F.gelu(F.linear(h, p("mlp.c_fc.weight"), p("mlp.c_fc.bias")))   # (B, T, 4C)
+    return x + F.linear(h, p("mlp.c_proj.weight"), p("mlp.c_proj.bias"))  # y = a + MLP(LN2(a))
+'''
+WRONG['right values but 1.5x the gradient in every weight (w + 0.5 (w - w.detach())): guards the comparison of the weights\' gradients'] = '''import torch
+import torch.nn.functional as F
+
+
+def transformer_block(x, params, n_head):
+    B, T, C = x.shape
+    p = lambda name: None if params.get(name) is None else params.get(name) + 0.5 * (params.get(name) - params.get(name).detach())                                    # None for a missing bias
+
+    h = layer_norm(x, p("ln_1.weight"), p("ln_1.bias"))                  # (B, T, C)
+    q, k, v = F.linear(h, p("attn.c_attn.weight"), p("attn.c_attn.bias")).split(C, dim=-1)
+    q, k, v = (t.view(B, T, n_head, C // n_head).transpose(1, 2) for t in (q, k, v))   # (B, H, T, hs)
+    y = F.scaled_dot_product_attention(q, k, v, is_causal=True)         # (B, H, T, hs)
+    y = y.transpose(1, 2).reshape(B, T, C)                               # (B, T, C)
+    x = x + F.linear(y, p("attn.c_proj.weight"), p("attn.c_proj.bias"))  # a = x + Attn(LN1(x))
+
+    h = layer_norm(x, p("ln_2.weight"), p("ln_2.bias"))
+    h = F.gelu(F.linear(h, p("mlp.c_fc.weight"), p("mlp.c_fc.bias")))   # (B, T, 4C)
+    return x + F.linear(h, p("mlp.c_proj.weight"), p("mlp.c_proj.bias"))  # y = a + MLP(LN2(a))
+'''
