@@ -17,7 +17,9 @@ What the checker guarantees, whatever the learner's code does:
 - **Inputs are read-only**: an answer that changes an argument in place FAILs, naming the argument.
 - **float64 cases are checked at float64 precision**: computing in float32 and casting back FAILs.
 - **Forbidden built-ins**: where the notebook asks the learner not to call the function they are
-  rebuilding (``F.log_softmax``), calling it FAILs with a message saying so.
+  rebuilding (``F.log_softmax``), calling it FAILs with a message saying so, also through a name bound
+  before the check (``from torch import softmax as sm``); so does calling the course's own implementation
+  of the exercise (its reference, or a package function of the same name).
 - **Only an untouched stub is NOT ATTEMPTED**; a ``NotImplementedError`` raised by written code is a FAIL
   with the line it came from. Printed output is captured and shown, truncated, in the verdict.
 """
@@ -31,6 +33,7 @@ import io
 import math
 import numbers
 import traceback
+import sys
 from dataclasses import dataclass, field
 from typing import Any, Callable, Optional, Sequence
 
@@ -578,9 +581,36 @@ def _with_printed(message: str, printed: str) -> str:
 
 
 def _forbidden_message(exercise: Exercise, names: list[str]) -> str:
-    shown = ", ".join(f"`{n.replace('torch.nn.functional.', 'F.')}`" for n in names)
-    return (f"your function calls {shown}, the built-in this exercise asks you to write yourself "
-            f"({exercise.forbidden_hint}). It would pass, but you would not have learnt it.")
+    own = [n for n in names if n.endswith(PACKAGE_OWN)]
+    shown = ", ".join(f"`{n.replace('torch.nn.functional.', 'F.').replace(PACKAGE_OWN, '')}`" for n in names)
+    what = ("the course's own implementation of this exercise" if len(own) == len(names)
+            else "the built-in this exercise asks you to write yourself")
+    return (f"your function calls {shown}, {what} ({exercise.forbidden_hint}). It would pass, but you would "
+            f"not have learnt it.")
+
+
+PACKAGE_OWN = " (the package's own)"
+
+
+def _package_implementations(exercise: Exercise) -> list:
+    """``(label, function)`` of the package's own versions of the exercise: its reference and every function of
+    an imported ``lmrl_course`` module (outside ``lmrl_course.exercises``) named like the exercise. A learner's
+    function must not call them; :class:`sandbox.CallMonitor` recognises them by identity."""
+    found, seen = [], set()
+    candidates = [exercise.reference]
+    for modname, mod in list(sys.modules.items()):
+        if mod is None or not modname.startswith("lmrl_course.") or modname.startswith("lmrl_course.exercises"):
+            continue
+        fn = vars(mod).get(exercise.name)
+        if callable(fn) and getattr(fn, "__module__", None) == modname:
+            candidates.append(fn)
+    for fn in candidates:
+        code = getattr(fn, "__code__", None)
+        if code is None or code in seen:
+            continue
+        seen.add(code)
+        found.append((f"{fn.__module__}.{fn.__name__}{PACKAGE_OWN}", fn))
+    return found
 
 
 # --------------------------------------------------------------------------- the check itself
@@ -596,6 +626,7 @@ def _check_job(exercise: Exercise, fn, cases, expected, ref_grads, reporter: san
     worst = 0.0
     n = len(cases)
     forbidden_seen: dict[str, str] = {}   # forbidden name -> the first case that called it
+    own = _package_implementations(exercise)
 
     def verdict(status, message, case=None, err=None):
         return {"status": status, "message": message, "case": case, "max_abs_error": err,
@@ -607,7 +638,7 @@ def _check_job(exercise: Exercise, fn, cases, expected, ref_grads, reporter: san
         pristine = (_clone(case.args), _clone(case.kwargs))
         args, kwargs = _clone(case.args), _clone(case.kwargs)
         call = sandbox.call_guarded(fn, args, kwargs, forbidden=exercise.forbidden, cpu_seconds=cpu_limit,
-                                    stdout=printed)
+                                    stdout=printed, also_forbidden=own)
         problem = _call_problem(call, exercise)
         if problem:
             return verdict(FAIL, f"{label}: {problem}", case.description)
@@ -630,7 +661,8 @@ def _check_job(exercise: Exercise, fn, cases, expected, ref_grads, reporter: san
         if exercise.check_grad:
             reporter.send(step=f"{label}, backward pass")
             grad_call = sandbox.call_guarded(_learner_grads, (fn, exercise, case, exercise.seed + i), {},
-                                             forbidden=exercise.forbidden, cpu_seconds=cpu_limit, stdout=printed)
+                                             forbidden=exercise.forbidden, cpu_seconds=cpu_limit, stdout=printed,
+                                             also_forbidden=own)
             problem = _call_problem(grad_call, exercise, "the backward pass ")
             if problem:
                 return verdict(FAIL, f"{label}: {problem}", case.description)

@@ -18,7 +18,7 @@ result is a verdict, the kernel stays alive, and the session is left as it was f
   standard streams, trace functions, the working directory, and the attributes of ``torch``,
   ``torch.Tensor``, ``torch.nn.functional``, ``math``, ``numpy``, ``builtins`` and friends.
 - :class:`CallMonitor` notices calls of *forbidden* functions (the built-in an exercise rebuilds) made
-  from the learner's code.
+  from the learner's code, by name (a wrapper on the module attribute) and by identity (a profile hook).
 """
 from __future__ import annotations
 
@@ -189,31 +189,77 @@ def _resolve(dotted: str):
     raise ValueError(f"cannot resolve {dotted!r}")
 
 
+def _outside_package(frame) -> bool:
+    return frame is not None and not os.path.abspath(frame.f_code.co_filename).startswith(_PACKAGE_DIR + os.sep)
+
+
 class CallMonitor:
-    """Replace each forbidden function by a wrapper that records calls made from outside the package.
+    """Notice calls of forbidden functions made from outside the package, however the learner reached them.
 
-    The wrapper still computes the real result (so the learner's code runs on); ``called`` lists the
-    forbidden names that the learner's code used. The originals come back on ``restore``."""
+    Two ways, both recording into ``called`` (the wrapped function still computes the real result, so the
+    learner's code runs on):
 
-    def __init__(self, forbidden: Iterable[str]):
+    * each dotted name in ``forbidden`` is replaced by a wrapper for the duration of the call (a call through
+      the module attribute, ``torch.softmax(x)``, or a method, ``x.softmax()``);
+    * a profile hook (``sys.setprofile``) recognises the same functions **by identity**, so that a name bound
+      before the check (``from torch.nn.functional import softmax as sm``) is caught too; ``also`` adds
+      ``(label, function)`` pairs caught this way only (the package's own implementation of the exercise).
+
+    The originals and the previous profile hook come back on ``restore``."""
+
+    def __init__(self, forbidden: Iterable[str], also: Iterable[tuple] = ()):
         self.called: list[str] = []
         self._saved = []
+        self._by_id: dict = {}      # id(builtin) -> label; the objects are kept alive in _keep
+        self._by_code: dict = {}    # code object of a Python function -> label
+        self._keep = []
         for dotted in forbidden:
             try:
                 owner, attr = _resolve(dotted)
                 original = getattr(owner, attr)
             except (ValueError, AttributeError):
                 continue
+            self._register(dotted, original)
             self._saved.append((owner, attr, vars(owner).get(attr, _MISSING)))
             setattr(owner, attr, self._wrap(dotted, original))
+        for label, fn in also:
+            self._register(label, fn)
+        self._previous_profile = sys.getprofile()
+        self._profiling = bool(self._by_id or self._by_code)
+        if self._profiling:
+            sys.setprofile(self._profile)
+
+    def _register(self, label: str, fn) -> None:
+        fn = getattr(fn, "__wrapped__", fn)
+        code = getattr(fn, "__code__", None)
+        if isinstance(code, types.CodeType):
+            self._by_code.setdefault(code, label)
+        elif isinstance(fn, types.BuiltinFunctionType):
+            self._by_id.setdefault(id(fn), label)
+            self._keep.append(fn)
+
+    def _note(self, label: str) -> None:
+        if label not in self.called:
+            self.called.append(label)
+
+    def _profile(self, frame, event, arg):
+        if event == "c_call":
+            label = self._by_id.get(id(arg))
+            if label is not None and _outside_package(frame):
+                self._note(label)
+        elif event == "call":
+            label = self._by_code.get(frame.f_code)
+            if label is not None and _outside_package(frame.f_back):
+                self._note(label)
+        if self._previous_profile is not None:
+            self._previous_profile(frame, event, arg)
 
     def _wrap(self, dotted: str, original: Callable):
         monitor = self
 
         def forbidden_call(*args, **kwargs):
-            caller = sys._getframe(1).f_code.co_filename
-            if not os.path.abspath(caller).startswith(_PACKAGE_DIR + os.sep) and dotted not in monitor.called:
-                monitor.called.append(dotted)
+            if _outside_package(sys._getframe(1)):
+                monitor._note(dotted)
             return original(*args, **kwargs)
 
         forbidden_call.__name__ = getattr(original, "__name__", dotted.rsplit(".", 1)[-1])
@@ -221,6 +267,9 @@ class CallMonitor:
         return forbidden_call
 
     def restore(self) -> None:
+        if self._profiling:
+            sys.setprofile(self._previous_profile)
+            self._profiling = False
         for owner, attr, value in reversed(self._saved):
             with contextlib.suppress(Exception):
                 if value is _MISSING:
@@ -321,14 +370,15 @@ def _no_input(*args, **kwargs):
 
 
 def call_guarded(fn: Callable, args: tuple, kwargs: dict, *, forbidden: Iterable[str] = (),
-                 cpu_seconds: Optional[float] = None, stdout: Optional[io.StringIO] = None) -> Call:
+                 cpu_seconds: Optional[float] = None, stdout: Optional[io.StringIO] = None,
+                 also_forbidden: Iterable[tuple] = ()) -> Call:
     """Call ``fn(*args, **kwargs)`` and return a :class:`Call`; never raises.
 
     The session is restored afterwards (:class:`SessionState`), forbidden functions are monitored,
     printed text goes to ``stdout`` (a ``StringIO``), and with ``cpu_seconds`` an in-process
-    :class:`time_limit` applies."""
+    :class:`time_limit` applies. ``also_forbidden``: ``(label, function)`` pairs caught by identity only."""
     state = SessionState()
-    monitor = CallMonitor(forbidden)
+    monitor = CallMonitor(forbidden, also_forbidden)
     sink = stdout if stdout is not None else io.StringIO()
     try:
         sys.stdout = sys.stderr = sink

@@ -139,3 +139,18 @@ VALID = {  # each must PASS
     return (e / e.sum(dim=-1, keepdim=True)) @ v
 ''',
 }
+
+WRONG.update({  # reached through a name bound before the check (caught by identity, not by name)
+    "F.scaled_dot_product_attention imported under another name": '''from torch.nn.functional import scaled_dot_product_attention as _sdpa
+
+
+def causal_attention(q, k, v):
+    return _sdpa(q, k, v, is_causal=True)
+''',
+    "the package's own causal_attention": '''from lmrl_course.exercises.lm import causal_attention as _course_attention
+
+
+def causal_attention(q, k, v):
+    return _course_attention(q, k, v)
+''',
+})

@@ -198,3 +198,12 @@ VALID.update({  # more valid answers, written independently
     return (torch.logsumexp(z, dim=-1) - z[torch.arange(len(y)), y]).mean()
 ''',
 })
+
+WRONG.update({  # reached through a name bound before the check (caught by identity, not by name)
+    "F.cross_entropy imported under another name": '''from torch.nn.functional import cross_entropy as _fce
+
+
+def cross_entropy(logits, targets, ignore_index=-100):
+    return _fce(logits.reshape(-1, logits.shape[-1]), targets.reshape(-1), ignore_index=ignore_index)
+''',
+})

@@ -89,3 +89,18 @@ VALID = {  # each must PASS
     return torch.stack(p.unbind(dim), dim=dim)
 ''',
 }
+
+WRONG.update({  # the built-in reached through a name bound before the check (caught by identity, not by name)
+    "torch.softmax imported under another name before the function": '''from torch import softmax as _sm
+
+
+def stable_softmax(z, dim=-1):
+    return _sm(z, dim=dim)
+''',
+    "the package's own stable_softmax": '''from lmrl_course.exercises.warmup import stable_softmax as _course_softmax
+
+
+def stable_softmax(z, dim=-1):
+    return _course_softmax(z, dim=dim)
+''',
+})

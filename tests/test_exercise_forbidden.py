@@ -1,0 +1,85 @@
+"""The forbidden-call monitor: a built-in the exercise rebuilds is caught however the learner reached it
+(through its module attribute, a name bound before the check, or the course's own implementation), only when
+called from outside the package, and the session's profile hook is left as it was."""
+import sys
+
+import torch
+import torch.nn.functional as F
+from torch import softmax as bound_softmax            # bound before any monitor exists
+
+from lmrl_course.exercises import check
+from lmrl_course.exercises.sandbox import CallMonitor, call_guarded
+from lmrl_course.losses import log_softmax as package_log_softmax
+
+
+def test_a_name_bound_before_the_check_is_caught_by_identity():
+    x = torch.randn(3, 4)
+    m = CallMonitor(["torch.softmax"])
+    try:
+        bound_softmax(x, dim=-1)                       # the original builtin, not the patched attribute
+    finally:
+        m.restore()
+    assert m.called == ["torch.softmax"]
+
+
+def test_python_functions_and_also_pairs_are_caught_by_identity():
+    x = torch.randn(3, 4)
+    lsm = F.log_softmax                                # a Python function, bound before the monitor
+    m = CallMonitor(["torch.nn.functional.log_softmax"], also=[("course", package_log_softmax)])
+    try:
+        lsm(x, -1)
+        package_log_softmax(x)
+    finally:
+        m.restore()
+    assert m.called == ["torch.nn.functional.log_softmax", "course"]
+
+
+def test_calls_from_inside_the_package_are_not_counted():
+    # the package's log_softmax calls torch.exp and torch.where itself: that is not the learner's doing
+    call = call_guarded(package_log_softmax, (torch.randn(2, 3),), {}, forbidden=["torch.exp", "torch.where"])
+    assert call.kind == "ok" and call.forbidden == []
+    x = torch.randn(2, 3)
+    call = call_guarded(lambda: torch.exp(x), (), {}, forbidden=["torch.exp"])   # from here it is
+    assert call.forbidden == ["torch.exp"]
+
+
+def test_the_previous_profile_hook_is_restored_and_still_called():
+    seen = []
+
+    def hook(frame, event, arg):
+        seen.append(event)
+
+    sys.setprofile(hook)
+    try:
+        x = torch.randn(2)
+        m = CallMonitor(["torch.softmax"])
+        seen.clear()
+        bound_softmax(x, dim=0)
+        during = list(seen)
+        m.restore()
+        assert sys.getprofile() is hook
+        assert "c_call" in during                       # chained while the monitor was active
+    finally:
+        sys.setprofile(None)
+    assert m.called == ["torch.softmax"]
+
+
+def test_check_names_what_was_called():
+    def aliased(z, dim=-1):
+        return bound_softmax(z, dim=dim)
+
+    r = check("stable_softmax", aliased)
+    assert not r.passed and "`torch.softmax`" in r.message and "built-in" in r.message
+
+    def course_own(z, dim=-1):
+        return package_log_softmax(z, dim)
+
+    r = check("log_softmax", course_own)
+    assert not r.passed and "lmrl_course.losses.log_softmax" in r.message and "course's own" in r.message
+
+    def written(z, dim=-1):
+        m = z.amax(dim=dim, keepdim=True)
+        return z - m - (z - m).exp().sum(dim=dim, keepdim=True).log()
+
+    assert check("log_softmax", written).passed
+    assert sys.getprofile() is None
