@@ -1,6 +1,8 @@
-"""The forbidden-call monitor: a built-in the exercise rebuilds is caught however the learner reached it
-(through its module attribute, a name bound before the check, or the course's own implementation), only when
-called from outside the package, and the session's profile hook is left as it was."""
+"""The checker against hostile answers.
+
+The forbidden-call monitor: a built-in the exercise rebuilds is caught however the learner reached it (through its
+module attribute, a name bound before the check, or the course's own implementation), only when called from outside
+the package, and the session's profile hook is left as it was. A function that leaves grad mode off is told so."""
 import sys
 
 import torch
@@ -83,3 +85,14 @@ def test_check_names_what_was_called():
 
     assert check("log_softmax", written).passed
     assert sys.getprofile() is None
+
+
+def test_grad_mode_left_off_is_named_and_the_session_gets_it_back():
+    def grad_off(z, dim=-1):
+        torch.set_grad_enabled(False)
+        e = (z - z.amax(dim=dim, keepdim=True)).exp()
+        return e / e.sum(dim=dim, keepdim=True)
+
+    r = check("stable_softmax", grad_off)
+    assert not r.passed and "switched gradient tracking off" in r.message
+    assert torch.is_grad_enabled()

@@ -271,6 +271,10 @@ def _changed(before, after) -> Optional[str]:
             return None if before == after else "changed one of its fields"
         except Exception:  # noqa: BLE001
             return None
+    if isinstance(before, (bool, int, float, complex, str, bytes)) or before is None:
+        # a plain value inside a container (e.g. state["step"] += 1 on a dict argument)
+        same = type(after) is type(before) and (after == before or (before != before and after != after))
+        return None if same else f"changed from {before!r} to {after!r}"
     return None
 
 
@@ -513,6 +517,10 @@ def _learner_grads(fn, exercise: Exercise, case: Case, seed: int):
     """Run ``fn`` on fresh copies and differentiate; returns (grads, None) or (None, problem)."""
     args, kwargs, inputs = _grad_case(exercise, case)
     out = _first_output(fn(*args, **kwargs))
+    if not torch.is_grad_enabled():
+        return None, ("your function switched gradient tracking off and left it off (torch.set_grad_enabled(False), "
+                      "or torch.no_grad() entered without `with`): the course trains through this function, so "
+                      "use `with torch.no_grad():` only around code that must not be differentiated")
     if isinstance(out, torch.Tensor) and type(out) is not torch.Tensor:
         out = torch.Tensor._make_subclass(torch.Tensor, out) if not out.requires_grad else out.as_subclass(torch.Tensor)
     if not isinstance(out, torch.Tensor) or not out.is_floating_point():

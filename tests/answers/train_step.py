@@ -116,3 +116,9 @@ WRONG['clipping always rescales to grad_clip / ‖g‖ (no min(1, ·)): scales s
         new[k] = theta - lr * (m_hat / (v_hat.sqrt() + 1e-8) + decay * theta)
     return loss.detach(), new, {"step": t, "m": m, "v": v}
 '''
+
+WRONG.update({
+    # right numbers, but the learner's state dict is changed in place: a plain int inside a dict argument
+    "increments state['step'] in place (the caller's optimizer state changes)": _variant(
+        STEP='state.__setitem__("step", state["step"] + 1) or state["step"]'),
+})
