@@ -363,6 +363,10 @@ register(Exercise(
     name="layer_norm",
     title="LayerNorm over the channels",
     reference=layer_norm_reference,
+    forbidden=("torch.nn.functional.layer_norm", "torch.layer_norm", "torch.native_layer_norm",
+               "torch.nn.LayerNorm.forward"),
+    forbidden_hint="the mean, the biased variance and the square root are the exercise; F.layer_norm is what "
+                   "the check compares with",
     cases=_layer_norm_cases,
     hints=[
         "Normalise each position's C channels (the last axis): subtract their mean, divide by their "
@@ -514,6 +518,9 @@ register(Exercise(
     name="transformer_block",
     title="One pre-LayerNorm transformer block",
     reference=transformer_block_reference,
+    forbidden=("lmrl_course.gpt.Block.forward",),
+    forbidden_hint="build the block from your layer_norm and the attention and MLP equations; the package's "
+                   "Block is what the check compares with",
     cases=_block_cases,
     hints=[
         "Two residual updates: a = x + Attn(LN₁(x)), then y = a + MLP(LN₂(a)). Each sub-layer reads a "
@@ -618,6 +625,9 @@ register(Exercise(
     name="gpt_forward",
     title="The GPT's forward pass, from a state_dict",
     reference=gpt_forward_reference,
+    forbidden=("lmrl_course.gpt.GPT.forward",),
+    forbidden_hint="build the forward pass from the embeddings, your transformer_block and layer_norm; the "
+                   "package's GPT is what the check compares with",
     cases=_gpt_forward_cases,
     hints=[
         "h = E[idx] + P[0..T-1] with E = params['transformer.wte.weight'] (V, C) and P = "

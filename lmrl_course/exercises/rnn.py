@@ -37,6 +37,9 @@ register(Exercise(
     name="lstm_cell",
     title="An LSTM cell from its equations (PyTorch's layout)",
     reference=_lstm_cell,
+    forbidden=("torch.lstm_cell", "torch._VF.lstm_cell", "torch.nn.LSTMCell.forward", "torch.nn.LSTM.forward"),
+    forbidden_hint="the four gates from one affine map, their sigmoids and tanh, and the two state updates are "
+                   "the exercise; nn.LSTMCell is what the check compares with",
     cases=_lstm_cases,
     hints=[
         "All four gates come out of ONE affine map: gates = x @ W_ih.T + b_ih + h @ W_hh.T + b_hh, shape "

@@ -145,7 +145,7 @@ def gpt_forward(idx, params, config, targets=None):
         loss = (torch.logsumexp(z[keep], -1) - z[keep].gather(-1, y[keep][:, None]).squeeze(-1)).mean()
     return logits, loss
 '''
-VALID['the package GPT through torch.func.functional_call (differentiable in params)'] = '''def gpt_forward(idx, params, config, targets=None):
+WRONG['the package GPT through torch.func.functional_call: differentiable, but the package does the work'] = '''def gpt_forward(idx, params, config, targets=None):
     from lmrl_course.gpt import GPT
     model = GPT(config).to(params["transformer.wte.weight"].dtype)
     weights = {**params, "lm_head.weight": params["transformer.wte.weight"]}

@@ -46,3 +46,15 @@ VALID = {
     return torch.addcmul(torch.zeros_like(y) if bias is None else bias.expand_as(y), y, weight.expand_as(y))
 ''',
 }
+
+WRONG.update({
+    "calls F.layer_norm, the function the check compares with": '''def layer_norm(x, weight, bias, eps=1e-5):
+    return F.layer_norm(x, x.shape[-1:], weight, bias, eps)
+''',
+    "torch.layer_norm under another name": '''from torch import layer_norm as _ln
+
+
+def layer_norm(x, weight, bias, eps=1e-5):
+    return _ln(x, x.shape[-1:], weight, bias, eps)
+''',
+})

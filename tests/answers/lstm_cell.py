@@ -87,3 +87,12 @@ VALID = {  # each must PASS
 ''',
 
 }
+
+WRONG.update({
+    "torch.lstm_cell, the kernel nn.LSTMCell runs": '''def lstm_cell(x, h, c, W_ih, W_hh, b_ih, b_hh):
+    if x.dim() == 1:
+        h1, c1 = torch.lstm_cell(x[None], (h[None], c[None]), W_ih, W_hh, b_ih, b_hh)
+        return h1[0], c1[0]
+    return torch.lstm_cell(x, (h, c), W_ih, W_hh, b_ih, b_hh)
+''',
+})

@@ -209,3 +209,11 @@ def transformer_block(x, params, n_head):
     h = F.gelu(F.linear(h, p("mlp.c_fc.weight"), p("mlp.c_fc.bias")))   # (B, T, 4C)
     return x + F.linear(h, p("mlp.c_proj.weight"), p("mlp.c_proj.bias"))  # y = a + MLP(LN2(a))
 '''
+
+WRONG["the package's Block through torch.func.functional_call: right values, but the package does the work"] = '''def transformer_block(x, params, n_head):
+    from lmrl_course.gpt import Block, GPTConfig
+    C = x.shape[-1]
+    cfg = GPTConfig(vocab_size=1, block_size=x.shape[-2], n_embd=C, n_head=n_head, n_layer=1, bias="ln_1.bias" in params)
+    block = Block(cfg).to(dtype=x.dtype)
+    return torch.func.functional_call(block, dict(params), (x,))
+'''
