@@ -259,7 +259,8 @@ for w in ["king", "thou", "romeo", "he", "night", "love", "good", "death"]:
 # **Your turn:** `lstm_cell(x, h, c, W_ih, W_hh, b_ih, b_hh)` returns `(h_t, c_t)` for x of shape (B, D)
 # and h, c of shape (B, d_h) — or x of shape (D,) and h, c of shape (d_h,) without a batch; `h_t` and
 # `c_t` have the shape of h. Keep the inputs' dtype (float64 in, float64 out). It must be
-# differentiable: the checker compares gradients too.
+# differentiable: the checker compares gradients too. Calling `nn.LSTMCell` or `torch.lstm_cell` FAILs: they
+# are what the check compares with.
 
 # %% tags=["exercise"]
 # EXERCISE: lstm_cell

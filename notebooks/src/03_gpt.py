@@ -99,7 +99,8 @@ print(f"... and the same names for block 1 (transformer.h.1.*); {len(params)} te
 # **Your turn:** write `layer_norm(x, weight, bias, eps=1e-5)` for `x` of shape (..., C). The check
 # compares values *and gradients* with torch's `F.layer_norm`, on inputs that include rows of equal
 # values (variance 0) and rows with a huge mean (where the shortcut $\sigma^2 = \overline{x^2} - \mu^2$
-# loses every digit: compute the variance from $x - \mu$).
+# loses every digit: compute the variance from $x - \mu$). Calling `F.layer_norm` itself FAILs: writing it is
+# the exercise.
 
 # %% tags=["exercise"]
 # EXERCISE: layer_norm
@@ -140,7 +141,7 @@ print(f"before: mean {x.mean():.2f}, std {x.std():.2f};  after: per-position mea
 # each head you may call torch's `F.scaled_dot_product_attention(q, k, v, is_causal=True)` (equal to
 # your `causal_attention` of notebook 02) or write it out; the GELU is the exact one, `F.gelu`
 # (what `nn.GELU()` computes). The check loads random weights into the package's `Block` and compares
-# its output, and the gradient with respect to `x`, with yours.
+# its output, and the gradient with respect to `x`, with yours (so calling the package's `Block` FAILs).
 
 # %% tags=["exercise"]
 # EXERCISE: transformer_block
@@ -174,7 +175,8 @@ print("block 0 of the package GPT vs yours, same weights: max abs diff", f"{(our
 # (loss `None` without targets). `params` has the names printed in section 1 — `transformer.wte.weight`
 # $E$ (V, C), `transformer.wpe.weight` $P$ ($T_{\max}$, C), block $l$'s weights under the prefix
 # `transformer.h.{l}.`, `transformer.ln_f.*` — and **no** `lm_head.weight`: the head is $E$.
-# `config` gives `n_layer` and `n_head`.
+# `config` gives `n_layer` and `n_head`. Build it from your `transformer_block` and `layer_norm`; calling the
+# package's `GPT` FAILs.
 
 # %% tags=["exercise"]
 # EXERCISE: gpt_forward
