@@ -96,3 +96,27 @@ def test_grad_mode_left_off_is_named_and_the_session_gets_it_back():
     r = check("stable_softmax", grad_off)
     assert not r.passed and "switched gradient tracking off" in r.message
     assert torch.is_grad_enabled()
+
+
+def test_a_correct_answer_that_prints_megabytes_still_passes_and_shows_a_clipped_print():
+    def loud(z, dim=-1):
+        print("x" * 2_000_000)
+        e = (z - z.amax(dim=dim, keepdim=True)).exp()
+        return e / e.sum(dim=dim, keepdim=True)
+
+    r = check("stable_softmax", loud)
+    assert r.passed, r.message
+    assert len(r.printed) < 10_000 and "more characters" in r.printed
+
+
+def test_a_float64_mismatch_prints_digits_that_differ():
+    import re
+
+    def in_float32(z, dim=-1):
+        e = (z.float() - z.float().amax(dim=dim, keepdim=True)).exp()
+        return (e / e.sum(dim=dim, keepdim=True)).to(z.dtype)
+
+    r = check("stable_softmax", in_float32)
+    assert not r.passed and "float64" in r.message
+    expected, got = re.search(r"expected (\S+), got (\S+)", r.message).groups()
+    assert expected != got, r.message

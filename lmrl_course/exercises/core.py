@@ -310,6 +310,18 @@ def _fmt(x) -> str:
     return repr(x)
 
 
+def _fmt_pair(expected, got) -> tuple:
+    """``_fmt`` of both, with as many more digits as it takes for two different floats to read differently
+    (a float64 error of 1e-9 would otherwise read "expected -2.76253, got -2.76253")."""
+    a, b = _fmt(expected), _fmt(got)
+    if a == b and isinstance(expected, float) and isinstance(got, float) and expected != got:
+        for digits in range(7, 18):
+            a, b = f"{expected:.{digits}g}", f"{got:.{digits}g}"
+            if a != b:
+                break
+    return a, b
+
+
 def _as_plain_tensor(t: torch.Tensor) -> torch.Tensor:
     """A plain, detached CPU copy of any tensor (subclasses included), with __torch_function__ off."""
     with torch._C.DisableTorchFunction():
@@ -404,9 +416,10 @@ def _compare(expected, got, atol, rtol, check_dtype, where, nan_hint, float64_to
             extra = ""
             if expected.dtype == torch.float64 and max_err < 1e-5:
                 extra = " — float64 inputs need float64 arithmetic all the way (no .float() inside)"
+            shown_e, shown_g = _fmt_pair(e[idx].item(), g[idx].item())
             return (f"{where} differs from the reference: max abs error {max_err:.3g} "
                     f"(tolerance atol={atol:g}, rtol={rtol:g}); at index {idx} expected "
-                    f"{_fmt(e[idx].item())}, got {_fmt(g[idx].item())}{extra}"), max_err
+                    f"{shown_e}, got {shown_g}{extra}"), max_err
         return None, max_err
     if isinstance(expected, dict):
         if not isinstance(got, dict):
@@ -447,7 +460,8 @@ def _compare(expected, got, atol, rtol, check_dtype, where, nan_hint, float64_to
             return f"{where}: expected {_fmt(exp)}, got {_fmt(float(value))}", math.inf
         err = abs(exp - float(value))
         if err > atol + rtol * abs(exp):
-            return f"{where}: expected {_fmt(exp)}, got {_fmt(float(value))} (abs error {err:.3g})", err
+            shown_e, shown_g = _fmt_pair(float(exp), float(value))
+            return f"{where}: expected {shown_e}, got {shown_g} (abs error {err:.3g})", err
         return None, err
     same = expected == got
     if isinstance(same, (torch.Tensor, np.ndarray)):
@@ -579,6 +593,13 @@ def is_untouched_stub(fn) -> bool:
     return "RAISE_VARARGS" in ops and ops <= _STUB_OPS
 
 
+def _clip_printed(printed: str) -> str:
+    """What the verdict carries of the learner's printed text: enough to show (``_with_printed`` cuts it to
+    ``PRINT_LIMIT``), never megabytes through the sandbox's pipe."""
+    keep = 4 * PRINT_LIMIT
+    return printed if len(printed) <= keep else printed[:keep] + f"… ({len(printed) - keep} more characters)"
+
+
 def _with_printed(message: str, printed: str) -> str:
     printed = printed.strip("\n")
     if not printed:
@@ -638,7 +659,7 @@ def _check_job(exercise: Exercise, fn, cases, expected, ref_grads, reporter: san
 
     def verdict(status, message, case=None, err=None):
         return {"status": status, "message": message, "case": case, "max_abs_error": err,
-                "printed": printed.getvalue()}
+                "printed": _clip_printed(printed.getvalue())}
 
     for i, case in enumerate(cases):
         label = f"case {i + 1}/{n} ({case.description})"
