@@ -625,7 +625,7 @@ register(Exercise(
     name="gpt_forward",
     title="The GPT's forward pass, from a state_dict",
     reference=gpt_forward_reference,
-    forbidden=("lmrl_course.gpt.GPT.forward",),
+    forbidden=("lmrl_course.gpt.GPT.forward", "lmrl_course.gpt.Block.forward"),
     forbidden_hint="build the forward pass from the embeddings, your transformer_block and layer_norm; the "
                    "package's GPT is what the check compares with",
     cases=_gpt_forward_cases,

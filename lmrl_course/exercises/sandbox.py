@@ -189,7 +189,16 @@ def _resolve(dotted: str):
     raise ValueError(f"cannot resolve {dotted!r}")
 
 
+_TORCH_DIR = os.path.dirname(os.path.abspath(torch.__file__))
+
+
 def _outside_package(frame) -> bool:
+    """Was this call made by the learner's code? The first caller that is not torch's own machinery (``nn.Module``'s
+    ``__call__``, ``torch.func.functional_call``, ...) decides: outside ``lmrl_course``, it is the learner's. So the
+    package's ``Block`` run by the package's reference through ``functional_call`` does not count, and the learner's
+    ``model(idx)`` does."""
+    while frame is not None and os.path.abspath(frame.f_code.co_filename).startswith(_TORCH_DIR + os.sep):
+        frame = frame.f_back
     return frame is not None and not os.path.abspath(frame.f_code.co_filename).startswith(_PACKAGE_DIR + os.sep)
 
 

@@ -176,7 +176,7 @@ print("block 0 of the package GPT vs yours, same weights: max abs diff", f"{(our
 # $E$ (V, C), `transformer.wpe.weight` $P$ ($T_{\max}$, C), block $l$'s weights under the prefix
 # `transformer.h.{l}.`, `transformer.ln_f.*` — and **no** `lm_head.weight`: the head is $E$.
 # `config` gives `n_layer` and `n_head`. Build it from your `transformer_block` and `layer_norm`; calling the
-# package's `GPT` FAILs.
+# package's `GPT` or `Block` FAILs.
 
 # %% tags=["exercise"]
 # EXERCISE: gpt_forward

@@ -171,3 +171,24 @@ def gpt_forward(idx, params, config, targets=None):
         loss = F.cross_entropy(logits.reshape(-1, logits.shape[-1]), targets.reshape(-1), ignore_index=-100)
     return logits, loss
 '''
+WRONG["the package's Block for every layer (through functional_call), the rest by hand"] = '''import torch
+import torch.nn.functional as F
+
+
+def gpt_forward(idx, params, config, targets=None):
+    from lmrl_course.gpt import Block
+    B, T = idx.shape
+    E, P = params["transformer.wte.weight"], params["transformer.wpe.weight"]   # (V, C), (block_size, C)
+    h = E[idx] + P[:T]                                                    # (B, T, C)
+    for l in range(config.n_layer):
+        prefix = f"transformer.h.{l}."
+        block = {k[len(prefix):]: v for k, v in params.items() if k.startswith(prefix)}
+        module = Block(config).to(dtype=h.dtype)
+        h = torch.func.functional_call(module, block, (h,))                  # the package does the block
+    h = layer_norm(h, params["transformer.ln_f.weight"], params.get("transformer.ln_f.bias"))
+    logits = h @ E.T                                                      # (B, T, V): tied head
+    loss = None
+    if targets is not None:
+        loss = F.cross_entropy(logits.reshape(-1, logits.shape[-1]), targets.reshape(-1), ignore_index=-100)
+    return logits, loss
+'''
