@@ -101,7 +101,7 @@ print("max |stored − recomputed| =", f"{(recomputed - ro.logp).abs().max().ite
 #
 # Real RLHF asks people which of two answers they prefer. Ours is a rule you can read: the annotator
 # likes **musical lines**, scored by the share of their letters that are vowels, with $m = 6$ pseudo-letters of
-# share $p_0 = 0.37$ (close to the play's average share) added, $\text{score} = (\text{vowels} + m p_0)/(\text{letters} + m)$. A long line
+# share $p_0 = 0.37$ (close to the play's average score: 0.376–0.381 in section 7's length bins) added, $\text{score} = (\text{vowels} + m p_0)/(\text{letters} + m)$. A long line
 # scores its own share; a short one is pulled towards the average, so there is no cliff at any length, and a
 # one-letter line ("I", "O!") scores 0.46 (printed below), not the 1.0 of its raw share. Shown two lines, it prefers the higher score and skips the pair when the scores
 # differ by less than 0.05. The char-GPT can move this score in a few dozen updates by choosing vowel-rich words
@@ -423,8 +423,9 @@ for run in sorted(sweep["runs"], key=lambda r: (r["kl_coef"], r["seed"])):
 # the reward model's judgement: on the β = 0 policies' own lines it agrees with the annotator on 77 %, 78 % and 80 %
 # of the pairs, against 97 % for the base model and 90–100 % for 10 of the 12 runs with β > 0.
 #
-# **The two exceptions are both at β = 0.1**, and one of them looks like Gao et al.'s pattern, though the evidence
-# is a comparison across seeds rather than one run's curve: β = 0.1
+# **The two exceptions are both at β = 0.1**, and one of them shows Gao et al.'s pattern, weakly within its own run
+# (printed above: gold 0.458 at update 27, 0.429 at update 35, while the proxy rises from +1.75 at update 30 to
+# +1.96; a fall no larger than β = 0.02 seed 1's) and more clearly against the other seeds: β = 0.1
 # seed 2 ends with the highest proxy of its β (+1.96 in the batches, against +1.62 and +1.68) and the lowest gold of
 # the whole sweep (0.425 held out); all six stored lines are "Come.", and on its lines the reward model agrees with
 # the annotator on 0.2 % of the labelled pairs — it orders them the wrong way round. Seed 1 at β = 0.1 ("O,", "Caminius?",
@@ -635,8 +636,7 @@ plt.show()
 # The missing-EOS penalty guards the other end: on average at most 1.6 % of any trained policy's held-out lines are
 # cut at N (up to 3.1 % for GRPO seed 1, and up to 6.2 % of a GRPO training batch in its last 10 updates; the base
 # model's 1.6 %). So the penalty is not what holds PPO's lines short at the end (printed above: none of its last
-# training batches is cut); whether it nudged the early updates, where some lines were still cut, these runs do not
-# test. It may limit GRPO's growth.
+# training batches is cut); whether it nudged the early updates these runs do not test. It may limit GRPO's growth.
 #
 # **A length-neutral taste (a prototype).** One candidate fix for the ceiling is to score a line against lines *of
 # its own length*: `LengthNeutralVowelAnnotator` standardises the vowel share within buckets of 5 letters, with the
@@ -675,8 +675,8 @@ for run in neutral.get("pilot_runs", []):
 
 # %% [markdown]
 # **What the prototype shows** (one seed per β). On the play's held-out lines the length-neutral score's bin means
-# rise slowly with length (+0.05 at 0–9 characters to +0.21 at 50–64 standard units, correlation with length +0.026);
-# its top decile (90th percentiles) lies between 1.26 and 1.52, the shortest lines now the lowest. Its reward model reaches 91.4 % held-out accuracy
+# rise slowly with length (+0.05 standard units at 0–9 characters to +0.21 at 50–64, correlation with length
+# +0.026); its top decile (90th percentiles) lies between +1.26 and +1.52, the shortest lines now the lowest. Its reward model reaches 91.4 % held-out accuracy
 # on its 361 test pairs (the course's: 96.8 % on 217 other pairs, so the two figures are not directly comparable).
 # **But PPO's lines still get short** against it: 18.8 characters at β = 0.05 and 13.3 at β = 0, one seed each. The
 # course's taste with the same recipe gives 14.9 on seed 0 and 14.9 to 24.3 over its three seeds, so in length one

@@ -127,7 +127,7 @@ print("a group of equal rewards:", grpo_adv(torch.tensor([[0.4, 0.4, 0.4, 0.4]])
 # REINFORCE step per batch; to compare like with like, the package's RLOO uses the same clipped surrogate,
 # epochs and minibatches as PPO and GRPO. Against GRPO, then, the advantage differs and so does where the KL sits
 # (RLOO's β Σ_t KL_t is in the reward, GRPO's is a k3 term in the loss); against PPO, the advantage differs and
-# there is no value head. (With one epoch *and* one minibatch
+# the batch is 8 prompts × 4 lines instead of 32 prompts × 1, and there is no value head. (With one epoch *and* one minibatch
 # the ratio is 1 at the only step, the clip never binds and the two coincide; with two minibatches the second
 # step is already off-policy.) **Your turn:** `rloo_advantages(rewards)`, (G, k) in, (G, k) out, on the same
 # cases as `group_advantages` (equal rewards, k = 2, float64 kept); no ε is needed, nothing is divided by a std.
@@ -385,16 +385,18 @@ for meth in methods:
 # 0.528 ± 0.014), PPO and RLOO to 14–15 nats (0.499 ± 0.002 and 0.510 ± 0.005). At matched wall time GRPO and
 # RLOO lead PPO (0.499 and 0.503 against 0.470). By then they had moved further from π_ref (KL 17.3 ± 3.0 and
 # 14.8 ± 0.4 against 10.0 ± 1.6 nats): partly more KL per update (GRPO), partly more updates, because PPO's updates
-# were slower on this shared machine (18–24 done by then, against 24–26 and 22–30). These runs do not separate the
+# took somewhat longer on this shared machine (9.56 s against 8.67 and 8.48 s on average; 18–24 done by then,
+# against 24–26 and 22–30). These runs do not separate the
 # two; at matched KL they are close. They write different lines: PPO's get short (18.8 ± 4.9 characters),
 # GRPO's long (47.2 ± 2.4), RLOO's in between (33.8 ± 2.4), and the printed samples lean on the vowel-rich
 # 'you'. Notebook 08's section 7 tests two suspects (the taste's ceiling and the per-character KL) and settles
 # neither; the methods differ in more than their KL (RLOO charges the same Σ_t k1 per line as PPO and keeps
 # longer lines; GRPO's KL is a k3 loss term in no advantage, and its advantages are divided by the group's
 # std). And the reward model agrees with the annotator on 96.1 ± 3.4 % of the pairs of PPO's lines against
-# 89.3 ± 1.7 % of GRPO's and 90.4 ± 3.1 % of RLOO's: a tendency on three seeds, the ranges overlap. On average under 2 % of any method's lines hit the cap (GRPO's 1.6 %, the base model's 1.6 %).
+# 89.3 ± 1.7 % of GRPO's and 90.4 ± 3.1 % of RLOO's: a tendency on three seeds (PPO's mean ± std overlaps
+# RLOO's but not GRPO's). On average under 2 % of any method's lines hit the cap (GRPO's 1.6 %, the base model's 1.6 %).
 # An update costs about the same in
-# the three (the table's last column): per update they do the same sampling and the same number of gradient
+# the three (within about 13 %, the table's last column): per update they do the same sampling and the same number of gradient
 # steps; PPO also trains the value head, cheap here since it shares the GPT's forward pass (for a large
 # model the critic is a second full network, the memory GRPO and RLOO save). Differences smaller than the
 # spread across seeds are not differences.
