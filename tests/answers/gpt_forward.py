@@ -78,117 +78,50 @@ VALID = {
 ''',
 }
 
-# ---- added by the held-out review (exreview): answers that passed, or failed, when they should not have
-WRONG['the whole forward under @torch.no_grad(): right values, but train_step cannot differentiate it'] = '''import torch
+# ---- added by the held-out review (exreview): answers that passed, or failed, when they should not have.
+# The forward pass written out once with named holes; each answer below changes one of them (see _template.py).
+_BODY_FULL = '''import torch
 import torch.nn.functional as F
 
 
-@torch.no_grad()
+DECORATOR
 def gpt_forward(idx, params, config, targets=None):
     B, T = idx.shape
     E, P = params["transformer.wte.weight"], params["transformer.wpe.weight"]   # (V, C), (block_size, C)
-    h = E[idx] + P[:T]                                                    # (B, T, C)
+    h = EMBED                                                             # (B, T, C)
     for l in range(config.n_layer):
         prefix = f"transformer.h.{l}."
         block = {k[len(prefix):]: v for k, v in params.items() if k.startswith(prefix)}
-        h = transformer_block(h, block, config.n_head)                    # (B, T, C)
+        h = BLOCK                                                         # (B, T, C)
     h = layer_norm(h, params["transformer.ln_f.weight"], params.get("transformer.ln_f.bias"))
-    logits = h @ E.T                                                      # (B, T, V): tied head
+    logits = HEAD                                                         # (B, T, V): tied head
     loss = None
     if targets is not None:
-        loss = F.cross_entropy(logits.reshape(-1, logits.shape[-1]), targets.reshape(-1), ignore_index=-100)
+        LOSS
     return logits, loss
 '''
-WRONG['E and P detached: no gradient reaches the embeddings'] = '''import torch
-import torch.nn.functional as F
+_DEFAULTS_FULL = dict(
+    DECORATOR="",
+    EMBED="E[idx] + P[:T]",
+    BLOCK="transformer_block(h, block, config.n_head)",
+    HEAD="h @ E.T",
+    LOSS="loss = F.cross_entropy(logits.reshape(-1, logits.shape[-1]), targets.reshape(-1), ignore_index=-100)",
+)
 
 
-def gpt_forward(idx, params, config, targets=None):
-    B, T = idx.shape
-    E, P = params["transformer.wte.weight"], params["transformer.wpe.weight"]   # (V, C), (block_size, C)
-    h = E.detach()[idx] + P.detach()[:T]                                                    # (B, T, C)
-    for l in range(config.n_layer):
-        prefix = f"transformer.h.{l}."
-        block = {k[len(prefix):]: v for k, v in params.items() if k.startswith(prefix)}
-        h = transformer_block(h, block, config.n_head)                    # (B, T, C)
-    h = layer_norm(h, params["transformer.ln_f.weight"], params.get("transformer.ln_f.bias"))
-    logits = h @ E.T                                                      # (B, T, V): tied head
-    loss = None
-    if targets is not None:
-        loss = F.cross_entropy(logits.reshape(-1, logits.shape[-1]), targets.reshape(-1), ignore_index=-100)
-    return logits, loss
-'''
-WRONG['the weights loaded into the package GPT with load_state_dict (a copy): no gradient reaches params'] = '''def gpt_forward(idx, params, config, targets=None):
-    from lmrl_course.gpt import GPT
-    model = GPT(config).to(params["transformer.wte.weight"].dtype)
-    model.load_state_dict({**params, "lm_head.weight": params["transformer.wte.weight"]})
-    return model(idx, targets) if targets is not None else (model(idx)[0], None)
-'''
-VALID['the loss by hand with logsumexp over the kept targets'] = '''import torch
-import torch.nn.functional as F
+def _full(**changes):
+    return _fill(_BODY_FULL, _DEFAULTS_FULL, **changes)
 
 
-def gpt_forward(idx, params, config, targets=None):
-    B, T = idx.shape
-    E, P = params["transformer.wte.weight"], params["transformer.wpe.weight"]   # (V, C), (block_size, C)
-    h = E[idx] + P[:T]                                                    # (B, T, C)
-    for l in range(config.n_layer):
-        prefix = f"transformer.h.{l}."
-        block = {k[len(prefix):]: v for k, v in params.items() if k.startswith(prefix)}
-        h = transformer_block(h, block, config.n_head)                    # (B, T, C)
-    h = layer_norm(h, params["transformer.ln_f.weight"], params.get("transformer.ln_f.bias"))
-    logits = h @ E.T                                                      # (B, T, V): tied head
-    loss = None
-    if targets is not None:
-        z, y = logits.reshape(-1, logits.shape[-1]), targets.reshape(-1)
+WRONG['the whole forward under @torch.no_grad(): right values, but train_step cannot differentiate it'] = _full(
+    DECORATOR="@torch.no_grad()")
+WRONG['E and P detached: no gradient reaches the embeddings'] = _full(EMBED="E.detach()[idx] + P.detach()[:T]")
+WRONG['the weights loaded into the package GPT with load_state_dict (a copy): no gradient reaches params'] = 'def gpt_forward(idx, params, config, targets=None):\n    from lmrl_course.gpt import GPT\n    model = GPT(config).to(params["transformer.wte.weight"].dtype)\n    model.load_state_dict({**params, "lm_head.weight": params["transformer.wte.weight"]})\n    return model(idx, targets) if targets is not None else (model(idx)[0], None)\n'
+WRONG['the package GPT through torch.func.functional_call: differentiable, but the package does the work'] = 'def gpt_forward(idx, params, config, targets=None):\n    from lmrl_course.gpt import GPT\n    model = GPT(config).to(params["transformer.wte.weight"].dtype)\n    weights = {**params, "lm_head.weight": params["transformer.wte.weight"]}\n    logits, loss = torch.func.functional_call(model, weights, (idx, targets))\n    return logits, loss\n'
+VALID['the loss by hand with logsumexp over the kept targets'] = _full(LOSS="""z, y = logits.reshape(-1, logits.shape[-1]), targets.reshape(-1)
         keep = y != -100
-        loss = (torch.logsumexp(z[keep], -1) - z[keep].gather(-1, y[keep][:, None]).squeeze(-1)).mean()
-    return logits, loss
-'''
-WRONG['the package GPT through torch.func.functional_call: differentiable, but the package does the work'] = '''def gpt_forward(idx, params, config, targets=None):
-    from lmrl_course.gpt import GPT
-    model = GPT(config).to(params["transformer.wte.weight"].dtype)
-    weights = {**params, "lm_head.weight": params["transformer.wte.weight"]}
-    logits, loss = torch.func.functional_call(model, weights, (idx, targets))
-    return logits, loss
-'''
-WRONG['the output head computed in float32 and cast back: float64 precision lost'] = '''import torch
-import torch.nn.functional as F
-
-
-def gpt_forward(idx, params, config, targets=None):
-    B, T = idx.shape
-    E, P = params["transformer.wte.weight"], params["transformer.wpe.weight"]   # (V, C), (block_size, C)
-    h = E[idx] + P[:T]                                                    # (B, T, C)
-    for l in range(config.n_layer):
-        prefix = f"transformer.h.{l}."
-        block = {k[len(prefix):]: v for k, v in params.items() if k.startswith(prefix)}
-        h = transformer_block(h, block, config.n_head)                    # (B, T, C)
-    h = layer_norm(h, params["transformer.ln_f.weight"], params.get("transformer.ln_f.bias"))
-    logits = (h.float() @ E.T.float()).to(h.dtype)                                                      # (B, T, V): tied head
-    loss = None
-    if targets is not None:
-        loss = F.cross_entropy(logits.reshape(-1, logits.shape[-1]), targets.reshape(-1), ignore_index=-100)
-    return logits, loss
-'''
-WRONG["the package's Block for every layer (through functional_call), the rest by hand"] = '''import torch
-import torch.nn.functional as F
-
-
-def gpt_forward(idx, params, config, targets=None):
-    from lmrl_course.gpt import Block
-    B, T = idx.shape
-    E, P = params["transformer.wte.weight"], params["transformer.wpe.weight"]   # (V, C), (block_size, C)
-    h = E[idx] + P[:T]                                                    # (B, T, C)
-    for l in range(config.n_layer):
-        prefix = f"transformer.h.{l}."
-        block = {k[len(prefix):]: v for k, v in params.items() if k.startswith(prefix)}
-        module = Block(config).to(dtype=h.dtype)
-        h = torch.func.functional_call(module, block, (h,))                  # the package does the block
-    h = layer_norm(h, params["transformer.ln_f.weight"], params.get("transformer.ln_f.bias"))
-    logits = h @ E.T                                                      # (B, T, V): tied head
-    loss = None
-    if targets is not None:
-        loss = F.cross_entropy(logits.reshape(-1, logits.shape[-1]), targets.reshape(-1), ignore_index=-100)
-    return logits, loss
-'''
+        loss = (torch.logsumexp(z[keep], -1) - z[keep].gather(-1, y[keep][:, None]).squeeze(-1)).mean()""")
+WRONG['the output head computed in float32 and cast back: float64 precision lost'] = _full(
+    HEAD="(h.float() @ E.T.float()).to(h.dtype)")
+WRONG["the package's Block for every layer (through functional_call), the rest by hand"] = _full(
+    BLOCK="torch.func.functional_call(__import__('lmrl_course.gpt').gpt.Block(config).to(dtype=h.dtype), block, (h,))")
