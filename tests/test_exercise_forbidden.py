@@ -120,3 +120,19 @@ def test_a_float64_mismatch_prints_digits_that_differ():
     assert not r.passed and "float64" in r.message
     expected, got = re.search(r"expected (\S+), got (\S+)", r.message).groups()
     assert expected != got, r.message
+
+
+def test_whose_names_the_function_that_result_function_returns():
+    def stub(z, dim=-1):
+        raise NotImplementedError
+
+    def right(z, dim=-1):
+        e = (z - z.amax(dim=dim, keepdim=True)).exp()
+        return e / e.sum(dim=dim, keepdim=True)
+
+    def wrong(z, dim=-1):
+        return z.exp() / z.exp().sum(dim=dim, keepdim=True)
+
+    for fn, whose in ((stub, "reference"), (wrong, "reference"), (right, "yours")):
+        r = check("stable_softmax", fn)
+        assert r.whose == whose and (r.function is fn) == (whose == "yours"), (fn.__name__, r.status)

@@ -161,6 +161,11 @@ class CheckResult:
         return self.exercise.reference
 
     @property
+    def whose(self) -> str:
+        """Whose function :attr:`function` is, for labels: ``"yours"`` once it passed, ``"reference"`` until then."""
+        return "yours" if self.passed and self.learner_function is not None else "reference"
+
+    @property
     def text(self) -> str:
         text = f"[{self.status}] {self.exercise.name}: {self.message}"
         if not self.passed:

@@ -160,7 +160,7 @@ seed_everything(2)
 h = torch.randn(1, 10, cfg.n_embd)                                    # a residual stream (B, T, C)
 with torch.no_grad():
     ours, theirs = transformer_block(h, block_params, cfg.n_head), package_model.transformer.h[0](h)
-print("block 0 of the package GPT vs yours, same weights: max abs diff", f"{(ours - theirs).abs().max():.1e}")
+print(f"block 0 of the package GPT vs {result_block.whose}, same weights: max abs diff", f"{(ours - theirs).abs().max():.1e}")
 
 # %% [markdown]
 # ## 4. The whole forward pass
@@ -200,7 +200,7 @@ with torch.no_grad():
     logits_ours, loss_ours = gpt_forward(xb, params, cfg, yb)
     logits_package, loss_package = package_model(xb, yb)
 print("logits", tuple(logits_ours.shape), "max abs diff", f"{(logits_ours - logits_package).abs().max():.1e}")
-print(f"loss at initialisation: yours {loss_ours:.4f}, package {loss_package:.4f}, ln V = {math.log(V):.4f}")
+print(f"loss at initialisation: {result_forward.whose} {loss_ours:.4f}, package {loss_package:.4f}, ln V = {math.log(V):.4f}")
 print(f"std of the logits at initialisation: {logits_ours.std():.3f}")
 
 # %% [markdown]

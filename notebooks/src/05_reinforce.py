@@ -128,8 +128,8 @@ from lmrl_course.rl.returns import discounted_returns   # the package's version
 rtg = result_rtg.function
 rewards = torch.ones(6)
 dones = torch.tensor([0, 0, 1, 0, 0, 0], dtype=torch.bool)
-print("yours  :", [round(v, 4) for v in rtg(rewards, dones, 0.9).tolist()])
-print("package:", [round(v, 4) for v in discounted_returns(rewards, dones, 0.9).tolist()])
+print(f"{result_rtg.whose + ':':10}", [round(v, 4) for v in rtg(rewards, dones, 0.9).tolist()])   # "yours" once it passes
+print(f"{'package:':10}", [round(v, 4) for v in discounted_returns(rewards, dones, 0.9).tolist()])
 
 # %% [markdown]
 # ## 4 · The loss, and what it really is
@@ -174,7 +174,7 @@ logits = policy(obs_batch)                                 # (M, 2)
 actions = torch.distributions.Categorical(logits=logits).sample()   # the policy's own samples
 advantages = torch.randn(8)                                # (M,)
 logp = torch.log_softmax(logits, -1).gather(1, actions[:, None]).squeeze(1)   # log π(a_t|s_t), (M,)
-print(f"REINFORCE loss (yours)         : {result_loss.function(logp, advantages).item():.6f}")
+print(f"REINFORCE loss ({result_loss.whose:9})     : {result_loss.function(logp, advantages).item():.6f}")
 print(f"REINFORCE loss (package)       : {package_reinforce_loss(logp, advantages).item():.6f}")
 weighted_ce = (advantages * F.cross_entropy(logits, actions, reduction="none")).mean()
 print(f"advantage-weighted cross-entropy: {weighted_ce.item():.6f}")

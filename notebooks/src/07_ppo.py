@@ -149,7 +149,7 @@ logp_new = logp_old + 0.4 * torch.randn(256)         # (M,) after some updates
 adv = torch.randn(256)                               # (M,)
 mine = result_clip.function(logp_new, logp_old, adv, 0.2)
 package, info = clipped_surrogate_loss(logp_new, logp_old, adv, 0.2)
-print(f"yours: {mine.item():.6f}   package: {package.item():.6f}   clip fraction: {info['clip_frac'].item():.3f}")
+print(f"{result_clip.whose}: {mine.item():.6f}   package: {package.item():.6f}   clip fraction: {info['clip_frac'].item():.3f}")
 
 # %% [markdown]
 # ### Play: ε and the advantage
