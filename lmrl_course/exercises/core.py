@@ -32,8 +32,8 @@ import inspect
 import io
 import math
 import numbers
-import traceback
 import sys
+import traceback
 from dataclasses import dataclass, field
 from typing import Any, Callable, Optional, Sequence
 
@@ -68,9 +68,10 @@ class Exercise:
     ``cases(generator)`` returns the inputs, built from the seeded ``generator`` so every check sees
     the same numbers. Outputs are compared with ``torch.testing``-style tolerances ``atol``/``rtol``
     (float64 outputs with at most ``float64_atol``/``float64_rtol``). With ``check_grad=True`` — only
-    where the notebook says the result must be differentiable — the gradients of ``sum(w * output)``
-    (fixed random ``w``) with respect to the floating-point tensor arguments named in ``grad_args``
-    (default: all of them) are compared too. ``compare`` replaces the default comparison:
+    where the notebook says the result must be differentiable — the gradients of ``Σ_j sum(w_j * output_j)``
+    (fixed random ``w_j``, over every floating-point tensor the function returns) with respect to the
+    floating-point tensors of the arguments named in ``grad_args`` (default: all of them; inside lists and
+    dicts too) are compared, each named in the message. ``compare`` replaces the default comparison:
     ``compare(expected, got) -> None`` when equal or a message saying what differs. ``forbidden`` lists
     dotted names (``"torch.nn.functional.log_softmax"``) the learner's code must not call.
     ``time_limit_s`` is CPU time per call.
@@ -486,23 +487,28 @@ def _short_repr(obj, limit: int = 120) -> str:
 
 # --------------------------------------------------------------------------- gradients
 
-def _grad_inputs(exercise: Exercise, args: tuple, kwargs: dict) -> list[torch.Tensor]:
-    """The floating-point tensors of the case's arguments named in ``grad_args`` (default: all)."""
+def _grad_inputs(exercise: Exercise, args: tuple, kwargs: dict) -> dict[str, torch.Tensor]:
+    """The floating-point tensors of the case's arguments named in ``grad_args`` (default: all), by a label
+    that says where each sits: ``"x"``, ``"params['ln_1.weight']"`` (inside lists, tuples and dicts too, so a
+    weights dict that the course trains through is differentiated entry by entry)."""
     names = _parameter_names(exercise.reference)
-    chosen = []
+    chosen: dict[str, torch.Tensor] = {}
 
-    def collect(obj):
+    def collect(obj, label):
         if isinstance(obj, torch.Tensor) and obj.is_floating_point():
-            chosen.append(obj)
+            chosen[label] = obj
         elif isinstance(obj, (list, tuple)):
-            for o in obj:
-                collect(o)
+            for j, o in enumerate(obj):
+                collect(o, f"{label}[{j}]")
+        elif isinstance(obj, dict):
+            for k, o in obj.items():
+                collect(o, f"{label}[{k!r}]")
     for i, a in enumerate(args):
         if exercise.grad_args is None or (i < len(names) and names[i] in exercise.grad_args):
-            collect(a)
+            collect(a, names[i] if i < len(names) else f"argument {i + 1}")
     for k, v in kwargs.items():
         if exercise.grad_args is None or k in exercise.grad_args:
-            collect(v)
+            collect(v, k)
     return chosen
 
 
@@ -510,7 +516,7 @@ def _grad_case(exercise: Exercise, case: Case):
     """Fresh copies of the case's arguments with the gradient inputs marked ``requires_grad``."""
     args, kwargs = _clone(case.args), _clone(case.kwargs)
     inputs = _grad_inputs(exercise, args, kwargs)
-    for x in inputs:
+    for x in inputs.values():
         x.requires_grad_(True)
     return args, kwargs, inputs
 
@@ -524,18 +530,30 @@ def _first_output(out):
     return out[0] if isinstance(out, (tuple, list)) and out else out
 
 
+def _objective(out, seed: int) -> torch.Tensor:
+    """Σ_j sum(w_j · out_j) over the floating-point tensors of the output (one output, or each of a tuple such as
+    an LSTM's (h, c) or a forward pass's (logits, loss)), with fixed random weights w_j."""
+    outs = out if isinstance(out, (tuple, list)) else (out,)
+    terms = [(t * _weights_for(t, seed + 7919 * j)).sum() for j, t in enumerate(outs)
+             if isinstance(t, torch.Tensor) and t.is_floating_point() and t.requires_grad]
+    return sum(terms[1:], terms[0])
+
+
+def _grads_of(objective: torch.Tensor, inputs: dict) -> dict:
+    grads = torch.autograd.grad(objective, list(inputs.values()), allow_unused=True)
+    return {k: torch.zeros_like(x) if g is None else g.detach() for (k, x), g in zip(inputs.items(), grads)}
+
+
 def _reference_grads(exercise: Exercise, case: Case, seed: int):
     args, kwargs, inputs = _grad_case(exercise, case)
-    out = _first_output(exercise.reference(*args, **kwargs))
-    w = _weights_for(out, seed)
-    grads = torch.autograd.grad((out * w).sum(), inputs, allow_unused=True)
-    return tuple(torch.zeros_like(x) if g is None else g.detach() for g, x in zip(grads, inputs))
+    return _grads_of(_objective(exercise.reference(*args, **kwargs), seed), inputs)
 
 
 def _learner_grads(fn, exercise: Exercise, case: Case, seed: int):
     """Run ``fn`` on fresh copies and differentiate; returns (grads, None) or (None, problem)."""
     args, kwargs, inputs = _grad_case(exercise, case)
-    out = _first_output(fn(*args, **kwargs))
+    full = fn(*args, **kwargs)
+    out = _first_output(full)
     if not torch.is_grad_enabled():
         return None, ("your function switched gradient tracking off and left it off (torch.set_grad_enabled(False), "
                       "or torch.no_grad() entered without `with`): the course trains through this function, so "
@@ -548,9 +566,11 @@ def _learner_grads(fn, exercise: Exercise, case: Case, seed: int):
         return None, ("the output has no gradient path to the inputs: did you use .item(), "
                       ".detach(), .numpy() or build a new tensor with torch.tensor(...)? The course trains "
                       "through this function, so its result must stay differentiable")
-    w = _weights_for(out, seed)
-    grads = torch.autograd.grad((out * w).sum(), inputs, allow_unused=True)
-    return tuple(torch.zeros_like(x) if g is None else g.detach() for g, x in zip(grads, inputs)), None
+    if isinstance(full, (tuple, list)):
+        full = (out, *full[1:])
+    else:
+        full = out
+    return _grads_of(_objective(full, seed), inputs), None
 
 
 # --------------------------------------------------------------------------- verdict helpers
@@ -599,19 +619,17 @@ def is_untouched_stub(fn) -> bool:
 
 
 def _clip_printed(printed: str) -> str:
-    """What the verdict carries of the learner's printed text: enough to show (``_with_printed`` cuts it to
-    ``PRINT_LIMIT``), never megabytes through the sandbox's pipe."""
-    keep = 4 * PRINT_LIMIT
-    return printed if len(printed) <= keep else printed[:keep] + f"… ({len(printed) - keep} more characters)"
+    """The learner's printed text as the verdict carries and shows it: at most ``PRINT_LIMIT`` characters and how
+    many more there were (never megabytes through the sandbox's pipe)."""
+    printed = printed.strip("\n")
+    if len(printed) > PRINT_LIMIT:
+        printed = printed[:PRINT_LIMIT] + f"… ({len(printed) - PRINT_LIMIT} more characters)"
+    return printed
 
 
 def _with_printed(message: str, printed: str) -> str:
-    printed = printed.strip("\n")
-    if not printed:
-        return message
-    if len(printed) > PRINT_LIMIT:
-        printed = printed[:PRINT_LIMIT] + f"… ({len(printed) - PRINT_LIMIT} more characters)"
-    return f"{message}\nYour function printed: {printed}"
+    """``message`` with the (already clipped) printed text appended."""
+    return f"{message}\nYour function printed: {printed}" if printed else message
 
 
 def _forbidden_message(exercise: Exercise, names: list[str]) -> str:
@@ -703,10 +721,12 @@ def _check_job(exercise: Exercise, fn, cases, expected, ref_grads, reporter: san
             got_grads, why = grad_call.value
             if why:
                 return verdict(FAIL, f"{label}: {why}", case.description)
-            problem, err = compare_outputs(ref_grads[i], tuple(got_grads), exercise.atol * 10, exercise.rtol * 10,
-                                           True, where="gradient", float64_tol=(f64[0] * 10, f64[1] * 10))
-            if problem:
-                return verdict(FAIL, f"{label}: {problem}", case.description)
+            for arg, ref_grad in ref_grads[i].items():
+                problem, err = compare_outputs(ref_grad, got_grads[arg], exercise.atol * 10, exercise.rtol * 10, True,
+                                               where=f"the gradient with respect to {arg}",
+                                               float64_tol=(f64[0] * 10, f64[1] * 10))
+                if problem:
+                    return verdict(FAIL, f"{label}: {problem}", case.description)
         for name in call.forbidden:
             forbidden_seen.setdefault(name, label)
     if forbidden_seen:  # right values, but from the built-in the exercise rebuilds

@@ -390,83 +390,6 @@ def layer_norm(x, weight, bias, eps=1e-5):
 ))
 
 
-class _TrackedParams(dict):
-    """The weights dict of a forward-pass case, set up so the check can follow gradients into it.
-
-    Every floating-point tensor in it is a leaf that requires grad and carries its name (the checker copies
-    a case's arguments for each call, ``type(params)(pairs)``, so each copy is set up afresh). The learner's
-    ``train_step`` differentiates the loss through their ``gpt_forward`` and ``transformer_block`` with
-    respect to these weights, so :func:`_param_grad_problem` compares those gradients with the reference's;
-    the core's gradient check covers the tensor arguments (``x``) only. Otherwise an ordinary dict."""
-
-    def __init__(self, *args, **kwargs):
-        super().__init__(*args, **kwargs)
-        for name, t in self.items():
-            if isinstance(t, torch.Tensor) and t.is_floating_point() and t.is_leaf:
-                t.requires_grad_(True)
-                t._lmrl_param_name = name
-
-
-def _named_leaves(root) -> dict:
-    """The tensors of a :class:`_TrackedParams` that ``root``'s autograd graph reaches, by name."""
-    found: dict = {}
-    if not isinstance(root, torch.Tensor) or root.grad_fn is None:
-        return found
-    stack, seen = [root.grad_fn], set()
-    while stack:
-        node = stack.pop()
-        if node is None or node in seen:
-            continue
-        seen.add(node)
-        var = getattr(node, "variable", None)
-        name = getattr(var, "_lmrl_param_name", None) if isinstance(var, torch.Tensor) else None
-        if name is not None:
-            found[name] = var
-        stack.extend(nxt for nxt, _ in node.next_functions)
-    return found
-
-
-def _weighted_sum(out):
-    """sum_i Σ w_i · out_i over the floating-point tensors of ``out`` (fixed random w_i): one scalar whose
-    gradient involves every output (the logits and the loss of gpt_forward)."""
-    total = None
-    for i, t in enumerate(out if isinstance(out, (tuple, list)) else (out,)):
-        if isinstance(t, torch.Tensor) and t.is_floating_point():
-            w = torch.randn(t.shape, generator=torch.Generator().manual_seed(4321 + i), dtype=torch.float64)
-            term = (t * w.to(dtype=t.dtype, device=t.device)).sum()
-            total = term if total is None else total + term
-    return total
-
-
-def _param_grad_problem(expected, got, atol: float, rtol: float) -> Optional[str]:
-    """None when the gradients of the weighted outputs with respect to every weight in ``params`` match the
-    reference's; else what differs (a weight the output does not depend on through autograd, or a value)."""
-    e_obj, g_obj = _weighted_sum(expected), _weighted_sum(got)
-    e_leaves = _named_leaves(e_obj)
-    names = sorted(e_leaves)
-    if not names:
-        return None
-    g_leaves = _named_leaves(g_obj)
-    missing = [n for n in names if n not in g_leaves]
-    if missing:
-        more = f" (and {len(missing) - 1} more of the {len(names)} weights)" if len(missing) > 1 else ""
-        return (f"the output has no gradient path to params[{missing[0]!r}]{more}: the right values, but "
-                "train_step differentiates the loss through this function with respect to the weights. Compute "
-                "with the tensors of `params` themselves: no .detach(), .data, torch.no_grad(), .item() or "
-                "copying them into a module with load_state_dict")
-    e_grads = torch.autograd.grad(e_obj, [e_leaves[n] for n in names], retain_graph=True, allow_unused=True)
-    g_grads = torch.autograd.grad(g_obj, [g_leaves[n] for n in names], retain_graph=True, allow_unused=True)
-    for n, eg, gg in zip(names, e_grads, g_grads):
-        eg = torch.zeros_like(e_leaves[n]) if eg is None else eg
-        gg = torch.zeros_like(g_leaves[n]) if gg is None else gg
-        problem, _ = compare_outputs(eg.detach(), gg.detach(), atol * 10, rtol * 10, True,
-                                     where=f"the gradient with respect to params[{n!r}]",
-                                     float64_tol=(1e-9, 1e-8))
-        if problem:
-            return problem
-    return None
-
-
 def _block_config(params: dict, n_head: int) -> GPTConfig:
     C = params["ln_1.weight"].shape[0]
     return GPTConfig(vocab_size=1, block_size=1, n_layer=1, n_head=n_head, n_embd=C,
@@ -502,11 +425,11 @@ def _block_cases(g: torch.Generator):
                                    ("bias=False: params has no biases (params.get(name) is None)", 2, 7, 16, 4, False),
                                    ("8 heads of size 2, x (3, 4, 16)", 3, 4, 16, 8, True)]:
         block = Block(GPTConfig(vocab_size=1, block_size=T, n_layer=1, n_head=H, n_embd=C, bias=bias))
-        cases.append(Case(desc, (torch.randn(B, T, C, generator=g), _TrackedParams(_random_params(block, g)), H)))
+        cases.append(Case(desc, (torch.randn(B, T, C, generator=g), _random_params(block, g), H)))
     block = Block(GPTConfig(vocab_size=1, block_size=5, n_layer=1, n_head=2, n_embd=8))
     cases.append(Case("float64 x and weights, x (2, 5, 8), 2 heads: keep the dtype (train_step runs your block in "
                       "float64)", (torch.randn(2, 5, 8, generator=g, dtype=torch.float64),
-                                   _TrackedParams(_random_params(block, g, dtype=torch.float64)), 2)))
+                                   _random_params(block, g, dtype=torch.float64), 2)))
     return cases
 
 
@@ -553,8 +476,7 @@ def transformer_block(x, params, n_head):
     h = F.gelu(F.linear(h, p("mlp.c_fc.weight"), p("mlp.c_fc.bias")))   # (B, T, 4C)
     return x + F.linear(h, p("mlp.c_proj.weight"), p("mlp.c_proj.bias"))  # y = a + MLP(LN2(a))
 ''',
-    atol=1e-5, rtol=1e-4, check_grad=True,   # the gradients in x; those in the weights: compare
-    compare=lambda expected, got: _param_grad_problem(expected, got, atol=1e-5, rtol=1e-4),
+    atol=1e-5, rtol=1e-4, check_grad=True,   # the gradients in x and in every weight of params (train_step needs them)
     solution_globals=lambda: {"layer_norm": layer_norm_reference},
 ))
 
@@ -602,22 +524,21 @@ def _gpt_forward_cases(g: torch.Generator):
     c1 = GPTConfig(vocab_size=11, block_size=8, n_layer=2, n_head=2, n_embd=16)
     c2 = GPTConfig(vocab_size=7, block_size=6, n_layer=1, n_head=1, n_embd=8, bias=False)
     c3 = GPTConfig(vocab_size=13, block_size=10, n_layer=3, n_head=4, n_embd=16)
-    tracked = lambda c, dtype=torch.float32: _TrackedParams(_gpt_params(c, g, dtype=dtype))   # see _TrackedParams
     pad = torch.randint(13, (2, 10), generator=g)
     pad[0, 6:] = -100
     pad[1, :3] = -100
     return [
-        Case("2 layers, idx (3, 8), targets given", (torch.randint(11, (3, 8), generator=g), tracked(c1), c1,
+        Case("2 layers, idx (3, 8), targets given", (torch.randint(11, (3, 8), generator=g), _gpt_params(c1, g), c1,
                                                     torch.randint(11, (3, 8), generator=g))),
-        Case("no targets: return (logits, None)", (torch.randint(11, (2, 5), generator=g), tracked(c1), c1)),
+        Case("no targets: return (logits, None)", (torch.randint(11, (2, 5), generator=g), _gpt_params(c1, g), c1)),
         Case("T = 4 < block_size = 8: positions 0..T-1 of P only",
-             (torch.randint(11, (2, 4), generator=g), tracked(c1), c1, torch.randint(11, (2, 4), generator=g))),
+             (torch.randint(11, (2, 4), generator=g), _gpt_params(c1, g), c1, torch.randint(11, (2, 4), generator=g))),
         Case("targets equal to -100 are ignored (the mean is over the kept targets)",
-             (torch.randint(13, (2, 10), generator=g), tracked(c3), c3, pad)),
-        Case("bias=False, one layer of one head", (torch.randint(7, (2, 6), generator=g), tracked(c2), c2,
+             (torch.randint(13, (2, 10), generator=g), _gpt_params(c3, g), c3, pad)),
+        Case("bias=False, one layer of one head", (torch.randint(7, (2, 6), generator=g), _gpt_params(c2, g), c2,
                                                    torch.randint(7, (2, 6), generator=g))),
         Case("float64 weights: keep the dtype (train_step runs your forward pass in float64)",
-             (torch.randint(11, (2, 6), generator=g), tracked(c1, torch.float64), c1, torch.randint(11, (2, 6), generator=g))),
+             (torch.randint(11, (2, 6), generator=g), _gpt_params(c1, g, dtype=torch.float64), c1, torch.randint(11, (2, 6), generator=g))),
     ]
 
 
@@ -659,7 +580,7 @@ def gpt_forward(idx, params, config, targets=None):
     return logits, loss
 ''',
     atol=1e-5, rtol=1e-4,
-    compare=lambda expected, got: _param_grad_problem(expected, got, atol=1e-5, rtol=1e-4),   # train_step needs them
+    check_grad=True, grad_args=("params",),   # train_step differentiates the loss through it w.r.t. every weight
     solution_globals=lambda: {"layer_norm": layer_norm_reference, "transformer_block": transformer_block_reference},
 ))
 

@@ -125,3 +125,5 @@ WRONG['the output head computed in float32 and cast back: float64 precision lost
     HEAD="(h.float() @ E.T.float()).to(h.dtype)")
 WRONG["the package's Block for every layer (through functional_call), the rest by hand"] = _full(
     BLOCK="torch.func.functional_call(__import__('lmrl_course.gpt').gpt.Block(config).to(dtype=h.dtype), block, (h,))")
+WRONG["the loss computed from detached logits: right values, but train_step's loss has no gradient"] = _full(
+    LOSS="loss = F.cross_entropy(logits.detach().reshape(-1, logits.shape[-1]), targets.reshape(-1), ignore_index=-100)")

@@ -96,3 +96,8 @@ WRONG.update({
     return torch.lstm_cell(x, (h, c), W_ih, W_hh, b_ih, b_hh)
 ''',
 })
+WRONG["the new cell state returned detached: h is right and differentiable, c_t carries no gradient"] = '''def lstm_cell(x, h, c, W_ih, W_hh, b_ih, b_hh):
+    i, f, g, o = (x @ W_ih.T + b_ih + h @ W_hh.T + b_hh).chunk(4, dim=-1)
+    c_new = torch.sigmoid(f) * c + torch.sigmoid(i) * torch.tanh(g)
+    return torch.sigmoid(o) * torch.tanh(c_new), c_new.detach()
+'''
