@@ -23,7 +23,7 @@ from lmrl_course.data import load_text
 from lmrl_course.device import available_devices, cpu_name, set_determinism, synchronize
 from lmrl_course.lm_trainer import load_checkpoint
 from lmrl_course.paths import GPT_CHECKPOINT_PATH
-from lmrl_course.rlhf import (GroupConfig, GroupTrainer, LMPPOConfig, LMPPOTrainer, VowelAnnotator,
+from lmrl_course.rlhf import (GroupConfig, GroupTrainer, LMPPOConfig, LMPPOTrainer, course_annotator,
                               annotator_reward_fn, best_of_n, sample_prompts, sample_responses, train_dpo)
 from lmrl_course.rlhf.tasks import (DPO_RECIPE, GROUP_RECIPE, MAX_NEW_TOKENS, PPO_RECIPE, TEMPERATURE,
                                     course_preference_pairs, rule_reward_stats, shakespeare_prompts)
@@ -114,8 +114,8 @@ def main():
     gpt, tok, _ = load_checkpoint(args.checkpoint, device="cpu")
     eos = tok.stoi["\n"]
     text = load_text()
-    reward_fn = annotator_reward_fn(VowelAnnotator(), tok, eos, *rule_reward_stats(text))
-    gold_fn = annotator_reward_fn(VowelAnnotator(), tok, eos)
+    reward_fn = annotator_reward_fn(course_annotator(text), tok, eos, *rule_reward_stats(text))
+    gold_fn = annotator_reward_fn(course_annotator(text), tok, eos)
     prompts, _ = shakespeare_prompts(text, tok)
     pairs, _ = course_preference_pairs(tok, text)
     devices = [torch.device(args.device)] if args.device else available_devices()

@@ -1,4 +1,4 @@
-"""Pilot for issue 13 (not an asset, nothing in the notebooks reads it): the course's vowel taste with one change,
+"""Pilot for issue 13 (its rule is now the course's: ``lmrl_course.rlhf.tasks.course_annotator``) (not an asset, nothing in the notebooks reads it): the course's vowel taste with one change,
 vowels count only inside words of the play, so that an invented word ("I ae you") is letters without vowels.
 
 Why: in ``assets/rlhf_beta_sweep.json`` the annotator itself rewards non-words at β = 0, so the gold score cannot
@@ -56,7 +56,7 @@ def main() -> None:
     seed_everything(0)
     gpt, tok, _ = load_checkpoint(GPT_CHECKPOINT_PATH, device="cpu")
     text = load_text()
-    ann = PlayWordsVowelAnnotator({w.strip("'") for w in WORD.findall(text.lower())})
+    ann = PlayWordsVowelAnnotator({w.strip("'") for w in WORD.findall(text.lower())})  # = course_annotator(text)
     for t in ("I ae you", "I am you", "We won you", "Ye ood so."):
         print(f"{t!r}: play-words gold {ann.score(t):.3f} | course gold {VowelAnnotator().score(t):.3f}")
     train_prompts, test_prompts = shakespeare_prompts(text, tok)
@@ -64,7 +64,7 @@ def main() -> None:
     t0 = time.perf_counter()
     rm, info, _, _ = build_course_reward_model(gpt, tok, text, annotator=ann)
     print(f"reward model on the play-words labels: {info} ({time.perf_counter() - t0:.0f} s)", flush=True)
-    judge = Judge(gpt, rm, tok, eos, ann.margin, annotator=ann)
+    judge = Judge(gpt, rm, tok, eos, ann)
     res = {"what": "pilot: vowels counted only inside words of the play (issue 13); not read by any notebook",
            "command": "bench/pilot_rlhf_play_words.py " + " ".join(
                [f"--betas {' '.join(map(str, args.betas))}", f"--seeds {' '.join(map(str, args.seeds))}"]),

@@ -12,7 +12,7 @@ import torch
 from lmrl_course.gpt import GPT, GPTConfig
 from lmrl_course.rl.ppo import approx_kl_k3
 from lmrl_course.data import CharTokenizer
-from lmrl_course.rlhf import (VowelAnnotator, encode_responses, line_prompts, preference_data_from_texts, ActorCritic, GroupConfig, GroupTrainer, KeywordAnnotator, LMPPOConfig, LMPPOTrainer,
+from lmrl_course.rlhf import (VowelAnnotator, course_annotator, words_of, encode_responses, line_prompts, preference_data_from_texts, ActorCritic, GroupConfig, GroupTrainer, KeywordAnnotator, LMPPOConfig, LMPPOTrainer,
                               RewardModel, bradley_terry_loss, compute_rewards, exact_kl, group_advantages,
                               group_loss, kl_k1, kl_k3, lm_gae, lm_ppo_loss, masked_whiten, response_logprobs,
                               rloo_advantages, sample_responses)
@@ -337,6 +337,39 @@ def test_annotator_counts_whole_words_and_skips_ties():
     assert ann.prefer("joy", "love") is None
     with pytest.raises(ValueError):
         KeywordAnnotator(["two words"])
+
+
+def test_vowel_annotator_with_a_vocabulary_by_hand():
+    """Vowels count only inside known words; every letter still counts as a letter (hand-worked)."""
+    ann = VowelAnnotator(prior_letters=6, prior_share=0.37, vocabulary=["I", "you", "'tis"])
+    # "I ae you": letters I a e y o u = 6; counted vowels: i (known), o u (known), not a e ("ae" unknown)
+    assert ann.score("I ae you") == (3 + 6 * 0.37) / (6 + 6)
+    assert VowelAnnotator().score("I ae you") == (5 + 6 * 0.37) / (6 + 6)     # without a vocabulary: all five
+    assert ann.score("'Tis you!") == (3 + 6 * 0.37) / (6 + 6)                # 'tis looked up without its apostrophe
+    assert ann.matches("you, YOU; yoU") == ["o", "u"] * 3                    # case does not matter
+    assert ann.score("") == pytest.approx(0.37) and ann.score("xyz") == (0 + 6 * 0.37) / (3 + 6)
+    assert "vocabulary=3 words" in repr(ann)
+    assert words_of("'Tis the sea--sea! O'er you'") == ["tis", "the", "sea", "sea", "o'er", "you"]
+    with pytest.raises(TypeError, match="iterable of words"):
+        VowelAnnotator(vocabulary="you")
+    with pytest.raises(ValueError, match="at least one word"):
+        VowelAnnotator(vocabulary=["'", ""])
+
+
+def test_course_annotator_scores_the_plays_lines_like_the_plain_share():
+    """On the play's own lines (and so on the reward model's pairs) the course's annotator is the plain vowel share;
+    an invented word it does not reward."""
+    from lmrl_course.data import load_text
+    from lmrl_course.rlhf.tasks import play_lines
+
+    text = load_text()
+    ann, plain = course_annotator(text), VowelAnnotator()
+    lines = play_lines(text)
+    assert len(lines) > 10000
+    assert ann.scores(lines).tolist() == plain.scores(lines).tolist()
+    assert ann.score("I am you") == plain.score("I am you")
+    assert ann.score("I ae you") < plain.score("I ae you")
+    assert ann.score("I amooi no io in a ever in yoo") < ann.score("I am no one in a river in you")
 
 
 def test_vowel_annotator_scores_by_hand():

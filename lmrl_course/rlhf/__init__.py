@@ -13,7 +13,7 @@
 - :mod:`.tasks` — the course's task (prompts that end where a verse line begins) and its recipes
 """
 from .annotator import (CHEERFUL_WORDS, KeywordAnnotator, LengthNeutralVowelAnnotator, VowelAnnotator,
-                        annotator_reward_fn)
+                        annotator_reward_fn, words_of)
 from .best_of_n import best_of_n, best_of_n_kl
 from .dpo import dpo_loss, sequence_logprobs, train_dpo
 from .grpo import GroupConfig, GroupTrainer, group_advantages, group_loss, rloo_advantages
@@ -23,10 +23,11 @@ from .lm_ppo import (ActorCritic, LMPPOConfig, LMPPOTrainer, compute_rewards, ev
 from .reward_model import (PreferenceData, RewardModel, bradley_terry_loss, encode_responses, make_preference_data,
                            preference_accuracy, preference_data_from_texts, reward_model_fn, train_reward_model)
 from .rollout import LMRollout, decode_responses, last_token_index, response_logits, response_logprobs, sample_responses
-from .tasks import line_prompts
+from .tasks import course_annotator, line_prompts
 from .trainer import RLHFConfig, RLHFTrainer, sample_prompts
 
-__all__ = ["CHEERFUL_WORDS", "KeywordAnnotator", "LengthNeutralVowelAnnotator", "VowelAnnotator", "annotator_reward_fn", "best_of_n", "best_of_n_kl",
+__all__ = ["CHEERFUL_WORDS", "KeywordAnnotator", "LengthNeutralVowelAnnotator", "VowelAnnotator", "annotator_reward_fn", "words_of",
+           "course_annotator", "best_of_n", "best_of_n_kl",
            "dpo_loss", "sequence_logprobs", "train_dpo", "GroupConfig", "GroupTrainer", "group_advantages",
            "group_loss", "rloo_advantages", "AdaptiveKLController", "exact_kl", "expected_estimator_gradients",
            "kl_k1", "kl_k2", "kl_k3", "ActorCritic", "LMPPOConfig", "LMPPOTrainer", "compute_rewards",

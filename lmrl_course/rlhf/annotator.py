@@ -2,9 +2,11 @@
 
 - :class:`VowelAnnotator` (the course's): likes musical lines, score = share of the letters that are vowels,
   shrunk towards the play's average share for short lines (no cliff: a short line is not punished, nor
-  rewarded, for its length). Dense (every line has a score), learnable by a small reward model, and
+  rewarded, for its length); the course's counts vowels only inside words of the play (``vocabulary``), so
+  invented words do not please it. Dense (every line has a score), learnable by a small reward model, and
   satisfiable by a char-level GPT in a few dozen updates by choosing vowel-rich words; pushed too far, the
-  policy writes vowel-rich near-words, which the reward model misjudges (over-optimisation, notebook 08).
+  policy writes vowel-rich non-words, which the reward model overrates and the annotator does not
+  (over-optimisation, notebook 08).
 - :class:`LengthNeutralVowelAnnotator` (a prototype, notebook 08 section 7): the vowel share standardised within
   the line's length bucket against the play's lines, so that its mean and spread do not depend on length there.
 - :class:`KeywordAnnotator`: likes lines with words from a list (cheerful words by default); the tests use it
@@ -18,7 +20,7 @@ notebook 09 uses it directly, the way GRPO is used with verifiable rewards.
 from __future__ import annotations
 
 import re
-from typing import Optional, Sequence
+from typing import Iterable, Optional, Sequence
 
 import torch
 
@@ -83,6 +85,19 @@ def annotator_reward_fn(annotator: KeywordAnnotator, tokenizer, eos_id: Optional
 
 __all__.append("annotator_reward_fn")
 
+_WORD = re.compile(r"[a-z']+")
+
+
+def words_of(text: str) -> list:
+    """The words of ``text`` as :class:`VowelAnnotator` looks them up: runs of letters and apostrophes,
+    lower-case, outer apostrophes stripped ("'Tis the sea--sea!" -> ['tis', 'the', 'sea', 'sea'])."""
+    if not isinstance(text, str):
+        raise TypeError(f"text must be a str, got {type(text).__name__}")
+    return [w for w in (m.strip("'") for m in _WORD.findall(text.lower())) if w]
+
+
+__all__.append("words_of")
+
 
 class VowelAnnotator(KeywordAnnotator):
     """Likes musical lines: the share of a line's letters that are vowels (a, e, i, o, u), with
@@ -93,10 +108,16 @@ class VowelAnnotator(KeywordAnnotator):
     A long line scores its own share, a short one is pulled towards p0 and an empty one scores p0: no
     cliff at any length, and a two-letter "O!" cannot win by being short. Prefers the line with the
     higher score and declines to choose when the two differ by less than ``margin``.
+
+    ``vocabulary`` (the course passes every word of the play, :func:`~lmrl_course.rlhf.tasks.course_annotator`):
+    vowels then count only inside words of the vocabulary, while every letter still counts as a letter, so an
+    invented word ("ae" in "I ae you") lowers the score instead of raising it, as a reader who knows the play
+    would. On lines made of the vocabulary's words the score is unchanged. A word is a run of letters and
+    apostrophes, looked up lower-case with its outer apostrophes stripped (:func:`words_of`).
     """
 
     def __init__(self, vowels: str = "aeiou", margin: float = 0.05, prior_letters: float = 6.0,
-                 prior_share: float = 0.37):
+                 prior_share: float = 0.37, vocabulary: Optional[Iterable[str]] = None):
         if not isinstance(vowels, str) or not vowels or not vowels.isalpha():
             raise ValueError(f"vowels must be a non-empty string of letters, got {vowels!r}")
         if not 0 <= margin < 1:
@@ -108,11 +129,24 @@ class VowelAnnotator(KeywordAnnotator):
         self.vowels, self.margin = frozenset(vowels.lower()), float(margin)
         self.prior_letters, self.prior_share = float(prior_letters), float(prior_share)
         self.words = ()
+        self.vocabulary = None
+        if vocabulary is not None:
+            if isinstance(vocabulary, str):
+                raise TypeError("vocabulary must be an iterable of words (e.g. a set), not one str")
+            vocab = {w.strip("'").lower() for w in vocabulary if isinstance(w, str)}
+            vocab.discard("")
+            if not vocab:
+                raise ValueError("vocabulary must hold at least one word (a str of letters)")
+            self.vocabulary = frozenset(vocab)
 
     def matches(self, text: str) -> list:
+        """The vowels that count, in order: every vowel of ``text``, or with a ``vocabulary`` only those inside
+        its words."""
         if not isinstance(text, str):
             raise TypeError(f"text must be a str, got {type(text).__name__}")
-        return [c for c in text.lower() if c in self.vowels]
+        if self.vocabulary is None:
+            return [c for c in text.lower() if c in self.vowels]
+        return [c for w in words_of(text) if w in self.vocabulary for c in w if c in self.vowels]
 
     def score(self, text: str) -> float:
         letters = sum(c.isalpha() for c in text)
@@ -126,8 +160,9 @@ class VowelAnnotator(KeywordAnnotator):
         return None if abs(d) < self.margin else (0 if d > 0 else 1)
 
     def __repr__(self) -> str:
+        vocab = "" if self.vocabulary is None else f", vocabulary={len(self.vocabulary)} words"
         return (f"VowelAnnotator(vowels={''.join(sorted(self.vowels))!r}, margin={self.margin}, "
-                f"prior_letters={self.prior_letters}, prior_share={self.prior_share})")
+                f"prior_letters={self.prior_letters}, prior_share={self.prior_share}{vocab})")
 
 
 class LengthNeutralVowelAnnotator(VowelAnnotator):

@@ -136,14 +136,26 @@ def random_line_pairs(text: str, tokenizer, n_pairs: int, seed: int = 0, prompt_
     return a, b, prompts
 
 
+def course_annotator(text: str, **kwargs):
+    """The course's annotator (notebooks 08–10): :class:`~lmrl_course.rlhf.annotator.VowelAnnotator` whose vowels
+    count only inside words of ``text`` (the whole play: every word it contains, :func:`~lmrl_course.rlhf.annotator.
+    words_of`). On the play's own lines it scores exactly as the plain vowel share does, so it labels the reward
+    model's pairs identically; on a policy's invented words ("I ae you") it does not reward the vowels."""
+    from .annotator import VowelAnnotator, words_of
+
+    if not isinstance(text, str) or not text:
+        raise ValueError("text must be the play, a non-empty str")
+    return VowelAnnotator(vocabulary=set(words_of(text)), **kwargs)
+
+
 def course_preference_pairs(tokenizer, text: str, recipe: dict = None, annotator=None) -> tuple:
-    """Notebook 08's preference pairs: ``(train, held_out)`` PreferenceData with prompts, labelled by the vowel
-    annotator (or ``annotator``); candidates from the first 90% of the text for training, the last 10% held out."""
-    from .annotator import VowelAnnotator
+    """Notebook 08's preference pairs: ``(train, held_out)`` PreferenceData with prompts, labelled by
+    :func:`course_annotator` (or ``annotator``); candidates from the first 90% of the text for training, the last
+    10% held out."""
     from .reward_model import preference_data_from_texts
 
     r = {**RM_RECIPE, **(recipe or {})}
-    annotator = VowelAnnotator() if annotator is None else annotator
+    annotator = course_annotator(text) if annotator is None else annotator
     eos = tokenizer.stoi["\n"]
     n = int(len(text) * (1.0 - VAL_FRACTION))
     a, b, p = random_line_pairs(text[:n], tokenizer, r["n_train_pairs"], r["seed"])
@@ -156,7 +168,7 @@ def course_preference_pairs(tokenizer, text: str, recipe: dict = None, annotator
 def build_course_reward_model(gpt, tokenizer, text: str, recipe: dict = None, progress: bool = False,
                               annotator=None) -> tuple:
     """Notebook 08's reward model, step for step: pairs of lines of the play (the first 90% for training,
-    the last 10% held out) labelled by the vowel annotator (or ``annotator``), then Bradley–Terry training of the GPT's
+    the last 10% held out) labelled by :func:`course_annotator` (or ``annotator``), then Bradley–Terry training of the GPT's
     first ``n_layer`` blocks with a scalar head.
 
     Returns ``(reward_model, info, train_pairs, held_out_pairs)``; info holds the pair counts and the held-out
@@ -177,16 +189,15 @@ def build_course_reward_model(gpt, tokenizer, text: str, recipe: dict = None, pr
 
 
 def rule_reward_stats(text: str, annotator=None) -> tuple:
-    """(mean, std) of the annotator's scores over the play's verse lines cut to ``MAX_NEW_TOKENS`` characters:
-    the offset and scale that put the rule reward in standard units (like the reward model's scores)."""
-    from .annotator import VowelAnnotator
-
-    annotator = VowelAnnotator() if annotator is None else annotator
+    """(mean, std) of the annotator's (default :func:`course_annotator`'s) scores over the play's verse lines cut to
+    ``MAX_NEW_TOKENS`` characters: the offset and scale that put the rule reward in standard units (like the reward
+    model's scores)."""
+    annotator = course_annotator(text) if annotator is None else annotator
     scores = annotator.scores([line[:MAX_NEW_TOKENS] for line in play_lines(text)])
     return round(float(scores.mean()), 4), round(float(scores.std()), 4)
 
 
-__all__ += ["rule_reward_stats", "RM_RECIPE", "MISSING_EOS_PENALTY", "PPO_RECIPE", "GROUP_RECIPE", "RULE_GROUP_RECIPE",
+__all__ += ["course_annotator", "rule_reward_stats", "RM_RECIPE", "MISSING_EOS_PENALTY", "PPO_RECIPE", "GROUP_RECIPE", "RULE_GROUP_RECIPE",
             "DPO_RECIPE", "play_lines", "random_line_pairs", "course_preference_pairs", "build_course_reward_model"]
 
 

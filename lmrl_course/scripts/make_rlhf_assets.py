@@ -49,7 +49,7 @@ from ..data import load_text
 from ..device import seed_everything, set_determinism
 from ..lm_trainer import load_checkpoint
 from ..paths import ASSETS_DIR, GPT_CHECKPOINT_PATH
-from ..rlhf import (GroupConfig, GroupTrainer, LMPPOConfig, LMPPOTrainer, VowelAnnotator, annotator_reward_fn,
+from ..rlhf import (GroupConfig, GroupTrainer, LMPPOConfig, LMPPOTrainer, annotator_reward_fn,
                     best_of_n, best_of_n_kl, decode_responses, evaluate_policy, response_logprobs, reward_model_fn,
                     train_dpo)
 from ..rlhf.kl import kl_k1
@@ -57,7 +57,8 @@ from ..rlhf.results import binned_means, correlation, mean_std, method_summary, 
 from ..rlhf.reward_model import encode_responses
 from ..rlhf.rollout import sample_responses
 from ..rlhf.tasks import (DPO_RECIPE, GROUP_RECIPE, MAX_NEW_TOKENS, MISSING_EOS_PENALTY, PPO_RECIPE, TEMPERATURE,
-                          VAL_FRACTION, build_course_reward_model, length_neutral_annotator, reference_lines,
+                          VAL_FRACTION, build_course_reward_model, course_annotator, length_neutral_annotator,
+                          reference_lines,
                           shakespeare_prompts)
 
 BETAS = (0.0, 0.01, 0.02, 0.05, 0.1)   # the sweep's KL coefficients
@@ -86,11 +87,11 @@ def _round(xs, nd=4):
 
 
 class Judge:
-    """Scores a set of responses the same way for every method: proxy (reward model), gold (annotator), KL."""
+    """Scores a set of responses the same way for every method: proxy (reward model), gold (``annotator``), KL."""
 
-    def __init__(self, gpt, rm, tok, eos, margin, annotator=None):
-        self.ref, self.rm_fn, self.tok, self.eos, self.margin = gpt, reward_model_fn(rm), tok, eos, margin
-        self.gold_fn = annotator_reward_fn(VowelAnnotator() if annotator is None else annotator, tok, eos)
+    def __init__(self, gpt, rm, tok, eos, annotator):
+        self.ref, self.rm_fn, self.tok, self.eos, self.margin = gpt, reward_model_fn(rm), tok, eos, annotator.margin
+        self.gold_fn = annotator_reward_fn(annotator, tok, eos)
 
     @torch.no_grad()
     def rollout(self, policy, ro, kl=None) -> dict:
@@ -194,13 +195,13 @@ def main(argv=None) -> None:
     text = load_text()
     train_prompts, test_prompts = shakespeare_prompts(text, tok)
     eos = tok.stoi["\n"]
-    annotator = VowelAnnotator()
+    annotator = course_annotator(text)
     eval_prompts = test_prompts[:N_EVAL]
     meta = {"checkpoint": args.checkpoint.name, "checkpoint_sha256_16": _sha(args.checkpoint),
             "torch": torch.__version__.split("+")[0], "machine": platform.machine(), "threads": 1,
             "made_by": "python -m lmrl_course.scripts.make_rlhf_assets"}
     rm, rm_info, rm_train, _ = build_course_reward_model(gpt, tok, text, progress=True)
-    judge = Judge(gpt, rm, tok, eos, annotator.margin)
+    judge = Judge(gpt, rm, tok, eos, annotator)
     gold_fn, rm_fn = judge.gold_fn, judge.rm_fn
     base = judge.policy(gpt, eval_prompts)
 
@@ -358,8 +359,8 @@ def length_study(gpt, tok, text, rm, rm_info, rm_train, test_prompts, meta, path
         return out
 
     out = {"what": "the course's taste and reward model against the length of a line (notebook 08)", **meta,
-           "edges": list(LENGTH_EDGES), "course": {"annotator": repr(VowelAnnotator()), "reward_model": rm_info,
-                                                   **study(VowelAnnotator(), rm, rm_train)}}
+           "edges": list(LENGTH_EDGES), "course": {"annotator": repr(course_annotator(text)), "reward_model": rm_info,
+                                                   **study(course_annotator(text), rm, rm_train)}}
     neutral = length_neutral_annotator(text)
     rm2, info2, train2, _ = build_course_reward_model(gpt, tok, text, progress=True, annotator=neutral)
     out["length_neutral"] = {"annotator": repr(neutral), "bucket_edges_letters": neutral.edges,
@@ -388,7 +389,7 @@ def neutral_pilot(gpt, tok, text, train_prompts, eval_prompts, task: dict) -> No
     rm2, info2, _, _ = build_course_reward_model(gpt, tok, text, progress=True, annotator=neutral)
     if info2 != out["length_neutral"]["reward_model"]:
         raise SystemExit("pilot: the length-neutral reward model differs from the stored length study's")
-    judge = Judge(gpt, rm2, tok, eos, neutral.margin, annotator=neutral)
+    judge = Judge(gpt, rm2, tok, eos, neutral)
     n_up = task["updates"]
     runs = out["length_neutral"].get("pilot_runs", [])
     for beta, seed in task["runs"]:

@@ -104,8 +104,14 @@ print("max |stored − recomputed| =", f"{(recomputed - ro.logp).abs().max().ite
 # share $p_0 = 0.37$ (close to the play's average score: 0.376–0.381 in section 7's length bins) added, $\text{score} = (\text{vowels} + m p_0)/(\text{letters} + m)$. A long line
 # scores its own share; a short one is pulled towards the average, so there is no cliff at any length, and a
 # one-letter line ("I", "O!") scores 0.46 (printed below), not the 1.0 of its raw share. Shown two lines, it prefers the higher score and skips the pair when the scores
-# differ by less than 0.05. The char-GPT can move this score in a few dozen updates by choosing vowel-rich words
-# (and, pushed far enough, non-words: section 6).
+# differ by less than 0.05.
+#
+# One more rule makes it a reader who knows the play: **vowels count only inside words of the play** (any of the
+# 12,373 different words of Tiny Shakespeare; every letter still counts as a letter). On the play's own lines,
+# where every word is a word of the play, this changes nothing; an invented word ("I ae you") brings letters
+# and no vowels. The char-GPT can move this score in a few dozen updates by choosing vowel-rich words, and,
+# pushed far enough, it writes vowel-rich non-words, which the reward model overrates and this annotator does
+# not (section 6).
 #
 # **The length game.** A response that fills all $N$ characters without `\n` is cut mid-word. Most RLHF
 # set-ups (TRL's `missing_eos_penalty`, the "N implementation details of RLHF" write-ups) take a fixed amount
@@ -114,11 +120,13 @@ print("max |stored − recomputed| =", f"{(recomputed - ro.logp).abs().max().ite
 # game, lines that get *shorter*, is measured in section 7.
 
 # %%
-from lmrl_course.rlhf import VowelAnnotator
+from lmrl_course.rlhf import VowelAnnotator, course_annotator
 
-annotator = VowelAnnotator()
-for line in ["Now is the winter of our discontent", "O, you are too too sweet a beauty", "First Citizen", "I"]:
-    print(f"{annotator.score(line):.3f}  {line!r}")
+annotator = course_annotator(text)       # VowelAnnotator(vocabulary=every word of the play)
+print(annotator)
+for line in ["Now is the winter of our discontent", "O, you are too too sweet a beauty", "First Citizen", "I",
+             "I am you", "I ae you"]:
+    print(f"{annotator.score(line):.3f}  {line!r}  (all vowels counted: {VowelAnnotator().score(line):.3f})")
 print("prefers:", annotator.prefer("O, you are too too sweet a beauty", "Now is the winter of our discontent"))
 
 # %%
@@ -217,12 +225,19 @@ plt.show()
 # by at least the margin (a pair the annotator would label), how often the reward model orders them the same way.
 
 # %% tags=["solutions-skip"]
+from lmrl_course.rlhf import words_of
 from lmrl_course.rlhf.results import rm_agreement
 
 with torch.no_grad():
     rm_scores = reward_model(ro.response, ro.mask).cpu()
 corr = torch.corrcoef(torch.stack([rm_scores, base_scores]))[0, 1].item()
 print(f"on the base GPT's samples: correlation {corr:.2f}, agreement {rm_agreement(rm_scores, base_scores, annotator.margin):.1%}")
+base_texts = decode_responses(tokenizer, ro.response, ro.mask, strip_eos=EOS)
+real = torch.tensor([all(w in annotator.vocabulary for w in words_of(t)) for t in base_texts])
+invented = sorted({w for t in base_texts for w in words_of(t) if w not in annotator.vocabulary})
+print(f"{int((~real).sum())} of the {len(base_texts)} lines hold a word that is not in the play, e.g. {invented[:8]}")
+print(f"agreement on the {int(real.sum())} lines made of the play's words only: "
+      f"{rm_agreement(rm_scores[real], base_scores[real], annotator.margin):.1%}")
 
 # %% [markdown]
 # ## 4 · PPO for language models

@@ -36,7 +36,7 @@ device = setup_notebook(seed=0)
 # Same task as notebook 08: write the next line of the play, N ≤ 64 characters, sampled at τ = 0.7, and a
 # line that reaches the cap without ending loses 1 from its reward (the missing-EOS penalty). For the live
 # run of this notebook we skip the learned reward model and reward with the **annotator's rule itself**
-# (the vowel share, shrunk towards the average for short lines). A reward computed by a program is where
+# (the vowel share, shrunk towards the average for short lines, vowels counted only inside words of the play). A reward computed by a program is where
 # GRPO became best known: DeepSeek-R1 (2025) trained with it on maths answers checked by rules (the original
 # DeepSeekMath paper of 2024 rewarded GRPO with a learned reward model).
 #
@@ -47,7 +47,7 @@ device = setup_notebook(seed=0)
 # %%
 from lmrl_course.data import load_text
 from lmrl_course.gpt import load_pretrained
-from lmrl_course.rlhf import VowelAnnotator, annotator_reward_fn, decode_responses, sample_responses
+from lmrl_course.rlhf import annotator_reward_fn, course_annotator, decode_responses, sample_responses
 from lmrl_course.rlhf.tasks import MAX_NEW_TOKENS, TEMPERATURE, rule_reward_stats, shakespeare_prompts
 
 gpt, tokenizer = load_pretrained(device=device)
@@ -55,7 +55,7 @@ ref_policy = copy.deepcopy(gpt).eval()
 text = load_text()
 train_prompts, test_prompts = shakespeare_prompts(text, tokenizer)
 EOS = tokenizer.stoi["\n"]
-annotator = VowelAnnotator()
+annotator = course_annotator(text)                                          # notebook 08's annotator
 offset, scale = rule_reward_stats(text, annotator)
 print(f"annotator score over the play's lines: mean {offset:.3f}, std {scale:.3f}")
 reward_fn = annotator_reward_fn(annotator, tokenizer, EOS, offset, scale)   # (prompt, response, mask) -> (B,)

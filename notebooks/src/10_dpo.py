@@ -96,7 +96,7 @@ result_seq
 # %%
 from lmrl_course.data import load_text
 from lmrl_course.gpt import load_pretrained
-from lmrl_course.rlhf import VowelAnnotator, annotator_reward_fn, decode_responses, evaluate_policy, train_dpo
+from lmrl_course.rlhf import annotator_reward_fn, course_annotator, decode_responses, evaluate_policy, train_dpo
 from lmrl_course.rlhf.tasks import (DPO_RECIPE, MAX_NEW_TOKENS, TEMPERATURE, course_preference_pairs,
                                     shakespeare_prompts)
 
@@ -124,7 +124,7 @@ print("on the minibatch's lines, Σ_t k1 = log π_θ/π_ref:", [round(v, 2) for 
 print("entropy of π_θ on those lines (nats/token)   :", [round(v, 3) for v in dpo_hist["entropy"]])
 
 # %% tags=["solutions-skip"]
-gold_fn = annotator_reward_fn(VowelAnnotator(), tokenizer, EOS)
+gold_fn = annotator_reward_fn(course_annotator(text), tokenizer, EOS)
 held_out = test_prompts[:64].to(device)
 for name, pol in (("base", ref_policy), ("DPO, 10 steps", dpo_policy)):
     ev = evaluate_policy(pol, ref_policy, held_out, gold_fn, MAX_NEW_TOKENS, TEMPERATURE, EOS, seed=2)
