@@ -82,3 +82,12 @@ def test_dry_run_prints_the_plan_without_training(capsys):
     mra.main(["--dry-run", "--only", "length"])
     out = capsys.readouterr().out.splitlines()
     assert [line.split()[0] for line in out] == ["task=length", "task=pilot", "task=klnorm"]
+
+
+def test_the_stored_length_study_used_the_course_annotator():
+    """The assets were made with the annotator the notebooks use (vowels inside words of the play only): a stale
+    asset made with the plain vowel share would say ``VowelAnnotator(...)`` without a vocabulary."""
+    from lmrl_course.data import load_text
+    from lmrl_course.rlhf import course_annotator
+
+    assert stored("rlhf_length.json")["course"]["annotator"] == repr(course_annotator(load_text()))

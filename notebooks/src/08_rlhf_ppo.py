@@ -5,8 +5,8 @@
 # annotator with a simple taste compares pairs of lines; a **reward model** learns its preferences; then
 # **PPO** fine-tunes the GPT of notebook 03 to write lines the reward model likes, while a **KL penalty**
 # keeps it close to a frozen copy of itself, the **reference policy**. Without that penalty the reward
-# model's score climbs while the text drifts to lines on which the reward model agrees with the annotator much
-# less often: **over-optimisation**.
+# model's score climbs while the annotator's own score first rises and then falls, below the base model's on some
+# seeds, as the text drifts to lines the reward model misjudges: **over-optimisation**.
 #
 # **Learning goals**
 # - See text generation as an RL problem: the prompt is the state, each sampled character an action,
@@ -240,6 +240,15 @@ print(f"agreement on the {int(real.sum())} lines made of the play's words only: 
       f"{rm_agreement(rm_scores[real], base_scores[real], annotator.margin):.1%}")
 
 # %% [markdown]
+# On lines of the play the reward model orders 96.8 % of the held-out pairs as the annotator does; on the GPT's own
+# lines the agreement is far lower (printed above). The gap comes with **invented words**: 49 of these 128 lines
+# hold a word that is not in the play, and on the 79 lines made of the play's words only the agreement is back at
+# 96.5 %. The reward model learned the taste from real lines, where every vowel sits in a real word, so it credits
+# an invented word's vowels; the annotator does not. The data a reward model learns from is not the text the policy
+# will feed it: real RLHF labels the policy's own samples (and labels new ones as the policy changes) for this
+# reason. Section 6 shows what PPO makes of the gap when nothing holds it back.
+
+# %% [markdown]
 # ## 4 · PPO for language models
 #
 # Each response is an episode of up to $N$ actions. The RLHF reward of token $t$ combines the reward
@@ -432,23 +441,28 @@ for run in sorted(sweep["runs"], key=lambda r: (r["kl_coef"], r["seed"])):
 # grows on, from 47–58 nats at update 30 to 61.4, 72.5 and 149.6 nats at update 40 (5-update averages). With
 # β = 0.05 the KL levels off: 14.2–19.3 nats over the last 10 updates.
 #
-# **The gold score does not peak at β = 0**, on any seed: it is at its highest at update 39 or 40 (0.590, 0.614 and
-# 0.668, the highest of the sweep). Read those lines ("I amooi no io in a ever in yoo"): our gold score is a rule that
-# counts vowels, and non-words satisfy it better than words do, so nothing makes it turn down. What breaks instead is
-# the reward model's judgement: on the β = 0 policies' own lines it agrees with the annotator on 77 %, 78 % and 80 %
-# of the pairs, against 97 % for the base model and 90–100 % for 10 of the 12 runs with β > 0.
+# **At β = 0 the gold score peaks and then falls, on every seed**, while the proxy stays up: it peaks at 0.388,
+# 0.487 and 0.483 (updates 11, 23 and 17, at a KL of 10.5, 29.0 and 17.3 nats) and falls to 0.304, 0.357 and 0.315
+# (5-update averages of the training batches). Held out, two of the three β = 0 policies end *below the base model*
+# (gold 0.303 and 0.339 against 0.349) with the highest proxy scores of the sweep (+2.19 to +2.21). This is the
+# pattern of Gao et al.: the gold score against √KL rises, peaks and falls (middle panel) while the proxy keeps
+# rising (left panel). Read the lines ("I amooi no io in a ever in yoo"): vowel-rich non-words. The reward model
+# learned the taste from lines of the play, where every vowel sits in a real word, and credits these vowels; the
+# annotator counts vowels only inside words of the play and does not (section 3 measured the same gap on the base
+# model's invented words). On the β = 0 policies' own lines the reward model agrees with the annotator on 45.0 %,
+# 46.9 % and 52.6 % of the pairs, a coin's rate, against 75.4 % on the base model's lines and 65.1 % to 92.3 % for 11
+# of the 12 runs with β > 0.
 #
-# **The two exceptions are both at β = 0.1**, and one of them shows Gao et al.'s pattern, weakly within its own run
-# (printed above: gold 0.458 at update 27, 0.429 at update 35, while the proxy rises from +1.75 at update 30 to
-# +1.96; a fall no larger than β = 0.02 seed 1's) and more clearly against the other seeds: β = 0.1
-# seed 2 ends with the highest proxy of its β (+1.96 in the batches, against +1.62 and +1.68) and the lowest gold of
-# the whole sweep (0.425 held out); all six stored lines are "Come.", and on its lines the reward model agrees with
-# the annotator on 0.2 % of the labelled pairs — it orders them the wrong way round. Seed 1 at β = 0.1 ("O,", "Caminius?",
-# ...: four of its six stored lines are "O,") agrees on 75.5 %. So a penalty does not protect every seed from collapsing onto a line the reward model
-# overrates; whether a larger β makes that likelier, three seeds cannot say. In the training batches no run's gold
-# falls by more than 0.032 from its peak (β = 0.02 seed 1: 0.526 at update 23 to 0.494 at update 38, ending at 0.502;
-# β = 0.1 seed 2: 0.458 to 0.429, ending at 0.436). β = 0.1
-# pays the least KL (12–13 nats) and ends with the lowest gold on every seed (0.436–0.482 in the batches).
+# **With β > 0 every run ends above the base model** (held-out gold 0.423 to 0.550) at 12 to 32 nats, and the
+# falls after a peak are smaller: at most 0.035 in the 5-update averages, except β = 0.02
+# seed 0 (0.475 at update 27, 0.408 at update 33, back to 0.472 at update 40); at β = 0 they are 0.084 to 0.168.
+# Which β > 0 ends best differs by seed (held out: β = 0.05 on seed 0, 0.491; β = 0.01 on seed 1, 0.517; β = 0.02
+# on seed 2, 0.550), so three seeds rank no single β first. β = 0.1 pays the least KL (about 12–13 nats) and ends
+# with the lowest gold of the β > 0 runs on every seed (0.430–0.463 in the batches). Its seed 2 shows that a penalty
+# does not protect every seed from collapsing onto a line the reward model overrates: it ends with the highest proxy
+# of its β (+1.96 in the batches, against +1.62 and +1.68) and the lowest gold of all β > 0 runs (0.423 held out),
+# its stored lines all "Come.", and on its lines the reward model agrees with the annotator on 40.5 % of the pairs.
+# Whether a larger β makes such a collapse likelier, three seeds cannot say.
 #
 # Explore the runs, one β at a time (seed 0 solid, seed 1 dashed, seed 2 dotted):
 
@@ -611,23 +625,26 @@ plt.show()
 # %% [markdown]
 # **What the data shows.**
 #
-# - **The taste's mean does not favour short lines.** On the play's lines the annotator's mean does not depend on
-#   length (bin means 0.376–0.381, correlation −0.025), and the reward model's bin means scatter around 0 with no
-#   trend (correlation +0.020). On the base model's lines neither score trends strongly, but both are lower for
-#   50–64-character lines (gold 0.362 against 0.384 at 30–39, proxy −0.29 against −0.01). The reward model's −0.75
-#   for 0–9 characters is almost all empty lines (48 of 52; an empty line scores −0.74 with it and 0.370, the
-#   prior, with the annotator); without the empty lines the correlations with length are −0.048 (gold) and −0.034
-#   (proxy, +0.184 with them). A line's first two words score 0.119 ± 0.041 *less* than the whole line with the
-#   reward model, where the annotator sees no difference. The labels lean only a little towards the shorter line
-#   (chosen 19.9 characters, rejected 21.3; chosen shorter in 50.9 % of the pairs, longer in 47.3 %).
+# - **The taste's mean does not favour short lines of the play.** On the play's lines the annotator's mean does not
+#   depend on length (bin means 0.376–0.381, correlation −0.025), and the reward model's bin means scatter around 0
+#   with no trend (correlation +0.020). On the base model's lines the annotator's score tends to fall with length
+#   (0.378 at 10–19 characters, 0.362 at 30–39, 0.334 at 50–64; correlation −0.151, −0.105 without the empty lines):
+#   a longer line of the base GPT has more room for invented words, whose vowels the annotator does not count
+#   (section 3). The reward model's bin means drop at 50–64 too (−0.29 against −0.01 at 30–39), but its correlation
+#   with length is −0.034 without the empty lines (+0.184 with them). Its −0.75 for 0–9 characters is almost all
+#   empty lines (48 of 52; an empty line scores −0.74 with it and 0.370, the prior, with the annotator). A line's
+#   first two words score 0.119 ± 0.041 *less* than the whole line with the reward model, and 0.0138 ± 0.0029 *more*
+#   with the annotator (fewer chances of an invented word). PPO is trained on the reward model, which prefers the
+#   whole line, so the annotator's lean towards short base lines is not what PPO sees. The labels lean only a little
+#   towards the shorter line (chosen 19.9 characters, rejected 21.3; chosen shorter in 50.9 % of the pairs, longer in
+#   47.3 %).
 # - **The taste's ceiling (its top decile by length) does not explain it by itself.** On the play's lines the top
 #   decile of the score is a little higher for short lines (0.460 at 0–9 characters against 0.428 at 40–49; the
-#   reward model's +1.75 against +1.21 to +1.58). But 0.460 is the score of a one-letter line ("I", section 2),
-#   below the gold of 14 of the sweep's 15 trained policies (0.425 to 0.678); on the base model's lines the 0–9 bin has
-#   the *lowest* 90th percentiles (0.370 and −0.74, its empty lines) and the reward model's is highest at 20–29
-#   characters (+1.66); and longer lines reach higher scores: β = 0 seed 1's 35-character lines score 0.678, and
-#   best-of-16, which picks the reward model's favourite among 16 base lines, keeps the base length (38.4 ± 1.0
-#   against 38.1).
+#   reward model's +1.75 against +1.21 to +1.58). But 0.460 is the score of a one-letter line ("I", section 2), and
+#   11 of the sweep's 15 trained policies end above it (0.461 to 0.550 held out); on the base model's lines the 0–9
+#   bin has the *lowest* 90th percentiles (0.370 and −0.74, its empty lines) and the reward model's is highest at
+#   20–29 characters (+1.66); and best-of-16, which picks the reward model's favourite among 16 base lines, keeps the
+#   base length (38.4 ± 1.0 against 38.1).
 # - **The summed KL: no charge per character shows in section 5's policy.** After 10 updates it pays more KL on
 #   longer lines only through its empty lines: correlation +0.30 over all 128 lines, +0.01 without the 6 empty ones
 #   (right panel: they sit at length 1 with Σ_t KL_t below 0); the line fitted to the others has a slope of 0.006
@@ -733,7 +750,7 @@ for r in klnorm["runs"]:  # the same KL on both sides: the summed-KL run's train
 # Per seed (printed): with the KL charged per token on average the lines end longer on seeds 0 and 1 (26.1 and 22.1
 # characters against 14.9 and 17.1) and about the same on seed 2 (25.5 against 24.3), all far below the base
 # model's 38.1. They also end with less KL (7.5 to 12.0 nats
-# against 13.9 to 16.0) and a lower gold score (0.461 to 0.474 against 0.496 to 0.501). One likely reason: a line
+# against 13.9 to 16.0) and a lower gold score (0.445 to 0.465 against 0.481 to 0.492). One likely reason: a line
 # shorter than 38 characters now has its KL term multiplied by 38/|y| (about 1.5 to 1.7 at the lengths reached, 38
 # for an empty line), a stronger charge than before (or a larger credit where the estimate is negative). At the same
 # KL the comparison is different (last lines printed): when the summed-KL runs' training batches first reached the
@@ -865,7 +882,8 @@ print("last real token, wrong mask (naive):", (wrong_mask.long().sum(1) - 1)[:8]
 # - The Bradley–Terry loss sees only differences $r_c - r_r$. What does that mean for the reward model's
 #   offset, and why does the package standardise its scores?
 # - What does GAE with $\gamma = 1, \lambda = 1$ give on a single line? Why is $\gamma < 1$ unhelpful here?
-# - With β = 0 the reward model's score climbs: is the policy getting better? What tells you?
+# - With β = 0 the reward model's score climbs: is the policy getting better? What tells you? Why can the reward
+#   model's judgement be right on the play's lines and wrong on the policy's?
 # - You see negative KL estimates in your logs. Name two possible causes.
 # - On the play's lines the annotator's mean score does not depend on the length of a line, yet PPO's lines get
 #   short. Section 7 tests two suspects: what does each measurement show, why does neither settle the question,
