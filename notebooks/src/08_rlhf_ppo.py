@@ -113,7 +113,7 @@ print("max |stored − recomputed| =", f"{(recomputed - ro.logp).abs().max().ite
 # pushed far enough, it writes vowel-rich non-words, which the reward model overrates and this annotator does
 # not (section 6).
 #
-# **The length game.** A response that fills all $N$ characters without `\n` is cut mid-word. Most RLHF
+# **The length game.** A response that fills all $N$ characters without `\n` is cut mid-word. Some RLHF
 # set-ups (TRL's `missing_eos_penalty`, the "N implementation details of RLHF" write-ups) take a fixed amount
 # off the score of such a response; ours takes 1 (in standard units of the reward model's score). With
 # $N = 64$, the base GPT's lines almost always end by themselves (the rate is printed below). The opposite
@@ -225,7 +225,7 @@ plt.show()
 # by at least the margin (a pair the annotator would label), how often the reward model orders them the same way.
 
 # %% tags=["solutions-skip"]
-from lmrl_course.rlhf import words_of
+from lmrl_course.rlhf import encode_responses, words_of
 from lmrl_course.rlhf.results import rm_agreement
 
 with torch.no_grad():
@@ -238,13 +238,23 @@ invented = sorted({w for t in base_texts for w in words_of(t) if w not in annota
 print(f"{int((~real).sum())} of the {len(base_texts)} lines hold a word that is not in the play, e.g. {invented[:8]}")
 print(f"agreement on the {int(real.sum())} lines made of the play's words only: "
       f"{rm_agreement(rm_scores[real], base_scores[real], annotator.margin):.1%}")
+for n_lo, n_hi in ((0, 20), (20, 40), (40, 65)):
+    sel = [i for i, t in enumerate(base_texts) if n_lo <= len(t) < n_hi]
+    print(f"   lines of {n_lo:2}-{n_hi - 1:2} characters: {sum(not real[i] for i in sel):2} of {len(sel):2} hold an invented word")
+pair = ["I am you", "I ae you", "I amooi no io in a ever in yoo"]
+ids, msk = encode_responses(pair, tokenizer, MAX_NEW_TOKENS, EOS)
+with torch.no_grad():
+    pair_rm = reward_model(ids.to(device), msk.to(device)).cpu()
+for t, r_ in zip(pair, pair_rm.tolist()):
+    print(f"   {t!r:34}: reward model {r_:+.2f} | annotator {annotator.score(t):.3f}")
 
 # %% [markdown]
 # On lines of the play the reward model orders 96.8 % of the held-out pairs as the annotator does; on the GPT's own
 # lines the agreement is far lower (printed above). The gap comes with **invented words**: 49 of these 128 lines
 # hold a word that is not in the play, and on the 79 lines made of the play's words only the agreement is back at
-# 96.5 %. The reward model learned the taste from real lines, where every vowel sits in a real word, so it credits
-# an invented word's vowels; the annotator does not. The data a reward model learns from is not the text the policy
+# 96.5 %. The reward model learned the taste from real lines, where every vowel sits in a real word, and it credits
+# an invented word's vowels where the annotator does not: it scores "I ae you" above "I am you" (printed), the
+# annotator the other way round. The data a reward model learns from is not the text the policy
 # will feed it: real RLHF labels the policy's own samples (and labels new ones as the policy changes) for this
 # reason. Section 6 shows what PPO makes of the gap when nothing holds it back.
 
@@ -281,7 +291,7 @@ gen = torch.Generator().manual_seed(4)
 batch = sample_responses(gpt, test_prompts[:3].to(device), 12, TEMPERATURE, EOS, 0, gen)
 with torch.no_grad():
     ref_lp = response_logprobs(ref_policy, batch.prompt, batch.response, TEMPERATURE, batch.mask)
-fake_logp = batch.logp - 0.1 * batch.mask        # pretend π_θ has drifted a little from π_ref
+fake_logp = batch.logp + 0.1 * batch.mask        # pretend π_θ has drifted: KL_t = +0.1 on every real token
 score = torch.tensor([1.0, -0.5, 2.0])
 r = rewards_fn(score, fake_logp, ref_lp, batch.mask, 0.5)
 print("mask   :", batch.mask.int().tolist())
@@ -369,9 +379,9 @@ for name, ev in (("before", before), ("after", after)):
 # The reward model was trained on lines of the play. Push the policy far from those lines and it scores
 # texts it has never seen, where its judgement can be wrong; the policy finds those places. The KL penalty
 # is the leash. The sweep below reruns the PPO of section 5 for several β, β = 0 included, and for longer:
-# 40 updates at twice the learning rate (2e-4), to see where each β leads. It takes tens of minutes (the asset's
-# own wall time is printed below), so it was **precomputed** by `python -m lmrl_course.scripts.make_rlhf_assets --only sweep` (the same recipe and
-# reward model as this notebook; that one command reruns all 15 runs) and is loaded from
+# 40 updates at twice the learning rate (2e-4), to see where each β leads. Too slow to run live (the asset's
+# own wall time is printed below), it was **precomputed** by `python -m lmrl_course.scripts.make_rlhf_assets --only sweep` (this notebook's
+# recipe apart from the updates and the learning rate, and its reward model; that one command reruns all 15 runs) and is loaded from
 # `assets/rlhf_beta_sweep.json`: **three seeds** (0, 1, 2) for every β. The held-out evaluation: 128
 # prompts; "RM agrees" is the agreement defined above, measured on the *trained* policy's own lines.
 
@@ -436,7 +446,8 @@ for run in sorted(sweep["runs"], key=lambda r: (r["kl_coef"], r["seed"])):
           f"RM agrees on its lines {run['final']['rm_agreement']:.1%}")
 
 # %% [markdown]
-# **What the data shows** (three seeds per β). The proxy climbs to about +2 for every β ≤ 0.05 and then flattens.
+# **What the data shows** (three seeds per β). The proxy climbs to about +2 for every β ≤ 0.05 and rises only slowly
+# after update 30 (by at most 0.16).
 # At β = 0 it is at +2.13 to +2.16 at update 30 and +2.14 to +2.19 at update 40 on the three seeds, while the KL
 # grows on, from 47–58 nats at update 30 to 61.4, 72.5 and 149.6 nats at update 40 (5-update averages). With
 # β = 0.05 the KL levels off: 14.2–19.3 nats over the last 10 updates.
@@ -444,9 +455,9 @@ for run in sorted(sweep["runs"], key=lambda r: (r["kl_coef"], r["seed"])):
 # **At β = 0 the gold score peaks and then falls, on every seed**, while the proxy stays up: it peaks at 0.388,
 # 0.487 and 0.483 (updates 11, 23 and 17, at a KL of 10.5, 29.0 and 17.3 nats) and falls to 0.304, 0.357 and 0.315
 # (5-update averages of the training batches). Held out, two of the three β = 0 policies end *below the base model*
-# (gold 0.303 and 0.339 against 0.349) with the highest proxy scores of the sweep (+2.19 to +2.21). This is the
-# pattern of Gao et al.: the gold score against √KL rises, peaks and falls (middle panel) while the proxy keeps
-# rising (left panel). Read the lines ("I amooi no io in a ever in yoo"): vowel-rich non-words. The reward model
+# (gold 0.303 and 0.339 against 0.349) with the highest proxy scores of the sweep (+2.20 and +2.21). This is the
+# pattern of Gao et al.: the gold score against √KL rises, peaks and falls (middle panel) while the proxy stays on
+# its plateau of about +2.1 to +2.2 (left panel): more KL buys no more proxy, and the gold falls. Read the lines ("I amooi no io in a ever in yoo"): vowel-rich non-words. The reward model
 # learned the taste from lines of the play, where every vowel sits in a real word, and credits these vowels; the
 # annotator counts vowels only inside words of the play and does not (section 3 measured the same gap on the base
 # model's invented words). On the β = 0 policies' own lines the reward model agrees with the annotator on 45.0 %,
@@ -458,7 +469,8 @@ for run in sorted(sweep["runs"], key=lambda r: (r["kl_coef"], r["seed"])):
 # seed 0 (0.475 at update 27, 0.408 at update 33, back to 0.472 at update 40); at β = 0 they are 0.084 to 0.168.
 # Which β > 0 ends best differs by seed (held out: β = 0.05 on seed 0, 0.491; β = 0.01 on seed 1, 0.517; β = 0.02
 # on seed 2, 0.550), so three seeds rank no single β first. β = 0.1 pays the least KL (about 12–13 nats) and ends
-# with the lowest gold of the β > 0 runs on every seed (0.430–0.463 in the batches). Its seed 2 shows that a penalty
+# with the lowest gold of the β > 0 runs on every seed in the training batches (0.430–0.463; held out, on seed 1
+# β = 0.02 is lower, 0.459 against 0.461). Its seed 2 shows that a penalty
 # does not protect every seed from collapsing onto a line the reward model overrates: it ends with the highest proxy
 # of its β (+1.96 in the batches, against +1.62 and +1.68) and the lowest gold of all β > 0 runs (0.423 held out),
 # its stored lines all "Come.", and on its lines the reward model agrees with the annotator on 40.5 % of the pairs.
@@ -629,12 +641,13 @@ plt.show()
 #   depend on length (bin means 0.376–0.381, correlation −0.025), and the reward model's bin means scatter around 0
 #   with no trend (correlation +0.020). On the base model's lines the annotator's score tends to fall with length
 #   (0.378 at 10–19 characters, 0.362 at 30–39, 0.334 at 50–64; correlation −0.151, −0.105 without the empty lines):
-#   a longer line of the base GPT has more room for invented words, whose vowels the annotator does not count
-#   (section 3). The reward model's bin means drop at 50–64 too (−0.29 against −0.01 at 30–39), but its correlation
+#   a longer line of the base GPT more often holds an invented word, whose vowels the annotator does not count
+#   (section 3 counts them by length on its 128 lines), and the prior pulls the shortest lines towards 0.37, above
+#   the base model's mean of 0.347 (section 2). The reward model's bin means drop at 50–64 too (−0.29 against −0.01 at 30–39), but its correlation
 #   with length is −0.034 without the empty lines (+0.184 with them). Its −0.75 for 0–9 characters is almost all
 #   empty lines (48 of 52; an empty line scores −0.74 with it and 0.370, the prior, with the annotator). A line's
 #   first two words score 0.119 ± 0.041 *less* than the whole line with the reward model, and 0.0138 ± 0.0029 *more*
-#   with the annotator (fewer chances of an invented word). PPO is trained on the reward model, which prefers the
+#   with the annotator (fewer chances of an invented word, and more pull from the prior). PPO is trained on the reward model, which prefers the
 #   whole line, so the annotator's lean towards short base lines is not what PPO sees. The labels lean only a little
 #   towards the shorter line (chosen 19.9 characters, rejected 21.3; chosen shorter in 50.9 % of the pairs, longer in
 #   47.3 %).
@@ -658,11 +671,12 @@ plt.show()
 #   30 updates).
 # - **Not the KL alone.** At β = 0 nothing charges for length, and the lines shorten anyway (left panel: the three
 #   β = 0 runs fall to 14.0–18.1 characters in their 5-update averages); then seed 1 climbs back to near the base
-#   model's length (35.2 held out), while seeds 0 and 2, whose lines are non-words too, stay between about 14 and
-#   24 characters over their last 10 updates.
-#   Across the methods (β = 0.05, 30 updates, three seeds) PPO's lines get short (18.8 ± 4.9), RLOO's a little
-#   (33.8 ± 2.4), GRPO's grow (47.2 ± 2.4). RLOO charges the same Σ_t k1 per line as PPO and keeps longer lines, so
-#   the way the KL is charged is not the whole difference; GRPO differs in more than its KL too (notebook 09: a k3
+#   model's length (35.2 held out), while seeds 0 and 2, whose lines are non-words too, reach their shortest late
+#   (5-update averages at updates 37 and 28) and are growing again at update 40 (held out 24.6 and 30.7).
+#   Across the methods (β = 0.05, 30 updates, three seeds; mean ± std over seeds) PPO's lines get short (18.8 ±
+#   4.9), RLOO's a little (33.8 ± 2.4), GRPO's grow (47.2 ± 2.4). RLOO subtracts the same total Σ_t k1 from a line's return as PPO (as one
+#   sequence-level reward, with no value head and no GAE) and keeps longer lines, so the size of the KL charge is
+#   not the whole difference; GRPO differs in more than its KL too (notebook 09: a k3
 #   loss term, in no advantage, and advantages divided by the group's std). These runs do not separate the causes.
 #
 # The missing-EOS penalty guards the other end: on average at most 1.6 % of any trained policy's held-out lines are
@@ -671,9 +685,13 @@ plt.show()
 # training batches is cut); whether it nudged the early updates these runs do not test. It may limit GRPO's growth.
 #
 # **A length-neutral taste (a prototype).** One candidate fix for the ceiling is to score a line against lines *of
-# its own length*: `LengthNeutralVowelAnnotator` standardises the vowel share within buckets of 5 letters, with the
+# its own length*: `LengthNeutralVowelAnnotator` standardises the vowel share within buckets of 5 letters (1–4, 5–9, ..., the last 40 and more), with the
 # mean and std of the play's training-part lines of that bucket, so that on those lines every bucket has mean 0 and
-# std 1 (on the held-out lines below, the bin means by characters lie at +0.05 to +0.21).
+# std 1 (on the held-out lines below, the bin means by characters lie at +0.05 to +0.21). Unlike the course's
+# annotator it counts every vowel, in invented words too, and has no prior (m = 0): the prototype was built before
+# the course's annotator learned the play's words, so its pilot below differs from the course's taste in that rule
+# as well (its reward model agrees with it on 85 % of its β = 0 policy's pairs, the course's on 45–53 % at β = 0;
+# how much of that gap the rule explains, these runs do not say).
 # `make_rlhf_assets --only length` also trained a reward model on it (same recipe) and then ran the course's PPO against that
 # reward model (the pilot; `--only pilot` reruns it alone), one seed, for β = 0.05 and β = 0:
 
@@ -755,7 +773,8 @@ for r in klnorm["runs"]:  # the same KL on both sides: the summed-KL run's train
 # for an empty line), a stronger charge than before (or a larger credit where the estimate is negative). At the same
 # KL the comparison is different (last lines printed): when the summed-KL runs' training batches first reached the
 # KL the per-token-mean runs end at, their lines were as long or longer (27.9, 41.0 and 27.1 characters against
-# 25.8, 25.4 and 26.4). So these runs cannot show whether the summed KL itself shortens PPO's lines: the normalised
+# 25.8, 25.4 and 26.4; each of the first three is a single batch of 32 lines, the first to cross the level, so only
+# seed 1's gap stands out from batch noise). So these runs cannot show whether the summed KL itself shortens PPO's lines: the normalised
 # charge also restrains the policy. With a charge that no longer grows with the number of tokens the lines still
 # shrink, as they do mid-run at β = 0 in the sweep. (Three seeds, one β, 30 updates.)
 #

@@ -41,9 +41,12 @@ device = setup_notebook(seed=0)
 # GRPO became best known: DeepSeek-R1 (2025) trained with it on maths answers checked by rules (the original
 # DeepSeekMath paper of 2024 rewarded GRPO with a learned reward model).
 #
-# The rule's scores are small numbers, while the KL penalty is counted in nats. So that β means the same
-# as in notebook 08, the reward is put in standard units, $s = (\text{score} - \text{mean}) / \text{std}$, with
-# the mean and std of the score over the play's own lines. The figures show the annotator's raw score.
+# The rule's scores are small numbers, while the KL penalty and the missing-EOS penalty are counted in nats and in
+# standard units. So that the penalty of 1 sits on the score's scale (and so that PPO's and RLOO's β·Σ_t k1 compare
+# with notebook 08's), the reward is put in standard units, $s = (\text{score} - \text{mean}) / \text{std}$, with
+# the mean and std of the score over the play's own lines. GRPO's own advantages do not depend on the reward's
+# scale (each group is divided by its std), and its β multiplies a k3 term in the loss, not a KL in the reward, so
+# its β = 0.2 below is not notebook 08's 0.05. The figures show the annotator's raw score.
 
 # %%
 from lmrl_course.data import load_text
@@ -223,8 +226,14 @@ for name, g in expected_estimator_gradients(theta, ref_logits).items():
 # | k3 as a loss term | ∇KL(π_ref ‖ π_θ) | $\sum_x \pi_\theta (1 - \pi_\text{ref}/\pi_\theta) \nabla \log \pi_\theta = -\sum_x \pi_\text{ref} \nabla \log \pi_\theta$: the *other* direction |
 # | −β·k1 in the reward | ∇KL(π_θ ‖ π_ref) | the policy gradient adds the term autograd alone misses |
 #
-# So **k1 belongs in the reward** (PPO, RLOO), and in the loss one needs k2 (the forward KL's gradient) or k3:
-# GRPO's k3 term pulls towards π_ref too, but along the gradient of the reverse KL $\mathrm{KL}(\pi_\text{ref}\,\|\,\pi_\theta)$.
+# (The table gives the gradients of the loss to be minimised, divided by β: a reward of −β·k1 gives the loss
+# gradient +β∇KL(π_θ ‖ π_ref).) So, for one sampled token, **k1 belongs in the reward** (PPO, RLOO), and in the
+# loss one needs k2 (the gradient of the objective's KL, KL(π_θ ‖ π_ref)) or k3: GRPO's k3 term pulls towards π_ref
+# too, but along the gradient of the other direction, $\mathrm{KL}(\pi_\text{ref}\,\|\,\pi_\theta)$. (Names differ:
+# much of the RLHF literature calls KL(π_θ ‖ π_ref) the *reverse* KL; this notebook names the two by their
+# arguments.) Over a whole line there is one more difference: a k2 or k3 term in the loss gives the gradient of each
+# position's KL at the sampled prefix, while k1 summed into the return also credits an earlier token for the KL of
+# the tokens after it.
 # Near π_ref the two directions agree to first order; far from it they do not. k1's negative values have
 # nothing to do with it: its gradient as a loss is zero in expectation either way.
 #
@@ -267,6 +276,11 @@ plt.tight_layout()
 plt.show()
 
 # %% [markdown]
+# In 10 updates the annotator's score stays within batch noise (0.350 to 0.378, printed above; the play's own lines
+# average 0.377) while the KL grows to about 1 nat: this short run shows the mechanics (its recipe,
+# `RULE_GROUP_RECIPE`, uses β = 0.2 and lr 5e-5, not section 6's 0.05 and 1e-4); section 6's 30-update runs show
+# the learning.
+#
 # The three estimators on the policy GRPO just trained, against the **exact** KL,
 # $\sum_t \sum_v \pi_\theta(v \mid s_t)\log\frac{\pi_\theta(v \mid s_t)}{\pi_\text{ref}(v \mid s_t)}$, computed from both
 # models' full next-character distributions, on 128 held-out lines:
@@ -357,7 +371,7 @@ plt.tight_layout()
 plt.show()
 
 # %% [markdown]
-# **Matched KL and matched wall time.** Read off each run's (5-update averaged) gold score where its KL first
+# **Matched KL and matched wall time.** Read off each run's gold score where its KL first (5-update averages of both)
 # reaches a given number of nats, and where its clock reaches the total training time of the fastest of the nine
 # runs (every run has got that far, so all are compared at the same time):
 
@@ -385,19 +399,21 @@ for meth in methods:
 #
 # **What the data shows** (three seeds, mean ± std). At matched KL the three are close: at 2, 5 and 10 nats
 # their gold scores lie within 0.021 of each other, at most about twice the spread across seeds (the widest
-# gap: PPO 0.448 ± 0.011 against RLOO 0.427 ± 0.014 at 10 nats), and the order changes from one level to the
-# next (RLOO's mean is the highest at 2 nats, the lowest at 10); three seeds name no winner. They differ in
+# gap: PPO 0.448 ± 0.011 against RLOO 0.427 ± 0.014 at 10 nats). The means rank RLOO, PPO, GRPO at 2 and 5 nats
+# and PPO, GRPO, RLOO at 10; PPO's mean is above GRPO's at every level, by 0.003 to 0.014, less than about two
+# seed-stds; three seeds name no winner. They differ in
 # how far they travel in 30 updates with the same β and learning rate: GRPO to 22.7 ± 1.3 nats, PPO and RLOO
-# to 14–15 nats (15.0 ± 1.1 and 13.7 ± 1.3). Their final gold scores do not separate: GRPO 0.500 ± 0.021,
+# to about 14 nats (15.0 ± 1.1 and 13.7 ± 1.3). Their final gold scores do not separate: GRPO 0.500 ± 0.021,
 # RLOO 0.494 ± 0.011, PPO 0.486 ± 0.006, gaps smaller than GRPO's spread across seeds. At matched wall time
-# GRPO leads PPO (0.474 ± 0.006 against 0.454 ± 0.010); RLOO's mean is higher too (0.480), but its spread
-# (± 0.021) reaches PPO's. The lead does not come from more updates (24–28 and 25–27 done by then, against
-# PPO's 24–30): in about as many they had moved further from π_ref (KL 17.7 ± 3.0 and 14.5 ± 0.9 against
-# 11.3 ± 0.8 nats), and at matched KL they are close. They write different lines: PPO's get short (18.8 ± 4.9 characters),
+# both value-free methods' means are above PPO's (GRPO 0.474 ± 0.006, RLOO 0.480 ± 0.021, PPO 0.454 ± 0.010).
+# It does not come from more updates (24–28 and 25–27 done by then, against PPO's 24–30): in about as many they
+# had moved further from π_ref (KL 17.7 ± 3.0 and 14.5 ± 0.9 against 11.3 ± 0.8 nats), and up to 10 nats, the
+# highest KL tabulated, the three are close at matched KL, which suggests the lead is the distance travelled (the
+# table does not compare them at 11–20 nats). They write different lines: PPO's get short (18.8 ± 4.9 characters),
 # GRPO's long (47.2 ± 2.4), RLOO's in between (33.8 ± 2.4), and the printed samples lean on the vowel-rich
 # 'you', a word of the play, whose vowels the annotator counts. Notebook 08's section 7 tests two suspects (the
-# taste's ceiling and the summed KL) and settles neither; the methods differ in more than their KL (RLOO charges the same Σ_t k1 per line as PPO and keeps
-# longer lines; GRPO's KL is a k3 loss term in no advantage, and its advantages are divided by the group's
+# taste's ceiling and the summed KL) and settles neither; the methods differ in more than their KL (RLOO subtracts the same total Σ_t k1 from a line's return as PPO
+# and its lines shorten much less, 33.8 ± 2.4 against 18.8 ± 4.9 characters, base 38.1; GRPO's KL is a k3 loss term in no advantage, and its advantages are divided by the group's
 # std). And the reward model agrees with the annotator on 83.1 ± 4.1 % of the pairs of PPO's lines against
 # 75.6 ± 4.9 % of GRPO's, 76.6 ± 4.2 % of RLOO's and 75.4 % of the base model's: PPO's mean is the highest, but
 # its mean ± std overlaps both others', so three seeds show a tendency at most (PPO's lines are the shortest,
@@ -413,7 +429,8 @@ for meth in methods:
 #
 # > **Common mistake: dividing by the group's std without an ε.** A group whose lines all score the same
 # > (here: four lines with the same score, e.g. four empty ones) has std 0, and 0/0 is `nan`. One `nan`
-# > advantage makes the loss `nan` and, after one optimiser step, every weight of the model.
+# > advantage makes the loss `nan`, and so every gradient (gradient clipping does not help: the norm is `nan` too),
+# > and an optimiser step with it writes `nan` into the weights.
 
 # %%
 seed_everything(4)
@@ -435,5 +452,6 @@ print("loss with the mistake:", (-(no_eps * logp).mean()).item(), "| with the fi
 # - GRPO's k3 loss term: the gradient of which KL does it follow?
 # - What does PPO's value head buy, and what does it cost, for a line with one reward at the end?
 #
-# **Next:** notebook 10 drops the reward model too: DPO fits the preference pairs directly, and best-of-n
-# sampling, with no training at all, is the baseline all these methods must beat.
+# **Next:** notebook 10 drops RL: DPO fits the preference pairs directly, without a reward model, and best-of-n
+# (the reward model picks the best of n samples of the base model, no training at all) is the baseline all these
+# methods must beat.

@@ -133,6 +133,9 @@ for name, pol in (("base", ref_policy), ("DPO, 10 steps", dpo_policy)):
           f"cut at N {ev['truncated_fraction']:.0%} | {lines}")
 
 # %% [markdown]
+# (The implicit-reward accuracy counts a pair as right when its margin is > 0; at step 0 every margin is exactly 0,
+# π_θ = π_ref, so it starts at 0.0 without meaning every pair is wrong.)
+#
 # > **Common mistake: leaving π_ref out of the loss**, $-\log\sigma(\beta[\log \pi_\theta(y_c) - \log \pi_\theta(y_r)])$. Before any
 # > step, π_θ = π_ref, so the right loss is exactly log 2 on every pair: no pair is favoured yet. Without the
 # > reference, the starting "margin" is the base model's own log-prob difference between the two lines, and a
@@ -172,8 +175,9 @@ print(f"weight σ(-β·margin) of a pair in the first gradient: chosen line long
 # will write: both are measured afterwards, as above. Its loss only compares the two lines of each pair. Its
 # history does log, as the other trainers' do, the entropy and Σ_t k1 = log π_θ(y)/π_ref(y), averaged over the
 # minibatch's chosen and rejected lines (printed in the live run). But π_θ did not sample those lines, so that
-# `kl` is no estimate of KL(π_θ ‖ π_ref). In this one run it stays between −0.45 and +0.01 nats: the rejected
-# lines are pushed down. After the 10 steps, the policy's own samples lie 1.30 nats from π_ref.
+# `kl` is no estimate of KL(π_θ ‖ π_ref). In this one run it stays between −0.45 and +0.01 nats: on balance the
+# pairs' lines lose probability under π_θ (this log does not say whether the chosen, the rejected or both moved
+# down; each value is taken on a fresh minibatch, before the step that trains on it). After the 10 steps, the policy's own samples lie 1.30 nats from π_ref.
 #
 # ## 3 · Best-of-n and its KL
 #
@@ -196,7 +200,7 @@ F_prev = torch.cat([torch.zeros(1, dtype=torch.float64), F[:-1]])
 print(f"{'n':>3} | {'log n − (n−1)/n':>15} | {'exact KL':>9}")
 for n in (1, 2, 4, 8, 16, 32):
     pn = F ** n - F_prev ** n
-    exact = float((pn * (pn / p).log()).sum()) + 0.0
+    exact = round(float((pn * (pn / p).log()).sum()), 10) + 0.0   # n = 1: 0 up to rounding, printed as 0
     print(f"{n:3d} | {best_of_n_kl(n):15.4f} | {exact:9.4f}")
 
 # %% [markdown]
@@ -266,47 +270,59 @@ plt.tight_layout()
 plt.show()
 
 # %% [markdown]
-# **At matched KL.** Each method's gold score where its (averaged) curve first reaches a given KL; best-of-n's
-# by interpolating between its n:
+# **At matched KL.** Each seed's gold and proxy scores where its curve first reaches a given KL (PPO, GRPO, RLOO:
+# 5-update averages of the training batches; DPO: its evaluations every 5 steps, on 64 held-out prompts), then mean
+# ± std over the seeds; best-of-n's by interpolating its seed-averaged scores between its n, at the formula's KL:
 
 # %%
-levels = (1.0, 2.0, 4.0)
-print(f"{'method':10} | " + " | ".join(f"gold at KL = {x:3.1f}" for x in levels))
-for meth in ("ppo", "grpo", "rloo", "dpo"):
-    if meth == "dpo":
-        curves = [([e["kl"] for e in r["evals"]], [e["gold"] for e in r["evals"]]) for r in comparison["dpo_runs"]]
-    else:
-        curves = [(smooth(r["history"]["kl"]), smooth(r["history"]["gold"])) for r in runs_of(comparison["runs"], method=meth)]
-    cells = []
-    for x in levels:
-        vals = [value_at(k, g, x) for k, g in curves]
-        m_, s_ = mean_std(vals)
-        n_ok = sum(v == v for v in vals)
-        cells.append(f"{m_:.3f} ± {s_:.3f} ({n_ok}/{len(vals)})" if n_ok else f"{'not reached':>18}")
-    print(f"{meth:10} | " + " | ".join(cells))
-bon_gold = [mean_std([b["gold"] for b in runs_of(comparison["best_of_n"], n=n)])[0] for n in bon_ns]
-bon_cells = [value_at([best_of_n_kl(n) for n in bon_ns], bon_gold, x) for x in levels]
-print(f"{'best-of-n':10} | " + " | ".join((f"{v:.3f}" if v == v else "not reached").rjust(18) for v in bon_cells))
+levels = (1.0, 2.0, 4.0, 8.0)
+for key, label in (("gold", "gold"), ("score", "proxy")):
+    print(f"{'method':10} | " + " | ".join(f"{label} at KL = {x:3.1f}" for x in levels))
+    for meth in ("ppo", "grpo", "rloo", "dpo"):
+        if meth == "dpo":
+            curves = [([e["kl"] for e in r["evals"]], [e[key] for e in r["evals"]]) for r in comparison["dpo_runs"]]
+        else:
+            curves = [(smooth(r["history"]["kl"]), smooth(r["history"][key]))
+                      for r in runs_of(comparison["runs"], method=meth)]
+        cells = []
+        for x in levels:
+            vals = [value_at(k, g, x) for k, g in curves]
+            m_, s_ = mean_std(vals)
+            n_ok = sum(v == v for v in vals)
+            cells.append(f"{m_:+.3f} ± {s_:.3f} ({n_ok}/{len(vals)})" if n_ok else f"{'not reached':>19}")
+        print(f"{meth:10} | " + " | ".join(cells))
+    bon_mean = [mean_std([b[key] for b in runs_of(comparison["best_of_n"], n=n)])[0] for n in bon_ns]
+    bon_cells = [value_at([best_of_n_kl(n) for n in bon_ns], bon_mean, x) for x in levels]
+    print(f"{'best-of-n':10} | " + " | ".join((f"{v:+.3f}" if v == v else "not reached").rjust(19) for v in bon_cells))
+    print()
 
 # %% [markdown]
-# **What the data shows** (three seeds). Best-of-n buys gold most cheaply in KL: 0.404 ± 0.007 at 1.8 nats
-# (n = 16), and at matched KL its mean leads at 1 and 2 nats (0.387 and 0.406; the table gives no spread for it,
-# best-of-16's seeds spread ± 0.007), DPO next (0.380 ± 0.003 and 0.392 ± 0.004), PPO, GRPO and RLOO together
+# **What the data shows** (three seeds, mean ± std). Best-of-n buys gold most cheaply in KL: 0.404 ± 0.007 at 1.8
+# nats (n = 16), and at matched KL its mean leads at 1 and 2 nats (0.387 and 0.406; the table gives no spread for
+# it, best-of-16's seeds spread ± 0.007), DPO next (0.380 ± 0.003 and 0.392 ± 0.004), PPO, GRPO and RLOO together
 # below (0.362 to 0.367 and 0.368 to 0.379). At 4 nats, which best-of-32 does not reach, DPO (0.403 ± 0.004) and
-# RLOO (0.398 ± 0.003) are close. The RL methods reach more gold only by going much further: 0.486 to 0.500 at
-# 13.7 to 22.7 nats. DPO, which never samples during training and never sees the reward model, ends its epoch at
-# 9.7 ± 0.7 nats with gold 0.431 ± 0.003, and its proxy score (+1.31) is the lowest of the trained methods, as
-# one would expect from a method that never maximises the reward model's score and also stops at the smallest
-# KL of them (these runs do not separate the two reasons). Best-of-n's price is inference: best-of-16
-# took 45 s for 128 prompts on the CPU that made the asset, against 1.3 s for a DPO step and 1.8 to 1.9 s for an
-# RL update there, and a trained policy then samples one line per prompt. On
-# average under 2 % of any method's lines are cut at N. DPO's lines get shorter too (26.1 ± 1.1 characters
-# against the base model's 38.1). Its training pairs' chosen lines are a little shorter than the rejected ones
+# RLOO (0.398 ± 0.003) have the highest means, PPO and GRPO 0.390 and 0.389; at 8 nats the four lie between 0.415
+# and 0.434, within about two seed-stds of each other. The RL methods reach more gold only by going much further:
+# 0.486 to 0.500 at 13.7 to 22.7 nats. DPO, which never samples during training and never sees the reward model,
+# ends its epoch at 9.7 ± 0.7 nats with gold 0.431 ± 0.003, and its final proxy score (+1.31) is the lowest of the
+# trained methods; but it also stops at the smallest KL, and at matched KL its proxy is not lower: at 1, 2 and 4
+# nats DPO's mean proxy is above PPO's, GRPO's and RLOO's (+0.80 ± 0.03 at 4 nats against +0.45 to +0.67), at 8
+# nats between them (+1.21 against +1.06 to +1.37). So its low final proxy goes with its small KL. Best-of-n's proxy
+# at matched KL is far above everyone's (+1.17 at 2 nats): it picks by the reward model's score itself.
+#
+# Best-of-n's price is inference, paid again for every prompt: best-of-16 took 45 s for 128 prompts on the CPU that
+# made the asset. A trained policy writes one line per prompt, after a one-off training cost: 43 DPO steps of 1.31 s
+# (about 56 s) or 30 RL updates of 1.79 to 1.88 s (about 55 s; the table's last column), so on this CPU training has
+# paid for itself after a little more than one batch of 128 prompts. On average under 2 % of any method's lines are
+# cut at N. DPO's lines get shorter, like PPO's and RLOO's and unlike GRPO's (26.1 ± 1.1 characters against the base
+# model's 38.1). Its training pairs' chosen lines are a little shorter than the rejected ones on all 1371 pairs
 # (19.9 against 21.3 characters on average; chosen the shorter in 50.9 % of the pairs, the longer in 47.3 %:
-# notebook 08, section 7), a small lean; these runs do not isolate the cause. Best-of-n keeps the base model's
-# length (38.4 ± 1.0 at n = 16): picking the reward model's favourite among 16 base lines does not shift it here. A caveat for the matched-KL table: the RL
-# curves are 5-update averages of training batches, DPO's and best-of-n's values held-out evaluations; and
-# best-of-n's KL is the formula $\log n - (n-1)/n$, an upper bound, not a measurement, so if anything its true KL is smaller.
+# notebook 08, section 7; the 256-pair sample of section 2 leans the other way, 134 pairs chosen-longer against 118),
+# a small lean; these runs do not isolate the cause. Best-of-n keeps the base model's length (38.4 ± 1.0 at n = 16):
+# picking the reward model's favourite among 16 base lines does not shift it here. A caveat for the matched-KL
+# table: the RL curves are 5-update averages of training batches, DPO's values held-out evaluations on 64 prompts
+# and best-of-n's on 128; and best-of-n's KL is the formula $\log n - (n-1)/n$, an upper bound, not a measurement,
+# so if anything its true KL is smaller.
 #
 # ## Check yourself
 #
