@@ -250,9 +250,11 @@ for t, r_ in zip(pair, pair_rm.tolist()):
 
 # %% [markdown]
 # On lines of the play the reward model orders 96.8 % of the held-out pairs as the annotator does; on the GPT's own
-# lines the agreement is far lower (printed above). The gap comes with **invented words**: 49 of these 128 lines
-# hold a word that is not in the play, and on the 79 lines made of the play's words only the agreement is back at
-# 96.5 %. The reward model learned the taste from real lines, where every vowel sits in a real word, and it credits
+# lines the agreement is far lower (printed above). The gap goes with **words that are not in the play** (most of
+# them invented, a few real English words Shakespeare's text lacks, e.g. "butter"; "invented" below means both): 49
+# of these 128 lines hold one, and on the 79 lines without one the agreement is back at 96.5 %. Those 79 include
+# every line under 20 characters (printed), so length is not controlled for here; the direct test is the printed
+# pair of lines. The reward model learned the taste from real lines, where every vowel sits in a real word, and it credits
 # an invented word's vowels where the annotator does not: it scores "I ae you" above "I am you" (printed), the
 # annotator the other way round. The data a reward model learns from is not the text the policy
 # will feed it: real RLHF labels the policy's own samples (and labels new ones as the policy changes) for this
@@ -454,13 +456,15 @@ for run in sorted(sweep["runs"], key=lambda r: (r["kl_coef"], r["seed"])):
 #
 # **At β = 0 the gold score peaks and then falls, on every seed**, while the proxy stays up: it peaks at 0.388,
 # 0.487 and 0.483 (updates 11, 23 and 17, at a KL of 10.5, 29.0 and 17.3 nats) and falls to 0.304, 0.357 and 0.315
-# (5-update averages of the training batches). Held out, two of the three β = 0 policies end *below the base model*
+# (5-update averages of the training batches); seed 2 then recovers to 0.415 by update 40 (0.465 held out, above
+# three of the β > 0 runs), its lines mostly real words ("see", "you", "sea") with fragments. Held out, two of the three β = 0 policies end *below the base model*
 # (gold 0.303 and 0.339 against 0.349) with the highest proxy scores of the sweep (+2.20 and +2.21). This is the
-# pattern of Gao et al.: the gold score against √KL rises, peaks and falls (middle panel) while the proxy stays on
-# its plateau of about +2.1 to +2.2 (left panel): more KL buys no more proxy, and the gold falls. Read the lines ("I amooi no io in a ever in yoo"): vowel-rich non-words. The reward model
-# learned the taste from lines of the play, where every vowel sits in a real word, and credits these vowels; the
-# annotator counts vowels only inside words of the play and does not (section 3 measured the same gap on the base
-# model's invented words). On the β = 0 policies' own lines the reward model agrees with the annotator on 45.0 %,
+# shape of Gao et al.'s gold curve: against √KL it rises, peaks and falls (middle panel). Unlike their proxy, which
+# keeps rising, ours saturates at about +2.1 to +2.2 (left panel): more KL buys no more proxy here, and the gold
+# falls. Read seed 0's and seed 1's lines ("I amooi no io in a ever in yoo"): vowel-rich non-words. The reward model
+# learned the taste from lines of the play, where every vowel sits in a real word, and very likely credits these
+# vowels, as it credits those of "I ae you" in section 3; the annotator counts vowels only inside words of the play
+# and does not (these runs store six lines each, so the share of non-words on the policies' lines is not measured). On the β = 0 policies' own lines the reward model agrees with the annotator on 45.0 %,
 # 46.9 % and 52.6 % of the pairs, a coin's rate, against 75.4 % on the base model's lines and 65.1 % to 92.3 % for 11
 # of the 12 runs with β > 0.
 #
@@ -690,8 +694,9 @@ plt.show()
 # std 1 (on the held-out lines below, the bin means by characters lie at +0.05 to +0.21). Unlike the course's
 # annotator it counts every vowel, in invented words too, and has no prior (m = 0): the prototype was built before
 # the course's annotator learned the play's words, so its pilot below differs from the course's taste in that rule
-# as well (its reward model agrees with it on 85 % of its β = 0 policy's pairs, the course's on 45–53 % at β = 0;
-# how much of that gap the rule explains, these runs do not say).
+# as well. (Its reward model agrees with it on 85 % of its β = 0 policy's pairs, the course's on 45–53 % at β = 0;
+# but the runs also differ in recipe and in how far they moved, KL 21.6 against 87–151 held out, and the two
+# annotators in margin, so the two agreements are not comparable.)
 # `make_rlhf_assets --only length` also trained a reward model on it (same recipe) and then ran the course's PPO against that
 # reward model (the pilot; `--only pilot` reruns it alone), one seed, for β = 0.05 and β = 0:
 
@@ -774,7 +779,7 @@ for r in klnorm["runs"]:  # the same KL on both sides: the summed-KL run's train
 # KL the comparison is different (last lines printed): when the summed-KL runs' training batches first reached the
 # KL the per-token-mean runs end at, their lines were as long or longer (27.9, 41.0 and 27.1 characters against
 # 25.8, 25.4 and 26.4; each of the first three is a single batch of 32 lines, the first to cross the level, so only
-# seed 1's gap stands out from batch noise). So these runs cannot show whether the summed KL itself shortens PPO's lines: the normalised
+# seed 1's gap, 15.6 characters, is a large one). So these runs cannot show whether the summed KL itself shortens PPO's lines: the normalised
 # charge also restrains the policy. With a charge that no longer grows with the number of tokens the lines still
 # shrink, as they do mid-run at β = 0 in the sweep. (Three seeds, one β, 30 updates.)
 #

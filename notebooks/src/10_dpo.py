@@ -275,7 +275,7 @@ plt.show()
 # ± std over the seeds; best-of-n's by interpolating its seed-averaged scores between its n, at the formula's KL:
 
 # %%
-levels = (1.0, 2.0, 4.0, 8.0)
+levels = (0.0, 1.0, 2.0, 4.0, 8.0)   # KL = 0: where each curve starts
 for key, label in (("gold", "gold"), ("score", "proxy")):
     print(f"{'method':10} | " + " | ".join(f"{label} at KL = {x:3.1f}" for x in levels))
     for meth in ("ppo", "grpo", "rloo", "dpo"):
@@ -300,14 +300,18 @@ for key, label in (("gold", "gold"), ("score", "proxy")):
 # **What the data shows** (three seeds, mean ± std). Best-of-n buys gold most cheaply in KL: 0.404 ± 0.007 at 1.8
 # nats (n = 16), and at matched KL its mean leads at 1 and 2 nats (0.387 and 0.406; the table gives no spread for
 # it, best-of-16's seeds spread ± 0.007), DPO next (0.380 ± 0.003 and 0.392 ± 0.004), PPO, GRPO and RLOO together
-# below (0.362 to 0.367 and 0.368 to 0.379). At 4 nats, which best-of-32 does not reach, DPO (0.403 ± 0.004) and
-# RLOO (0.398 ± 0.003) have the highest means, PPO and GRPO 0.390 and 0.389; at 8 nats the four lie between 0.415
-# and 0.434, within about two seed-stds of each other. The RL methods reach more gold only by going much further:
+# below (0.362 to 0.367 and 0.368 to 0.379). The curves do not start from the same point (the KL = 0 column: gold
+# 0.344 to 0.356; DPO's on 64 prompts, the RL methods' first training batches, best-of-1 on 128 prompts), but the
+# order of the means holds when each is measured from its own start: at 1 and 2 nats best-of-n gains +0.033 and
+# +0.052, DPO +0.024 and +0.036, the RL methods +0.012 to +0.018 and +0.018 to +0.029. At 4 nats, which best-of-32
+# does not reach, the four gain +0.039 to +0.048 from their starts (DPO 0.403 ± 0.004, RLOO 0.398 ± 0.003, PPO and
+# GRPO 0.390 and 0.389): no order among them; at 8 nats they lie between 0.415 and 0.434. The RL methods reach more gold only by going much further:
 # 0.486 to 0.500 at 13.7 to 22.7 nats. DPO, which never samples during training and never sees the reward model,
 # ends its epoch at 9.7 ± 0.7 nats with gold 0.431 ± 0.003, and its final proxy score (+1.31) is the lowest of the
-# trained methods; but it also stops at the smallest KL, and at matched KL its proxy is not lower: at 1, 2 and 4
-# nats DPO's mean proxy is above PPO's, GRPO's and RLOO's (+0.80 ± 0.03 at 4 nats against +0.45 to +0.67), at 8
-# nats between them (+1.21 against +1.06 to +1.37). So its low final proxy goes with its small KL. Best-of-n's proxy
+# trained methods; but it also stops at the smallest KL, and at matched KL its proxy is not lower than theirs: at
+# 1, 2 and 4 nats its mean is the highest of the four (+0.80 ± 0.03 at 4 nats against +0.45 to +0.67), partly from
+# a higher start (−0.185 against −0.28 to −0.24 at KL = 0), and at 8 nats it lies between them (+1.21 against
+# +1.06 to +1.37). So its low final proxy goes with its small KL. Best-of-n's proxy
 # at matched KL is far above everyone's (+1.17 at 2 nats): it picks by the reward model's score itself.
 #
 # Best-of-n's price is inference, paid again for every prompt: best-of-16 took 45 s for 128 prompts on the CPU that
@@ -315,8 +319,8 @@ for key, label in (("gold", "gold"), ("score", "proxy")):
 # (about 56 s) or 30 RL updates of 1.79 to 1.88 s (about 55 s; the table's last column), so on this CPU training has
 # paid for itself after a little more than one batch of 128 prompts. On average under 2 % of any method's lines are
 # cut at N. DPO's lines get shorter, like PPO's and RLOO's and unlike GRPO's (26.1 ± 1.1 characters against the base
-# model's 38.1). Its training pairs' chosen lines are a little shorter than the rejected ones on all 1371 pairs
-# (19.9 against 21.3 characters on average; chosen the shorter in 50.9 % of the pairs, the longer in 47.3 %:
+# model's 38.1). Over its 1371 training pairs the chosen lines are a little shorter than the rejected ones on average
+# (19.9 against 21.3 characters; chosen the shorter in 50.9 % of the pairs, the longer in 47.3 %:
 # notebook 08, section 7; the 256-pair sample of section 2 leans the other way, 134 pairs chosen-longer against 118),
 # a small lean; these runs do not isolate the cause. Best-of-n keeps the base model's length (38.4 ± 1.0 at n = 16):
 # picking the reward model's favourite among 16 base lines does not shift it here. A caveat for the matched-KL
