@@ -109,3 +109,13 @@ def test_method_summary_by_hand():
     assert s["ppo"]["gold"][0] == pytest.approx(0.6) and s["ppo"]["update_s"][0] == 9.0 and s["ppo"]["seeds"] == 2
     assert s["dpo"]["length"] == [30.0, 0.0] and s["dpo"]["update_s"] == [3.0, 0.0]
     assert s["best_of_4"]["length"] == [39.0, pytest.approx(math.sqrt(2.0))] and "grpo" not in s
+
+
+def test_length_neutral_with_a_vocabulary_counts_only_known_words_vowels():
+    """Hand-worked: with vocabulary {'ab'} the reference lines 'ab' (share 1/2) and 'ba' (not a word: share 0)."""
+    ref = ["ab"] * 30 + ["ba"] * 30
+    ann = LengthNeutralVowelAnnotator(ref, bucket_letters=5, min_count=30, vocabulary=["ab"])
+    assert ann.means == [pytest.approx(0.25)]                      # (30 · 1/2 + 30 · 0) / 60
+    assert ann.score("ba") < ann.score("ab")                       # the same letters, one is not a word
+    assert LengthNeutralVowelAnnotator(ref, bucket_letters=5, min_count=30).means == [pytest.approx(0.5)]
+    assert "vocabulary=1 words" in repr(ann)

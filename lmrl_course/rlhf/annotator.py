@@ -176,12 +176,14 @@ class LengthNeutralVowelAnnotator(VowelAnnotator):
     so that on the reference lines E[score | bucket] = 0 and Var[score | bucket] = 1 in every bucket: a short
     line can no longer win by the wider spread of a share over few letters (5 vowels in 6 letters is a common
     accident, 25 in 30 is not). A line without letters scores 0. Prefers the higher score when the two differ
-    by at least ``margin`` (in standard units).
+    by at least ``margin`` (in standard units). ``vocabulary``: as in :class:`VowelAnnotator` (vowels count only
+    inside its words; the course's prototype passes the play's words, :func:`~lmrl_course.rlhf.tasks.
+    length_neutral_annotator`).
     """
 
     def __init__(self, reference_lines: Sequence[str], vowels: str = "aeiou", margin: float = 0.5,
-                 bucket_letters: int = 5, min_count: int = 30):
-        super().__init__(vowels=vowels, margin=0.0, prior_letters=0.0)
+                 bucket_letters: int = 5, min_count: int = 30, vocabulary: Optional[Iterable[str]] = None):
+        super().__init__(vowels=vowels, margin=0.0, prior_letters=0.0, vocabulary=vocabulary)
         if not 0 <= margin:
             raise ValueError(f"margin must be >= 0, got {margin!r}")
         for name, v in (("bucket_letters", bucket_letters), ("min_count", min_count)):
@@ -237,8 +239,9 @@ class LengthNeutralVowelAnnotator(VowelAnnotator):
         return (share - self.means[k]) / self.stds[k]
 
     def __repr__(self) -> str:
+        vocab = "" if self.vocabulary is None else f", vocabulary={len(self.vocabulary)} words"
         return (f"LengthNeutralVowelAnnotator({len(self.edges)} buckets from {self.edges[0]} to {self.edges[-1]}+ "
-                f"letters, margin={self.margin})")
+                f"letters, margin={self.margin}{vocab})")
 
 
 __all__.append("LengthNeutralVowelAnnotator")

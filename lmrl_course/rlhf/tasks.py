@@ -213,9 +213,11 @@ def reference_lines(text: str, n: int = 4000, seed: int = 0) -> list:
 
 def length_neutral_annotator(text: str, **kwargs):
     """The prototype length-neutral taste: :class:`~lmrl_course.rlhf.annotator.LengthNeutralVowelAnnotator`
-    standardised against :func:`reference_lines` of the first 90% of ``text`` (the training part)."""
-    from .annotator import LengthNeutralVowelAnnotator
+    standardised against :func:`reference_lines` of the first 90% of ``text`` (the training part), its vowels counted
+    only inside words of the play, as :func:`course_annotator`'s are."""
+    from .annotator import LengthNeutralVowelAnnotator, words_of
 
+    kwargs.setdefault("vocabulary", set(words_of(text)))   # like the course's annotator: vowels of the play's words
     return LengthNeutralVowelAnnotator(reference_lines(text[:int(len(text) * (1.0 - VAL_FRACTION))]), **kwargs)
 
 

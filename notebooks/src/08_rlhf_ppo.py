@@ -691,12 +691,8 @@ plt.show()
 # **A length-neutral taste (a prototype).** One candidate fix for the ceiling is to score a line against lines *of
 # its own length*: `LengthNeutralVowelAnnotator` standardises the vowel share within buckets of 5 letters (1–4, 5–9, ..., the last 40 and more), with the
 # mean and std of the play's training-part lines of that bucket, so that on those lines every bucket has mean 0 and
-# std 1 (on the held-out lines below, the bin means by characters lie at +0.05 to +0.21). Unlike the course's
-# annotator it counts every vowel, in invented words too, and has no prior (m = 0): the prototype was built before
-# the course's annotator learned the play's words, so its pilot below differs from the course's taste in that rule
-# as well. (Its reward model agrees with it on 85 % of its β = 0 policy's pairs, the course's on 45–53 % at β = 0;
-# but the runs also differ in recipe and in how far they moved, KL 21.6 against 87–151 held out, and the two
-# annotators in margin, so the two agreements are not comparable.)
+# std 1 (on the held-out lines below, the bin means by characters lie at +0.05 to +0.21). Like the course's
+# annotator it counts vowels only inside words of the play; unlike it, it has no prior (m = 0).
 # `make_rlhf_assets --only length` also trained a reward model on it (same recipe) and then ran the course's PPO against that
 # reward model (the pilot; `--only pilot` reruns it alone), one seed, for β = 0.05 and β = 0:
 
@@ -733,6 +729,10 @@ for run in neutral.get("pilot_runs", []):
 # rise slowly with length (+0.05 standard units at 0–9 characters to +0.21 at 50–64, correlation with length
 # +0.026); its top decile (90th percentiles) lies between +1.26 and +1.52, the shortest lines now the lowest. Its reward model reaches 91.4 % held-out accuracy
 # on its 361 test pairs (the course's: 96.8 % on 217 other pairs, so the two figures are not directly comparable).
+# On the base model's lines its score falls with length (bin means −0.27 to −0.79 from 20 characters on, against
+# +0.02 at 10–19; correlation −0.132), the invented words again. Its pilot shows over-optimisation too: at β = 0 the
+# gold ends at +0.59 with the reward model agreeing on 63 % of the pairs, at β = 0.05 at +1.21 with 80 % (base
+# model −0.52; one seed each, and the β = 0 run moved further, KL 21.6 against 7.5).
 # **But PPO's lines still get short** against it: 18.8 characters at β = 0.05 and 13.3 at β = 0, one seed each. The
 # course's taste with the same recipe gives 14.9 on seed 0 and 14.9 to 24.3 over its three seeds, so in length one
 # seed cannot tell the two tastes apart; and here the β = 0 run is the shorter one, unlike in the sweep, where every
