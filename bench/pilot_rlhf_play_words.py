@@ -16,7 +16,6 @@ from __future__ import annotations
 
 import argparse
 import json
-import re
 import time
 from pathlib import Path
 
@@ -24,25 +23,9 @@ from lmrl_course.data import load_text
 from lmrl_course.device import seed_everything, set_determinism
 from lmrl_course.lm_trainer import load_checkpoint
 from lmrl_course.paths import GPT_CHECKPOINT_PATH
-from lmrl_course.rlhf import VowelAnnotator
+from lmrl_course.rlhf import VowelAnnotator, course_annotator
 from lmrl_course.rlhf.tasks import build_course_reward_model, shakespeare_prompts
 from lmrl_course.scripts.make_rlhf_assets import N_EVAL, Judge, ppo_run
-
-WORD = re.compile(r"[a-z']+")
-
-
-class PlayWordsVowelAnnotator(VowelAnnotator):
-    """``VowelAnnotator`` whose vowels count only inside words of ``vocabulary`` (the letters of other words still
-    count as letters): score = (vowels in known words + m·p0) / (letters + m)."""
-
-    def __init__(self, vocabulary, **kwargs):
-        super().__init__(**kwargs)
-        self.vocabulary = frozenset(vocabulary)
-
-    def matches(self, text: str) -> list:
-        if not isinstance(text, str):
-            raise TypeError(f"text must be a str, got {type(text).__name__}")
-        return [c for w in WORD.findall(text.lower()) if w.strip("'") in self.vocabulary for c in w if c in self.vowels]
 
 
 def main() -> None:
@@ -56,9 +39,9 @@ def main() -> None:
     seed_everything(0)
     gpt, tok, _ = load_checkpoint(GPT_CHECKPOINT_PATH, device="cpu")
     text = load_text()
-    ann = PlayWordsVowelAnnotator({w.strip("'") for w in WORD.findall(text.lower())})  # = course_annotator(text)
+    ann = course_annotator(text)   # the pilot's rule, now the course's
     for t in ("I ae you", "I am you", "We won you", "Ye ood so."):
-        print(f"{t!r}: play-words gold {ann.score(t):.3f} | course gold {VowelAnnotator().score(t):.3f}")
+        print(f"{t!r}: play-words gold {ann.score(t):.3f} | all vowels counted {VowelAnnotator().score(t):.3f}")
     train_prompts, test_prompts = shakespeare_prompts(text, tok)
     eos = tok.stoi["\n"]
     t0 = time.perf_counter()
@@ -68,7 +51,7 @@ def main() -> None:
     res = {"what": "pilot: vowels counted only inside words of the play (issue 13); not read by any notebook",
            "command": "bench/pilot_rlhf_play_words.py " + " ".join(
                [f"--betas {' '.join(map(str, args.betas))}", f"--seeds {' '.join(map(str, args.seeds))}"]),
-           "annotator": "PlayWordsVowelAnnotator(vocabulary = every word of tinyshakespeare.txt)",
+           "annotator": repr(ann),
            "reward_model": info, "base": judge.policy(gpt, test_prompts[:N_EVAL]), "runs": []}
     print("base:", res["base"], flush=True)
     for beta in args.betas:

@@ -354,6 +354,8 @@ def test_vowel_annotator_with_a_vocabulary_by_hand():
         VowelAnnotator(vocabulary="you")
     with pytest.raises(ValueError, match="at least one word"):
         VowelAnnotator(vocabulary=["'", ""])
+    with pytest.raises(TypeError, match="hold words"):
+        VowelAnnotator(vocabulary=["you", 3])
 
 
 def test_course_annotator_scores_the_plays_lines_like_the_plain_share():

@@ -133,7 +133,11 @@ class VowelAnnotator(KeywordAnnotator):
         if vocabulary is not None:
             if isinstance(vocabulary, str):
                 raise TypeError("vocabulary must be an iterable of words (e.g. a set), not one str")
-            vocab = {w.strip("'").lower() for w in vocabulary if isinstance(w, str)}
+            vocab = list(vocabulary)
+            if any(not isinstance(w, str) for w in vocab):
+                raise TypeError("vocabulary must hold words (str), got " +
+                                next(type(w).__name__ for w in vocab if not isinstance(w, str)))
+            vocab = {w.strip("'").lower() for w in vocab}
             vocab.discard("")
             if not vocab:
                 raise ValueError("vocabulary must hold at least one word (a str of letters)")

@@ -358,9 +358,10 @@ def length_study(gpt, tok, text, rm, rm_info, rm_train, test_prompts, meta, path
                          "chosen_longer": round(sum(a > b for a, b in zip(lc, lr)) / len(lc), 4)}
         return out
 
+    course = course_annotator(text)
     out = {"what": "the course's taste and reward model against the length of a line (notebook 08)", **meta,
-           "edges": list(LENGTH_EDGES), "course": {"annotator": repr(course_annotator(text)), "reward_model": rm_info,
-                                                   **study(course_annotator(text), rm, rm_train)}}
+           "edges": list(LENGTH_EDGES), "course": {"annotator": repr(course), "reward_model": rm_info,
+                                                   **study(course, rm, rm_train)}}
     neutral = length_neutral_annotator(text)
     rm2, info2, train2, _ = build_course_reward_model(gpt, tok, text, progress=True, annotator=neutral)
     out["length_neutral"] = {"annotator": repr(neutral), "bucket_edges_letters": neutral.edges,
