@@ -133,7 +133,8 @@ print("prefers:", annotator.prefer("O, you are too too sweet a beauty", "Now is 
 seed_everything(2)
 gen = torch.Generator().manual_seed(2)
 ro = sample_responses(gpt, test_prompts[:128].to(device), MAX_NEW_TOKENS, TEMPERATURE, EOS, 0, gen)
-base_scores = annotator.scores(decode_responses(tokenizer, ro.response, ro.mask, strip_eos=EOS))
+base_texts = decode_responses(tokenizer, ro.response, ro.mask, strip_eos=EOS)
+base_scores = annotator.scores(base_texts)
 print(f"the GPT's own lines: mean score {base_scores.mean():.3f}, std {base_scores.std():.3f}, "
       f"mean length {ro.lengths.float().mean():.1f}, cut at N without EOS: {ro.truncated.float().mean():.1%}")
 
@@ -232,7 +233,6 @@ with torch.no_grad():
     rm_scores = reward_model(ro.response, ro.mask).cpu()
 corr = torch.corrcoef(torch.stack([rm_scores, base_scores]))[0, 1].item()
 print(f"on the base GPT's samples: correlation {corr:.2f}, agreement {rm_agreement(rm_scores, base_scores, annotator.margin):.1%}")
-base_texts = decode_responses(tokenizer, ro.response, ro.mask, strip_eos=EOS)
 real = torch.tensor([all(w in annotator.vocabulary for w in words_of(t)) for t in base_texts])
 invented = sorted({w for t in base_texts for w in words_of(t) if w not in annotator.vocabulary})
 print(f"{int((~real).sum())} of the {len(base_texts)} lines hold a word that is not in the play, e.g. {invented[:8]}")
